@@ -1,0 +1,276 @@
+//! The flush: the one message the Faultline filter sends to the collector.
+//!
+//! A flush carries **cumulative** counters since the proxy's boot (`boot_id`), never
+//! deltas, so that a lost, repeated or reordered flush can neither lose nor double-count
+//! anything: the collector subtracts the last counters it accepted for the same
+//! `(proxy_id, boot_id)`, and ignores a flush whose `seq` it has already seen.
+//!
+//! The format is JSON, versioned by [`VERSION`]; `docs/flush-format.md` is its
+//! prose description. Both sides use these types so they cannot drift apart.
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the flush format this crate reads and writes.
+pub const VERSION: u32 = 1;
+
+/// HTTP path the collector accepts flushes on (versioned with the format).
+pub const INGEST_PATH: &str = "/v1/flush";
+
+/// The route name that collects every failing route beyond a service's route bound.
+pub const OTHER_ROUTE: &str = "other";
+
+/// Upper bounds a well-formed flush respects; the collector rejects anything larger.
+pub mod limits {
+    /// Longest proxy id, boot id or service name, in bytes.
+    pub const MAX_NAME_LEN: usize = 128;
+    /// Longest route key (`"GET /a/:id"`), in bytes.
+    pub const MAX_ROUTE_LEN: usize = 256;
+    /// Most services in one flush.
+    pub const MAX_SERVICES: usize = 256;
+    /// Most routes per service in one flush (the filter's bound is configurable below it).
+    pub const MAX_ROUTES: usize = 256;
+    /// Largest flush body the collector reads, in bytes.
+    pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+}
+
+/// One flush from one proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flush {
+    /// Format version, always [`VERSION`] for this crate.
+    pub version: u32,
+    /// Operator-chosen name of the proxy (filter config `proxy_id`).
+    pub proxy_id: String,
+    /// Random id of this boot of the proxy's shared memory; new after a restart or an nginx reload.
+    pub boot_id: String,
+    /// When this boot started, unix milliseconds on the proxy's clock.
+    pub boot_ms: u64,
+    /// Flush sequence number within the boot, strictly increasing.
+    pub seq: u64,
+    /// When the flush was built, unix milliseconds on the proxy's clock.
+    pub sent_ms: u64,
+    /// Per-service counters, cumulative since `boot_ms`.
+    pub services: Vec<ServiceCounters>,
+}
+
+/// Cumulative counters of one upstream service behind the proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceCounters {
+    /// Service name (filter config, else the proxy's cluster name, else the default).
+    pub name: String,
+    /// Responses sent to clients for this service, of any status, proxy-made ones included.
+    pub responses: u64,
+    /// Responses with a 4xx status.
+    pub status_4xx: u64,
+    /// Responses with a 5xx status (an unreachable upstream's 502/503/504 included).
+    pub status_5xx: u64,
+    /// Requests that ended with no response at all (the client went away); not failures.
+    pub no_response: u64,
+    /// 5xx responses by normalized route, bounded; overflow folded into [`OTHER_ROUTE`].
+    #[serde(default)]
+    pub routes: Vec<RouteCounters>,
+}
+
+/// Cumulative 5xx count of one normalized route (`"GET /server/users/:id/orders"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteCounters {
+    /// `METHOD /normalized/path`, or [`OTHER_ROUTE`].
+    pub route: String,
+    /// 5xx responses on this route since the boot.
+    pub count: u64,
+    /// First 5xx on this route, unix milliseconds (proxy clock).
+    pub first_seen_ms: u64,
+    /// Latest 5xx on this route, unix milliseconds (proxy clock).
+    pub last_seen_ms: u64,
+}
+
+/// Why a flush is not acceptable; the message names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+impl Flush {
+    /// Parses and validates a flush body. Nothing about a rejected body is half-used:
+    /// the caller gets either a complete, valid flush or the reason.
+    pub fn parse(body: &[u8]) -> Result<Flush, Invalid> {
+        if body.len() > limits::MAX_BODY_BYTES {
+            return Err(Invalid(format!(
+                "body is {} bytes, more than {}",
+                body.len(),
+                limits::MAX_BODY_BYTES
+            )));
+        }
+        let flush: Flush =
+            serde_json::from_slice(body).map_err(|e| Invalid(format!("malformed flush: {e}")))?;
+        flush.validate()?;
+        Ok(flush)
+    }
+
+    /// Serializes the flush to its JSON body.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain structs of strings and integers cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Checks the invariants serde cannot: version, bounds, non-empty and unique names,
+    /// and counters that are consistent with each other.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.version != VERSION {
+            return Err(Invalid(format!(
+                "version {} is not supported (expected {VERSION})",
+                self.version
+            )));
+        }
+        check_name("proxy_id", &self.proxy_id, limits::MAX_NAME_LEN)?;
+        check_name("boot_id", &self.boot_id, limits::MAX_NAME_LEN)?;
+        if self.services.len() > limits::MAX_SERVICES {
+            return Err(Invalid(format!(
+                "services: {} entries, more than {}",
+                self.services.len(),
+                limits::MAX_SERVICES
+            )));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let at = format!("services[{i}]");
+            check_name(&format!("{at}.name"), &s.name, limits::MAX_NAME_LEN)?;
+            if !names.insert(s.name.as_str()) {
+                return Err(Invalid(format!("{at}.name: duplicate service {:?}", s.name)));
+            }
+            s.validate(&at)?;
+        }
+        Ok(())
+    }
+}
+
+impl ServiceCounters {
+    fn validate(&self, at: &str) -> Result<(), Invalid> {
+        let classified = self.status_4xx.checked_add(self.status_5xx);
+        if classified.is_none_or(|c| c > self.responses) {
+            return Err(Invalid(format!(
+                "{at}: status_4xx + status_5xx exceed responses ({})",
+                self.responses
+            )));
+        }
+        if self.routes.len() > limits::MAX_ROUTES {
+            return Err(Invalid(format!(
+                "{at}.routes: {} entries, more than {}",
+                self.routes.len(),
+                limits::MAX_ROUTES
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut sum: u64 = 0;
+        for (j, r) in self.routes.iter().enumerate() {
+            let rat = format!("{at}.routes[{j}]");
+            check_name(&format!("{rat}.route"), &r.route, limits::MAX_ROUTE_LEN)?;
+            if !seen.insert(r.route.as_str()) {
+                return Err(Invalid(format!("{rat}.route: duplicate route {:?}", r.route)));
+            }
+            if r.first_seen_ms > r.last_seen_ms {
+                return Err(Invalid(format!("{rat}: first_seen_ms is after last_seen_ms")));
+            }
+            sum = sum.saturating_add(r.count);
+        }
+        if sum > self.status_5xx {
+            return Err(Invalid(format!(
+                "{at}.routes: route counts ({sum}) exceed status_5xx ({})",
+                self.status_5xx
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn check_name(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+    if value.is_empty() {
+        return Err(Invalid(format!("{field}: must not be empty")));
+    }
+    if value.len() > max {
+        return Err(Invalid(format!("{field}: longer than {max} bytes")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Invalid(format!("{field}: contains control characters")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Flush {
+        Flush {
+            version: VERSION,
+            proxy_id: "edge-1".into(),
+            boot_id: "5f0c2a9e7b1d4c38".into(),
+            boot_ms: 1_764_540_000_000,
+            seq: 3,
+            sent_ms: 1_764_540_015_000,
+            services: vec![ServiceCounters {
+                name: "be".into(),
+                responses: 500,
+                status_4xx: 10,
+                status_5xx: 62,
+                no_response: 1,
+                routes: vec![RouteCounters {
+                    route: "GET /server/users/:id/orders".into(),
+                    count: 60,
+                    first_seen_ms: 1_764_540_001_000,
+                    last_seen_ms: 1_764_540_014_000,
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let f = sample();
+        assert_eq!(Flush::parse(&f.to_json()), Ok(f));
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_versions() {
+        let body = br#"{"version":1,"proxy_id":"p","boot_id":"b","boot_ms":0,"seq":0,"sent_ms":0,"services":[],"extra":1}"#;
+        assert!(Flush::parse(body).unwrap_err().0.contains("extra"));
+        let mut f = sample();
+        f.version = 2;
+        assert!(f.validate().unwrap_err().0.contains("version 2"));
+    }
+
+    #[test]
+    fn rejects_inconsistent_counters() {
+        let mut f = sample();
+        f.services[0].status_5xx = 600;
+        assert!(f.validate().unwrap_err().0.contains("exceed responses"));
+        let mut f = sample();
+        f.services[0].routes[0].count = 63;
+        assert!(f.validate().unwrap_err().0.contains("route counts"));
+        let mut f = sample();
+        f.services.push(f.services[0].clone());
+        assert!(f.validate().unwrap_err().0.contains("duplicate service"));
+        let mut f = sample();
+        f.services[0].status_4xx = u64::MAX;
+        assert!(f.validate().is_err());
+    }
+
+    #[test]
+    fn rejects_empty_names_and_oversized_bodies() {
+        let mut f = sample();
+        f.proxy_id.clear();
+        assert!(f.validate().unwrap_err().0.starts_with("proxy_id"));
+        let big = vec![b' '; limits::MAX_BODY_BYTES + 1];
+        assert!(Flush::parse(&big).unwrap_err().0.contains("more than"));
+        assert!(Flush::parse(b"{").unwrap_err().0.starts_with("malformed"));
+    }
+}
