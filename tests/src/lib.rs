@@ -2,5 +2,8 @@
 //!
 //! - [`paths`]: where the build artifacts (the `.wasm`, binaries, Envoy) are.
 //! - [`process`]: processes a test starts, logged and killed by PID on drop.
+//! - [`discord`]: a local server speaking Discord's webhook API (limits, rate limit, scripted failures).
+pub mod discord;
 pub mod paths;
 pub mod process;
+mod serve;
