@@ -1,0 +1,75 @@
+//! The effective configuration, printed by `check-config`: every default filled in,
+//! every secret (ingest tokens, webhook tokens) masked.
+
+use super::{Config, fmt_d};
+use std::fmt::Write;
+
+fn pct(bp: u64) -> String {
+    format!("{}.{:02}", bp / 100, bp % 100)
+}
+
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+pub fn render(c: &Config) -> String {
+    let mut o = String::new();
+    let d = &c.defaults;
+    let _ = writeln!(o, "# effective configuration of {} (secrets masked)", c.file.display());
+    let _ = writeln!(o, "listen = {}", q(&c.listen.to_string()));
+    let _ = writeln!(o, "state_dir = {}", q(&c.state_dir.display().to_string()));
+    let _ = writeln!(o, "window = {}", q(&fmt_d(c.window)));
+    let _ = writeln!(o, "bucket = {}", q(&fmt_d(c.bucket)));
+    let _ = writeln!(o, "warning = {}  # percent", pct(d.warning_bp));
+    let _ = writeln!(o, "critical = {}  # percent", pct(d.critical_bp));
+    let _ = writeln!(o, "min_requests = {}", d.min_requests);
+    let _ = writeln!(o, "clear_below = {}  # percent of a threshold", d.clear_pct);
+    let _ = writeln!(o, "reminder = {}", q(&fmt_d(c.reminder)));
+    let _ = writeln!(o, "top_routes = {}", c.top_routes);
+    for t in &c.tokens {
+        let _ = writeln!(o, "\n[[tokens]]\ntoken = \"****\"");
+        if let Some(p) = &t.proxies {
+            let list: Vec<String> = p.iter().map(|s| q(s)).collect();
+            let _ = writeln!(o, "proxies = [{}]", list.join(", "));
+        }
+    }
+    let _ = writeln!(o, "\n[webhooks]");
+    for (name, w) in &c.webhooks {
+        let _ = writeln!(o, "{} = {}", q(name), q(&w.masked));
+    }
+    let l = &c.limits;
+    let _ = writeln!(
+        o,
+        "\n[limits]\nmax_proxies = {}\nmax_boots_per_proxy = {}\nmax_services = {}\nmax_routes = {}",
+        l.max_proxies, l.max_boots_per_proxy, l.max_services, l.max_routes
+    );
+    let dl = &c.delivery;
+    let _ = writeln!(
+        o,
+        "\n[delivery]\ntimeout = {}\nmax_backoff = {}\nbroken_retry = {}",
+        q(&fmt_d(dl.timeout)),
+        q(&fmt_d(dl.max_backoff)),
+        q(&fmt_d(dl.broken_retry))
+    );
+    for s in &c.services {
+        let _ = writeln!(o, "\n[[services]]\nname = {}", q(&s.name));
+        if let Some(h) = &s.health {
+            let ranges: Vec<String> = h.expect.0.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
+            let _ = writeln!(o, "health_url = {}\ninterval = {}\ntimeout = {}", q(&h.url), q(&fmt_d(h.interval)), q(&fmt_d(h.timeout)));
+            let _ = writeln!(o, "expect_status = {}  # accepted: {}", q(&ranges.join(",")), ranges.join(", "));
+            let _ = writeln!(o, "failures_before_down = {}\nsuccesses_before_up = {}", h.failures_before_down, h.successes_before_up);
+        } else {
+            let _ = writeln!(o, "# no health check");
+        }
+        let _ = writeln!(o, "webhook = {}", q(&s.webhook));
+        let roles: Vec<String> = s.mention_roles.iter().map(|r| q(r)).collect();
+        let users: Vec<String> = s.mention_users.iter().map(|r| q(r)).collect();
+        let _ = writeln!(o, "mention_roles = [{}]\nmention_users = [{}]", roles.join(", "), users.join(", "));
+        if let Some(l) = &s.link {
+            let _ = writeln!(o, "link = {}", q(l));
+        }
+        let t = &s.thresholds;
+        let _ = writeln!(o, "warning = {}\ncritical = {}\nmin_requests = {}", pct(t.warning_bp), pct(t.critical_bp), t.min_requests);
+    }
+    o
+}

@@ -1,0 +1,90 @@
+//! The configuration file as written: every value optional and spanned, so that the
+//! validation in the parent module can name the line of any value it rejects.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<Spanned<String>>,
+    pub state_dir: Option<Spanned<String>>,
+    pub window: Option<Spanned<String>>,
+    pub bucket: Option<Spanned<String>>,
+    pub warning: Option<Spanned<f64>>,
+    pub critical: Option<Spanned<f64>>,
+    pub min_requests: Option<Spanned<u64>>,
+    pub clear_below: Option<Spanned<f64>>,
+    pub reminder: Option<Spanned<String>>,
+    pub top_routes: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub tokens: Vec<RawToken>,
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub delivery: RawDelivery,
+    #[serde(default)]
+    pub services: Vec<RawService>,
+}
+
+/// One ingest token, optionally bound to proxy ids.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub token: Spanned<String>,
+    pub proxies: Option<Vec<String>>,
+}
+
+/// `[limits]`: caps that bound memory whatever the proxies send.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_proxies: Option<Spanned<usize>>,
+    pub max_boots_per_proxy: Option<Spanned<usize>>,
+    pub max_services: Option<Spanned<usize>>,
+    pub max_routes: Option<Spanned<usize>>,
+}
+
+/// `[delivery]`: how hard to try Discord.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    pub timeout: Option<Spanned<String>>,
+    pub max_backoff: Option<Spanned<String>>,
+    pub broken_retry: Option<Spanned<String>>,
+}
+
+/// `expect_status`: `"2xx"`, `200`, or `[200, 204]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawExpect {
+    Text(String),
+    Code(i64),
+    Codes(Vec<i64>),
+}
+
+/// One `[[services]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub name: Spanned<String>,
+    pub health_url: Option<Spanned<String>>,
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub expect_status: Option<Spanned<RawExpect>>,
+    pub failures_before_down: Option<Spanned<u32>>,
+    pub successes_before_up: Option<Spanned<u32>>,
+    pub webhook: Option<Spanned<String>>,
+    #[serde(default)]
+    pub mention_roles: Vec<String>,
+    #[serde(default)]
+    pub mention_users: Vec<String>,
+    pub link: Option<Spanned<String>>,
+    pub warning: Option<Spanned<f64>>,
+    pub critical: Option<Spanned<f64>>,
+    pub min_requests: Option<Spanned<u64>>,
+}

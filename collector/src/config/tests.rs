@@ -1,0 +1,106 @@
+use super::*;
+
+const OK: &str = r#"
+state_dir = "/tmp/x"
+[[tokens]]
+token = "secret-token-1"
+proxies = ["edge-1"]
+
+[webhooks]
+default = "https://discord.com/api/webhooks/123/tok-abc"
+be = "https://discord.com/api/webhooks/456/tok-def"
+
+[[services]]
+name = "frontend"
+health_url = "http://127.0.0.1:3000/"
+
+[[services]]
+name = "be"
+health_url = "http://127.0.0.1:8080/actuator/health"
+interval = "5s"
+timeout = "10s"
+webhook = "be"
+"#;
+
+fn parse(src: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("faultline.toml"), src)
+}
+
+#[test]
+fn timeout_not_below_interval_names_file_line_and_key() {
+    let e = parse(OK).unwrap_err();
+    assert_eq!(e.to_string(), "faultline.toml:19: services[1].timeout: 10s must be below the interval (5s)");
+}
+
+#[test]
+fn defaults_are_the_issues() {
+    let c = parse(&OK.replace("timeout = \"10s\"", "timeout = \"2s\"")).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:7070");
+    assert_eq!(c.window, Duration::from_secs(300));
+    assert_eq!(c.bucket, Duration::from_secs(5));
+    assert_eq!((c.defaults.warning_bp, c.defaults.critical_bp, c.defaults.min_requests), (500, 1000, 100));
+    assert_eq!(c.reminder, Duration::from_secs(1800));
+    let fe = c.service("frontend").unwrap();
+    let h = fe.health.as_ref().unwrap();
+    assert_eq!((h.interval, h.timeout), (Duration::from_secs(60), Duration::from_secs(5)));
+    assert_eq!((h.failures_before_down, h.successes_before_up), (1, 1));
+    assert!(h.expect.accepts(204) && !h.expect.accepts(301));
+    assert_eq!(fe.webhook, "default");
+    assert_eq!(c.webhook_for("be"), "be");
+    assert_eq!(c.webhook_for("not-configured"), "default");
+}
+
+#[test]
+fn unknown_keys_and_bad_types_are_located() {
+    let e = parse(&OK.replace("name = \"frontend\"", "name = \"frontend\"\ncolour = 1")).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (13, "services[0].colour"));
+    assert!(e.message.contains("unknown field"), "{e}");
+    let e = parse(&OK.replace("interval = \"5s\"", "interval = 5")).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (18, "services[1].interval"), "{e}");
+    let e = parse(&OK.replace("interval = \"5s\"", "interval = \"soon\"")).unwrap_err();
+    assert!(e.to_string().starts_with("faultline.toml:18: services[1].interval: \"soon\" is not a duration"), "{e}");
+}
+
+#[test]
+fn thresholds_and_references_are_checked() {
+    let fixed = OK.replace("timeout = \"10s\"", "timeout = \"2s\"");
+    let e = parse(&fixed.replace("webhook = \"be\"", "webhook = \"ops\"")).unwrap_err();
+    assert_eq!(e.key, "services[1].webhook");
+    let e = parse(&fixed.replace("webhook = \"be\"", "warning = 12\ncritical = 10")).unwrap_err();
+    assert_eq!(e.key, "services[1].warning");
+    let e = parse(&format!("warning = 0\n{fixed}")).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (1, "warning"));
+    let c = parse(&format!("warning = 4.99\ncritical = 9.99\n{fixed}")).unwrap();
+    assert_eq!((c.defaults.warning_bp, c.defaults.critical_bp), (499, 999));
+    let e = parse(&fixed.replace("[[tokens]]\ntoken = \"secret-token-1\"", "[[tokens]]\ntoken = \"short\"")).unwrap_err();
+    assert_eq!(e.key, "tokens[0].token");
+    let e = parse(&format!("window = \"5m\"\nbucket = \"7s\"\n{fixed}")).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (2, "bucket"));
+    let e = parse(&fixed.replace("health_url = \"http://127.0.0.1:3000/\"", "health_url = \"http://127.0.0.1:3000/\"\nlink = \"https://x/{nope}\"")).unwrap_err();
+    assert!(e.message.contains("{nope}"), "{e}");
+    let e = parse(&fixed.replace("health_url = \"http://127.0.0.1:3000/\"", "health_url = \"http://127.0.0.1:3000/\"\nexpect_status = \"7xx\"")).unwrap_err();
+    assert_eq!(e.key, "services[0].expect_status");
+    let e = parse(&fixed.replace("[webhooks]\ndefault", "[webhooks]\nother")).unwrap_err();
+    assert_eq!(e.key, "webhooks.default");
+}
+
+#[test]
+fn webhooks_go_to_v10_with_wait_and_are_masked() {
+    let w = normalize_webhook("https://discord.com/api/webhooks/123/tok-abc").unwrap();
+    assert_eq!(w.url, "https://discord.com/api/v10/webhooks/123/tok-abc?wait=true");
+    assert_eq!(w.masked, "https://discord.com/api/v10/webhooks/123/****");
+    let w = normalize_webhook("http://127.0.0.1:9/api/v9/webhooks/5/t").unwrap();
+    assert_eq!(w.url, "http://127.0.0.1:9/api/v10/webhooks/5/t?wait=true");
+    assert!(normalize_webhook("https://example.com/hook").is_err());
+    assert!(normalize_webhook("https://discord.com/api/webhooks/abc/t").is_err());
+}
+
+#[test]
+fn effective_config_masks_secrets() {
+    let c = parse(&OK.replace("timeout = \"10s\"", "timeout = \"2s\"")).unwrap();
+    let out = c.masked_toml();
+    assert!(!out.contains("secret-token-1") && !out.contains("tok-abc") && !out.contains("tok-def"), "{out}");
+    assert!(out.contains("webhooks/123/****") && out.contains("token = \"****\""), "{out}");
+    assert!(out.contains("interval = \"1m\""), "{out}");
+    assert!(!format!("{c:?}").contains("tok-abc"));
+}

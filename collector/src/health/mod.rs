@@ -1,0 +1,189 @@
+//! HealthCheck: the UP/DOWN state of one service from its periodic probes. Pure: probe
+//! results and `now` come in, the change to announce comes out. The probing itself (I/O)
+//! is in [`probe`].
+
+pub mod probe;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a probe failed, as said in the alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum Failure {
+    /// Answered, with an unexpected status.
+    Status(u16),
+    /// No answer within the timeout.
+    Timeout,
+    /// Connection refused: nothing listening.
+    Refused,
+    /// TLS handshake or certificate failure.
+    Tls(String),
+    /// The host name did not resolve.
+    Dns(String),
+    /// Any other connection or protocol error.
+    Connection(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Status(s) => write!(f, "status {s}"),
+            Failure::Timeout => f.write_str("timeout"),
+            Failure::Refused => f.write_str("connection refused"),
+            Failure::Tls(d) => write!(f, "TLS error: {d}"),
+            Failure::Dns(d) => write!(f, "DNS error: {d}"),
+            Failure::Connection(d) => write!(f, "connection error: {d}"),
+        }
+    }
+}
+
+/// The outcome of one probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub at_ms: u64,
+    pub latency_ms: u64,
+    /// `None` when the probe succeeded.
+    pub failure: Option<Failure>,
+    /// HTTP status, when there was an answer.
+    pub status: Option<u16>,
+}
+
+/// UP, DOWN, or not yet known (no probe since the service appeared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Unknown,
+    Up,
+    Down,
+}
+
+/// A change worth a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum HealthChange {
+    Down { failure: Failure, failures: u32 },
+    Up { downtime_ms: u64 },
+    Reminder { failure: Failure, down_ms: u64 },
+}
+
+/// The persisted health state of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthState {
+    pub health: Health,
+    pub failures: u32,
+    pub successes: u32,
+    /// First failure of the current failing streak (the downtime starts there).
+    pub failing_since_ms: Option<u64>,
+    pub down_since_ms: Option<u64>,
+    pub last: Option<ProbeResult>,
+    pub last_notice_ms: u64,
+}
+
+impl Default for HealthState {
+    fn default() -> Self {
+        HealthState { health: Health::Unknown, failures: 0, successes: 0, failing_since_ms: None, down_since_ms: None, last: None, last_notice_ms: 0 }
+    }
+}
+
+impl HealthState {
+    /// Whether the service is DOWN.
+    pub fn is_down(&self) -> bool {
+        self.health == Health::Down
+    }
+
+    /// Records a probe: DOWN after `down_after` failures in a row, UP after `up_after` successes.
+    pub fn record(&mut self, p: ProbeResult, down_after: u32, up_after: u32) -> Option<HealthChange> {
+        let now = p.at_ms;
+        let failure = p.failure.clone();
+        self.last = Some(p);
+        match failure {
+            Some(failure) => {
+                self.successes = 0;
+                self.failures = self.failures.saturating_add(1);
+                self.failing_since_ms.get_or_insert(now);
+                if self.health != Health::Down && self.failures >= down_after.max(1) {
+                    self.health = Health::Down;
+                    self.down_since_ms = self.failing_since_ms;
+                    self.last_notice_ms = now;
+                    return Some(HealthChange::Down { failure, failures: self.failures });
+                }
+                None
+            }
+            None => {
+                self.failures = 0;
+                self.failing_since_ms = None;
+                self.successes = self.successes.saturating_add(1);
+                match self.health {
+                    Health::Down if self.successes >= up_after.max(1) => {
+                        let since = self.down_since_ms.take().unwrap_or(now);
+                        self.health = Health::Up;
+                        self.last_notice_ms = now;
+                        Some(HealthChange::Up { downtime_ms: now.saturating_sub(since) })
+                    }
+                    Health::Down => None,
+                    _ => {
+                        self.health = Health::Up;
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// A reminder when DOWN for another `reminder_ms` (0 = never).
+    pub fn reminder(&mut self, now_ms: u64, reminder_ms: u64) -> Option<HealthChange> {
+        if !self.is_down() || reminder_ms == 0 || now_ms.saturating_sub(self.last_notice_ms) < reminder_ms {
+            return None;
+        }
+        self.last_notice_ms = now_ms;
+        let failure = self.last.as_ref().and_then(|l| l.failure.clone()).unwrap_or(Failure::Timeout);
+        Some(HealthChange::Reminder { failure, down_ms: now_ms.saturating_sub(self.down_since_ms.unwrap_or(now_ms)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(at: u64) -> ProbeResult {
+        ProbeResult { at_ms: at, latency_ms: 3, failure: None, status: Some(200) }
+    }
+    fn bad(at: u64, f: Failure) -> ProbeResult {
+        ProbeResult { at_ms: at, latency_ms: 3, failure: Some(f), status: None }
+    }
+
+    #[test]
+    fn down_after_n_failures_saying_which_and_up_after_m_with_downtime() {
+        let mut h = HealthState::default();
+        assert_eq!(h.record(ok(0), 3, 2), None);
+        assert_eq!(h.health, Health::Up);
+        assert_eq!(h.record(bad(60_000, Failure::Refused), 3, 2), None);
+        assert_eq!(h.record(bad(120_000, Failure::Timeout), 3, 2), None);
+        assert_eq!(h.record(bad(180_000, Failure::Status(503)), 3, 2), Some(HealthChange::Down { failure: Failure::Status(503), failures: 3 }));
+        assert_eq!(h.record(bad(240_000, Failure::Status(503)), 3, 2), None, "announced once");
+        assert_eq!(h.record(ok(300_000), 3, 2), None);
+        assert_eq!(h.record(bad(360_000, Failure::Refused), 3, 2), None, "a failure resets the successes");
+        assert_eq!(h.record(ok(420_000), 3, 2), None);
+        assert_eq!(h.record(ok(480_000), 3, 2), Some(HealthChange::Up { downtime_ms: 420_000 }));
+    }
+
+    #[test]
+    fn a_success_breaks_a_failing_streak() {
+        let mut h = HealthState::default();
+        h.record(bad(0, Failure::Refused), 2, 1);
+        h.record(ok(1), 2, 1);
+        assert_eq!(h.record(bad(2, Failure::Refused), 2, 1), None);
+        assert!(h.record(bad(3, Failure::Dns("x".into())), 2, 1).is_some());
+        assert_eq!(h.down_since_ms, Some(2));
+    }
+
+    #[test]
+    fn reminders_while_down() {
+        let mut h = HealthState::default();
+        h.record(bad(1000, Failure::Timeout), 1, 1);
+        assert_eq!(h.reminder(1000 + 59_999, 60_000), None);
+        assert_eq!(h.reminder(61_000, 60_000), Some(HealthChange::Reminder { failure: Failure::Timeout, down_ms: 60_000 }));
+        assert_eq!(h.reminder(1_000_000, 0), None);
+        assert_eq!(Failure::Status(502).to_string(), "status 502");
+    }
+}

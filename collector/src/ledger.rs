@@ -1,0 +1,181 @@
+//! The ledger: per `(proxy_id, boot_id)`, the cumulative counters last accepted, turned
+//! into deltas by each new flush (docs/flush-format.md, "Rules"). Pure: no I/O, time in.
+//!
+//! - `seq` not above the last accepted: stale or replayed, changes nothing.
+//! - A counter below its baseline was reset: its whole value is new counts.
+//! - A new boot younger than the window is counted in full; an older one (state lost)
+//!   is only a baseline.
+//! - Caps: proxies (a new one beyond is refused) and boots per proxy (the least recently
+//!   flushed boot is forgotten).
+
+use faultline_flush::Flush;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Cumulative counters of one service as last accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceBase {
+    pub responses: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    pub no_response: u64,
+    #[serde(default)]
+    pub routes: BTreeMap<String, u64>,
+}
+
+/// What the ledger knows of one boot of one proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub seq: u64,
+    pub boot_ms: u64,
+    /// Collector time of the last accepted flush (for evicting idle boots).
+    pub seen_ms: u64,
+    pub services: BTreeMap<String, ServiceBase>,
+}
+
+/// New counts for one service, from one flush.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceDelta {
+    pub name: String,
+    pub responses: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    pub no_response: u64,
+    /// `(route, new 5xx, first_seen_ms, last_seen_ms)`.
+    pub routes: Vec<(String, u64, u64, u64)>,
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Counted: the new counts per service (zero deltas included).
+    Applied(Vec<ServiceDelta>),
+    /// First flush of a boot older than the window: recorded as a baseline only.
+    Baseline,
+    /// `seq` not above the last accepted one: nothing changed.
+    Stale { last_seq: u64 },
+}
+
+/// A flush the ledger refuses to take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("too many proxies: {cap} already known; proxy {proxy_id:?} refused (raise limits.max_proxies)")]
+    TooManyProxies { proxy_id: String, cap: usize },
+}
+
+/// Caps on what the ledger keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerCaps {
+    pub max_proxies: usize,
+    pub max_boots_per_proxy: usize,
+}
+
+/// Baselines of every known proxy boot.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    boots: BTreeMap<String, BTreeMap<String, Baseline>>,
+    /// Keys written or removed since the last [`Ledger::take_changes`].
+    changed: std::collections::BTreeSet<(String, String)>,
+}
+
+/// Ledger rows to upsert (`Some`) or delete (`None`).
+pub type LedgerChanges = Vec<((String, String), Option<Baseline>)>;
+
+fn delta(new: u64, old: u64) -> u64 {
+    if new >= old { new - old } else { new }
+}
+
+impl Ledger {
+    /// A ledger restored from persisted baselines.
+    pub fn restore(rows: impl IntoIterator<Item = ((String, String), Baseline)>) -> Ledger {
+        let mut l = Ledger::default();
+        for ((p, b), base) in rows {
+            l.boots.entry(p).or_default().insert(b, base);
+        }
+        l
+    }
+
+    /// Number of known proxies.
+    pub fn proxies(&self) -> usize {
+        self.boots.len()
+    }
+
+    /// Applies a validated flush received at `now_ms`. All or nothing.
+    pub fn apply(&mut self, f: &Flush, now_ms: u64, window_ms: u64, caps: LedgerCaps) -> Result<Outcome, LedgerError> {
+        if !self.boots.contains_key(&f.proxy_id) && self.boots.len() >= caps.max_proxies {
+            return Err(LedgerError::TooManyProxies { proxy_id: f.proxy_id.clone(), cap: caps.max_proxies });
+        }
+        let boots = self.boots.entry(f.proxy_id.clone()).or_default();
+        let key = (f.proxy_id.clone(), f.boot_id.clone());
+        let (old, fresh) = match boots.get(&f.boot_id) {
+            Some(b) if f.seq <= b.seq => return Ok(Outcome::Stale { last_seq: b.seq }),
+            Some(b) => (b.clone(), false),
+            None => (Baseline::default(), true),
+        };
+        let young = f.sent_ms.saturating_sub(f.boot_ms) < window_ms;
+        let mut next = Baseline { seq: f.seq, boot_ms: f.boot_ms, seen_ms: now_ms, services: old.services.clone() };
+        let mut deltas = Vec::with_capacity(f.services.len());
+        for s in &f.services {
+            let base = old.services.get(&s.name).cloned().unwrap_or_default();
+            let mut d = ServiceDelta {
+                name: s.name.clone(),
+                responses: delta(s.responses, base.responses),
+                status_4xx: delta(s.status_4xx, base.status_4xx),
+                status_5xx: delta(s.status_5xx, base.status_5xx),
+                no_response: delta(s.no_response, base.no_response),
+                routes: Vec::new(),
+            };
+            let mut routes = BTreeMap::new();
+            for r in &s.routes {
+                let n = delta(r.count, base.routes.get(&r.route).copied().unwrap_or(0));
+                if n > 0 {
+                    d.routes.push((r.route.clone(), n, r.first_seen_ms, r.last_seen_ms));
+                }
+                routes.insert(r.route.clone(), r.count);
+            }
+            next.services.insert(
+                s.name.clone(),
+                ServiceBase { responses: s.responses, status_4xx: s.status_4xx, status_5xx: s.status_5xx, no_response: s.no_response, routes },
+            );
+            deltas.push(d);
+        }
+        boots.insert(f.boot_id.clone(), next);
+        self.changed.insert(key);
+        if fresh {
+            self.evict_boots(&f.proxy_id, &f.boot_id, caps.max_boots_per_proxy);
+            if !young {
+                return Ok(Outcome::Baseline);
+            }
+        }
+        Ok(Outcome::Applied(deltas))
+    }
+
+    fn evict_boots(&mut self, proxy: &str, keep: &str, max: usize) {
+        let Some(boots) = self.boots.get_mut(proxy) else { return };
+        while boots.len() > max.max(1) {
+            let oldest = boots.iter().filter(|(id, _)| id.as_str() != keep).min_by_key(|(_, b)| b.seen_ms).map(|(id, _)| id.clone());
+            let Some(id) = oldest else { break };
+            boots.remove(&id);
+            self.changed.insert((proxy.to_string(), id));
+        }
+    }
+
+    /// Rows changed since the last call, for the snapshot.
+    pub fn take_changes(&mut self) -> LedgerChanges {
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .map(|(p, b)| {
+                let row = self.boots.get(&p).and_then(|m| m.get(&b)).cloned();
+                ((p, b), row)
+            })
+            .collect()
+    }
+
+    /// Marks every row changed (after a failed snapshot write).
+    pub fn mark_all_changed(&mut self, keys: impl IntoIterator<Item = (String, String)>) {
+        self.changed.extend(keys);
+    }
+}
+
+#[cfg(test)]
+mod tests;

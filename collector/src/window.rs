@@ -1,0 +1,165 @@
+//! ErrorWindow: requests, 5xx and failing routes of one service over the sliding window,
+//! in fine buckets (default 5 s) keyed by the collector's clock. Pure: time is an argument.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// One bucket: counts that arrived during `[start_ms, start_ms + bucket)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub start_ms: u64,
+    pub requests: u64,
+    pub errors: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, u64>,
+}
+
+/// Sums over the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowTotals {
+    pub requests: u64,
+    pub errors: u64,
+    pub routes: BTreeMap<String, u64>,
+}
+
+/// The sliding window of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorWindow {
+    window_ms: u64,
+    bucket_ms: u64,
+    buckets: VecDeque<Bucket>,
+}
+
+impl ErrorWindow {
+    /// An empty window of `window_ms`, in buckets of `bucket_ms` (both above zero).
+    pub fn new(window_ms: u64, bucket_ms: u64) -> ErrorWindow {
+        ErrorWindow { window_ms: window_ms.max(1), bucket_ms: bucket_ms.max(1), buckets: VecDeque::new() }
+    }
+
+    /// Same counts, resized to another window/bucket (after a configuration change).
+    pub fn with_spec(mut self, window_ms: u64, bucket_ms: u64) -> ErrorWindow {
+        if self.window_ms != window_ms || self.bucket_ms != bucket_ms {
+            let old = std::mem::take(&mut self.buckets);
+            self = ErrorWindow::new(window_ms, bucket_ms);
+            for b in old {
+                let routes: Vec<(String, u64)> = b.routes.into_iter().collect();
+                self.add(b.start_ms, b.requests, b.errors, &routes);
+            }
+        }
+        self
+    }
+
+    fn bucket_start(&self, now_ms: u64) -> u64 {
+        now_ms - now_ms % self.bucket_ms
+    }
+
+    /// Start of the oldest bucket still inside the window at `now_ms`.
+    fn oldest_start(&self, now_ms: u64) -> u64 {
+        (self.bucket_start(now_ms) + self.bucket_ms).saturating_sub(self.window_ms)
+    }
+
+    /// Adds counts that arrived at `now_ms`.
+    pub fn add(&mut self, now_ms: u64, requests: u64, errors: u64, routes: &[(String, u64)]) {
+        if requests == 0 && errors == 0 && routes.iter().all(|(_, c)| *c == 0) {
+            return;
+        }
+        let start = self.bucket_start(now_ms);
+        let pos = self.buckets.iter().rposition(|b| b.start_ms <= start);
+        let idx = match pos {
+            Some(i) if self.buckets.get(i).is_some_and(|b| b.start_ms == start) => i,
+            Some(i) => {
+                self.buckets.insert(i + 1, Bucket { start_ms: start, ..Bucket::default() });
+                i + 1
+            }
+            None => {
+                self.buckets.push_front(Bucket { start_ms: start, ..Bucket::default() });
+                0
+            }
+        };
+        if let Some(b) = self.buckets.get_mut(idx) {
+            b.requests = b.requests.saturating_add(requests);
+            b.errors = b.errors.saturating_add(errors);
+            for (r, c) in routes.iter().filter(|(_, c)| *c > 0) {
+                let e = b.routes.entry(r.clone()).or_insert(0);
+                *e = e.saturating_add(*c);
+            }
+        }
+    }
+
+    /// Drops buckets that left the window; true if any did.
+    pub fn expire(&mut self, now_ms: u64) -> bool {
+        let oldest = self.oldest_start(now_ms);
+        let before = self.buckets.len();
+        while self.buckets.front().is_some_and(|b| b.start_ms < oldest) {
+            self.buckets.pop_front();
+        }
+        before != self.buckets.len()
+    }
+
+    /// Totals over the window at `now_ms` (buckets that left it are not counted, even before `expire`).
+    pub fn totals(&self, now_ms: u64) -> WindowTotals {
+        let oldest = self.oldest_start(now_ms);
+        let mut t = WindowTotals::default();
+        for b in self.buckets.iter().filter(|b| b.start_ms >= oldest && b.start_ms <= now_ms) {
+            t.requests = t.requests.saturating_add(b.requests);
+            t.errors = t.errors.saturating_add(b.errors);
+            for (r, c) in &b.routes {
+                let e = t.routes.entry(r.clone()).or_insert(0);
+                *e = e.saturating_add(*c);
+            }
+        }
+        t
+    }
+
+    /// Whether any bucket is held.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(name: &str, c: u64) -> (String, u64) {
+        (name.to_string(), c)
+    }
+
+    #[test]
+    fn sums_buckets_inside_the_window_only() {
+        let mut w = ErrorWindow::new(300_000, 5_000);
+        w.add(1_000, 100, 5, &[r("GET /a", 5)]);
+        w.add(4_999, 100, 5, &[r("GET /a", 3), r("GET /b", 2)]);
+        w.add(150_000, 50, 0, &[]);
+        let t = w.totals(150_000);
+        assert_eq!((t.requests, t.errors), (250, 10));
+        assert_eq!(t.routes.get("GET /a"), Some(&8));
+        // The first bucket [0,5s) stays until the window no longer covers it.
+        assert_eq!(w.totals(299_999).requests, 250);
+        assert_eq!(w.totals(300_000).requests, 50);
+        assert!(w.expire(300_000));
+        assert_eq!(w.totals(300_000).requests, 50);
+        assert_eq!(w.totals(449_999).requests, 50);
+        assert_eq!(w.totals(450_000).requests, 0);
+        assert!(w.expire(450_000) && w.is_empty());
+    }
+
+    #[test]
+    fn late_counts_land_in_order_and_resize_keeps_counts() {
+        let mut w = ErrorWindow::new(30_000, 1_000);
+        w.add(10_500, 10, 1, &[]);
+        w.add(5_000, 10, 1, &[]);
+        w.add(10_900, 10, 1, &[r("x", 1)]);
+        assert_eq!(w.totals(11_000).requests, 30);
+        let w = w.with_spec(60_000, 5_000);
+        let t = w.totals(11_000);
+        assert_eq!((t.requests, t.errors, t.routes.get("x")), (30, 3, Some(&1)));
+    }
+
+    #[test]
+    fn zero_counts_make_no_bucket() {
+        let mut w = ErrorWindow::new(30_000, 1_000);
+        w.add(1_000, 0, 0, &[r("x", 0)]);
+        assert!(w.is_empty());
+    }
+}
