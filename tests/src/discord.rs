@@ -4,6 +4,7 @@
 //! Runs on its own thread and tokio runtime, bound to 127.0.0.1; stopped when dropped.
 
 pub mod ratelimit;
+pub mod render;
 pub mod validate;
 
 use std::collections::{HashMap, HashSet, VecDeque};
