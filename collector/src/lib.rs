@@ -11,5 +11,6 @@ pub mod config;
 pub mod engine;
 pub mod health;
 pub mod ledger;
+pub mod message;
 pub mod notice;
 pub mod window;
