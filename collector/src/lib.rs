@@ -13,4 +13,5 @@ pub mod health;
 pub mod ledger;
 pub mod message;
 pub mod notice;
+pub mod store;
 pub mod window;

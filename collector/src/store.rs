@@ -1,0 +1,204 @@
+//! The collector's state on disk: one SQLite database (`faultline.db` in the state
+//! directory, WAL mode so that a reader process can read while the service writes).
+//! Holds the ledger baselines, each service's window/totals/alert state, and the outbox.
+//! A snapshot and the notices it produced are written in ONE transaction, before anything
+//! is sent.
+
+use crate::engine::{ServiceState, Snapshot};
+use crate::ledger::Baseline;
+use crate::notice::Notice;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A failure of the state database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state directory {path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state database holds unreadable data: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+/// One alert waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub webhook: String,
+    pub notice: Notice,
+    /// Discord refused the full message (400): the plain fallback is due.
+    pub fallback: bool,
+    pub attempts: u32,
+}
+
+/// Whose rows a delivery loop takes: the service's, or one `test-alert` run's.
+pub const SERVICE_OWNER: &str = "service";
+
+/// The open database.
+pub struct Store {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS baseline (proxy_id TEXT NOT NULL, boot_id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (proxy_id, boot_id));
+CREATE TABLE IF NOT EXISTS service (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, webhook TEXT NOT NULL, owner TEXT NOT NULL,
+  created_ms INTEGER NOT NULL, notice TEXT NOT NULL, fallback INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS outbox_by_webhook ON outbox (webhook, owner, id);
+CREATE TABLE IF NOT EXISTS sent (id INTEGER PRIMARY KEY, webhook TEXT NOT NULL, service TEXT NOT NULL, created_ms INTEGER NOT NULL,
+  sent_ms INTEGER NOT NULL, message_id TEXT, outcome TEXT NOT NULL, notice TEXT NOT NULL);
+";
+
+/// Delivered or abandoned alerts kept for history (issue 6); older ones are pruned.
+const SENT_KEPT: i64 = 10_000;
+
+impl Store {
+    /// Opens (creating if needed) `faultline.db` in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
+        let conn = Connection::open(dir.join("faultline.db"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store { conn })
+    }
+
+    /// When the collector first started on this state (set now if never).
+    pub fn first_start_ms(&self, now_ms: u64) -> Result<u64, StoreError> {
+        self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('first_start_ms', ?1)", params![now_ms.to_string()])?;
+        let v: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'first_start_ms'", [], |r| r.get(0))?;
+        Ok(v.parse().unwrap_or(now_ms))
+    }
+
+    /// Everything persisted: baselines and service states.
+    #[allow(clippy::type_complexity)]
+    pub fn load(&self) -> Result<(Vec<((String, String), Baseline)>, Vec<(String, ServiceState)>), StoreError> {
+        let mut st = self.conn.prepare("SELECT proxy_id, boot_id, data FROM baseline")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let mut baselines = Vec::new();
+        for row in rows {
+            let (p, b, data) = row?;
+            baselines.push(((p, b), serde_json::from_str(&data)?));
+        }
+        let mut st = self.conn.prepare("SELECT name, data FROM service")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut services = Vec::new();
+        for row in rows {
+            let (n, data) = row?;
+            services.push((n, serde_json::from_str(&data)?));
+        }
+        Ok((baselines, services))
+    }
+
+    /// Writes a snapshot and the notices it produced (each to its webhook) in one transaction;
+    /// returns the outbox ids.
+    pub fn commit(&mut self, snap: &Snapshot, notices: &[(String, Notice)], owner: &str, now_ms: u64) -> Result<Vec<i64>, StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut up = tx.prepare_cached("INSERT INTO baseline (proxy_id, boot_id, data) VALUES (?1, ?2, ?3) ON CONFLICT (proxy_id, boot_id) DO UPDATE SET data = excluded.data")?;
+            let mut del = tx.prepare_cached("DELETE FROM baseline WHERE proxy_id = ?1 AND boot_id = ?2")?;
+            for ((p, b), row) in &snap.ledger {
+                match row {
+                    Some(base) => up.execute(params![p, b, serde_json::to_string(base)?])?,
+                    None => del.execute(params![p, b])?,
+                };
+            }
+            let mut svc = tx.prepare_cached("INSERT INTO service (name, data) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET data = excluded.data")?;
+            for (name, state) in &snap.services {
+                svc.execute(params![name, serde_json::to_string(state)?])?;
+            }
+        }
+        let mut ids = Vec::with_capacity(notices.len());
+        {
+            let mut ins = tx.prepare_cached("INSERT INTO outbox (webhook, owner, created_ms, notice) VALUES (?1, ?2, ?3, ?4)")?;
+            for (hook, n) in notices {
+                ins.execute(params![hook, owner, now_ms as i64, serde_json::to_string(n)?])?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, bool, u32)> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0, r.get::<_, i64>(4)?.try_into().unwrap_or(u32::MAX)))
+    }
+
+    /// The oldest undelivered alert of `owner` for `webhook`. A row that cannot be decoded is
+    /// moved out of the way (kept in `sent` as "undecodable") so it cannot block the queue.
+    pub fn next_pending(&mut self, webhook: &str, owner: &str) -> Result<Option<OutboxRow>, StoreError> {
+        loop {
+            let found = self
+                .conn
+                .query_row(
+                    "SELECT id, webhook, notice, fallback, attempts FROM outbox WHERE webhook = ?1 AND owner = ?2 ORDER BY id LIMIT 1",
+                    params![webhook, owner],
+                    Store::row,
+                )
+                .optional()?;
+            let Some((id, webhook, notice, fallback, attempts)) = found else { return Ok(None) };
+            match serde_json::from_str::<Notice>(&notice) {
+                Ok(notice) => return Ok(Some(OutboxRow { id, webhook, notice, fallback, attempts })),
+                Err(e) => self.finish(id, 0, None, &format!("undecodable: {e}"))?,
+            }
+        }
+    }
+
+    /// Webhook names that have rows of `owner` waiting.
+    pub fn pending_webhooks(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        let mut st = self.conn.prepare("SELECT DISTINCT webhook FROM outbox WHERE owner = ?1")?;
+        let rows = st.query_map(params![owner], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Moves a row from the outbox to the `sent` history with its outcome ("delivered", ...).
+    pub fn finish(&mut self, id: i64, now_ms: u64, message_id: Option<&str>, outcome: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO sent (id, webhook, service, created_ms, sent_ms, message_id, outcome, notice)
+             SELECT id, webhook, CASE WHEN json_valid(notice) THEN COALESCE(json_extract(notice, '$.service'), '?') ELSE '?' END, created_ms, ?2, ?3, ?4, notice FROM outbox WHERE id = ?1",
+            params![id, now_ms as i64, message_id, outcome],
+        )?;
+        tx.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
+        tx.execute("DELETE FROM sent WHERE id <= (SELECT MAX(id) FROM sent) - ?1", params![SENT_KEPT])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records that the full message was refused and the fallback is due.
+    pub fn mark_fallback(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE outbox SET fallback = 1 WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    /// Counts a failed attempt.
+    pub fn bump_attempts(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    /// Removes a row without sending it (a `test-alert` that gave up).
+    pub fn discard(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    /// Undelivered service alerts per webhook.
+    pub fn depth(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut st = self.conn.prepare("SELECT webhook, COUNT(*) FROM outbox WHERE owner = ?1 GROUP BY webhook")?;
+        let rows = st.query_map(params![SERVICE_OWNER], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (w, n) = row?;
+            out.insert(w, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;
