@@ -1,0 +1,126 @@
+//! Counters of one service, and how one response is classified into them.
+//!
+//! The same [`ServiceCounts`] is used for a worker's short-lived tally and for the
+//! cumulative record in shared data; merging one into the other is [`ServiceCounts::absorb`].
+
+use crate::routes::RouteTable;
+
+/// What a response's `:status` says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusClass {
+    /// 1xx, 2xx, 3xx (and 6xx–9xx): counted as a response only.
+    Other,
+    /// 4xx.
+    ClientError,
+    /// 5xx: a failure of the service, counted with its route.
+    ServerError,
+    /// Missing or not a three-digit number: counted as a response of unknown class.
+    Unknown,
+}
+
+/// Classifies a raw `:status` header value.
+pub fn classify(raw: Option<&[u8]>) -> StatusClass {
+    match raw {
+        Some([a @ b'1'..=b'9', b, c]) if b.is_ascii_digit() && c.is_ascii_digit() => match a {
+            b'4' => StatusClass::ClientError,
+            b'5' => StatusClass::ServerError,
+            _ => StatusClass::Other,
+        },
+        _ => StatusClass::Unknown,
+    }
+}
+
+/// Cumulative (or, in a tally, since the last merge) counters of one service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceCounts {
+    /// Responses of any status.
+    pub responses: u64,
+    /// 4xx responses.
+    pub status_4xx: u64,
+    /// 5xx responses.
+    pub status_5xx: u64,
+    /// Requests that ended without a response.
+    pub no_response: u64,
+    /// 5xx responses by route, bounded.
+    pub routes: RouteTable,
+}
+
+impl ServiceCounts {
+    /// Counts one response. `route` is needed (and only computed by callers) for 5xx.
+    pub fn response(&mut self, class: StatusClass, route: Option<&str>, now_ms: u64, max_routes: usize) {
+        self.responses = self.responses.saturating_add(1);
+        match class {
+            StatusClass::ClientError => self.status_4xx = self.status_4xx.saturating_add(1),
+            StatusClass::ServerError => {
+                self.status_5xx = self.status_5xx.saturating_add(1);
+                let route = route.unwrap_or(faultline_flush::OTHER_ROUTE);
+                self.routes.record(route, now_ms, max_routes);
+            }
+            StatusClass::Other | StatusClass::Unknown => {}
+        }
+    }
+
+    /// Counts one request that ended with no response.
+    pub fn no_response(&mut self) {
+        self.no_response = self.no_response.saturating_add(1);
+    }
+
+    /// Adds `other` into `self`, keeping at most `max_routes` named routes.
+    pub fn absorb(&mut self, other: &ServiceCounts, max_routes: usize) {
+        self.responses = self.responses.saturating_add(other.responses);
+        self.status_4xx = self.status_4xx.saturating_add(other.status_4xx);
+        self.status_5xx = self.status_5xx.saturating_add(other.status_5xx);
+        self.no_response = self.no_response.saturating_add(other.no_response);
+        self.routes.absorb(&other.routes, max_routes);
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.responses == 0 && self.no_response == 0
+    }
+
+    /// Whether the counters are consistent: classes within responses, routes within 5xx.
+    pub fn is_consistent(&self) -> bool {
+        self.status_4xx.checked_add(self.status_5xx).is_some_and(|c| c <= self.responses)
+            && self.routes.total() <= self.status_5xx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_statuses() {
+        assert_eq!(classify(Some(b"200")), StatusClass::Other);
+        assert_eq!(classify(Some(b"404")), StatusClass::ClientError);
+        assert_eq!(classify(Some(b"503")), StatusClass::ServerError);
+        assert_eq!(classify(Some(b"101")), StatusClass::Other);
+        assert_eq!(classify(None), StatusClass::Unknown);
+        assert_eq!(classify(Some(b"")), StatusClass::Unknown);
+        assert_eq!(classify(Some(b"5xx")), StatusClass::Unknown);
+        assert_eq!(classify(Some(b"5000")), StatusClass::Unknown);
+        assert_eq!(classify(Some(b"050")), StatusClass::Unknown);
+        assert_eq!(classify(Some(b" 500")), StatusClass::Unknown);
+        assert_eq!(classify(Some(&[0xff, 0xfe, 0xfd])), StatusClass::Unknown);
+    }
+
+    #[test]
+    fn counts_by_class_and_route() {
+        let mut c = ServiceCounts::default();
+        c.response(StatusClass::Other, None, 1, 32);
+        c.response(StatusClass::ClientError, None, 2, 32);
+        c.response(StatusClass::ServerError, Some("GET /a"), 3, 32);
+        c.response(StatusClass::ServerError, None, 4, 32);
+        c.response(StatusClass::Unknown, None, 5, 32);
+        c.no_response();
+        assert_eq!((c.responses, c.status_4xx, c.status_5xx, c.no_response), (5, 1, 2, 1));
+        assert_eq!(c.routes.total(), 2);
+        assert!(c.is_consistent());
+        let mut d = ServiceCounts::default();
+        d.absorb(&c, 32);
+        d.absorb(&c, 32);
+        assert_eq!((d.responses, d.status_5xx, d.routes.total()), (10, 4, 4));
+        assert!(d.is_consistent());
+    }
+}

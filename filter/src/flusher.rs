@@ -1,0 +1,166 @@
+//! Building the flush: the registry and every service record read from shared data,
+//! stamped with the boot and the lease's sequence number, as a valid
+//! [`faultline_flush::Flush`] body no larger than the collector accepts.
+
+use crate::config::Collector;
+use crate::merge::{find_record, find_registry};
+use crate::record::BootLease;
+use crate::shared::{HostError, SharedData, Slot};
+use faultline_flush::{Flush, Invalid, RouteCounters, ServiceCounters, VERSION, limits};
+
+/// Reads every registered service's cumulative counters into a flush.
+pub fn build_flush<S: SharedData + ?Sized>(
+    store: &S,
+    zone: &str,
+    proxy_id: &str,
+    lease: &BootLease,
+    now_ms: u64,
+) -> Result<Flush, HostError> {
+    let names = match find_registry(store, zone)? {
+        Slot::Found { value, .. } => value.names,
+        Slot::Free { .. } | Slot::Taken => Vec::new(),
+    };
+    let mut services = Vec::with_capacity(names.len());
+    for name in names.iter().take(limits::MAX_SERVICES) {
+        // A registered service whose record is not written yet (or was evicted) is skipped.
+        if let Slot::Found { value, .. } = find_record(store, zone, name)? {
+            let c = value.counts;
+            services.push(ServiceCounters {
+                name: value.name,
+                responses: c.responses,
+                status_4xx: c.status_4xx,
+                status_5xx: c.status_5xx,
+                no_response: c.no_response,
+                routes: c
+                    .routes
+                    .iter()
+                    .map(|(route, s)| RouteCounters {
+                        route: route.to_owned(),
+                        count: s.count,
+                        first_seen_ms: s.first_ms,
+                        last_seen_ms: s.last_ms,
+                    })
+                    .collect(),
+            });
+        }
+    }
+    Ok(Flush {
+        version: VERSION,
+        proxy_id: proxy_id.to_owned(),
+        boot_id: lease.boot_id.clone(),
+        boot_ms: lease.boot_ms,
+        seq: lease.seq,
+        sent_ms: now_ms,
+        services,
+    })
+}
+
+/// The JSON body of `flush`, validated. If it is larger than the collector accepts,
+/// each service keeps only its most frequent routes (halving until it fits); counters
+/// are never cut.
+pub fn flush_body(mut flush: Flush) -> Result<Vec<u8>, Invalid> {
+    flush.validate()?;
+    let mut keep = limits::MAX_ROUTES;
+    loop {
+        let body = flush.to_json();
+        if body.len() <= limits::MAX_BODY_BYTES {
+            return Ok(body);
+        }
+        if keep == 0 {
+            return Err(Invalid(format!("flush of {} bytes does not fit", body.len())));
+        }
+        keep /= 2;
+        for s in &mut flush.services {
+            s.routes.sort_by_key(|r| std::cmp::Reverse(r.count));
+            s.routes.truncate(keep);
+        }
+    }
+}
+
+/// The headers of the flush request. `bearer` is `"Bearer <token>"`.
+pub fn request_headers<'a>(c: &'a Collector, bearer: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        (":method", "POST"),
+        (":path", c.path.as_str()),
+        (":authority", c.authority.as_str()),
+        ("authorization", bearer),
+        ("content-type", "application/json"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counts::StatusClass;
+    use crate::lease::ensure_boot;
+    use crate::merge::merge_tally;
+    use crate::shared::memory::{CasRules, MemoryShared};
+    use crate::tally::Tally;
+
+    #[test]
+    fn a_flush_carries_every_registered_service() {
+        let s = MemoryShared::new(CasRules::Nginx);
+        let boot = ensure_boot(&s, "z", 1, 1000, 5000, &mut || "b00t".into()).unwrap();
+        let mut t = Tally::new(64, 32);
+        t.response("be", StatusClass::ServerError, Some("GET /server/users/:id/orders"), 1500);
+        t.response("be", StatusClass::Other, None, 1500);
+        t.response("fe", StatusClass::ClientError, None, 1600);
+        t.no_response("fe");
+        merge_tally(&s, "z", &mut t, 64);
+        let f = build_flush(&s, "z", "edge-1", &boot, 2000).unwrap();
+        assert_eq!((f.proxy_id.as_str(), f.boot_id.as_str(), f.boot_ms, f.seq, f.sent_ms), ("edge-1", "b00t", 1000, 0, 2000));
+        assert_eq!(f.services.len(), 2);
+        let be = &f.services[0];
+        assert_eq!((be.name.as_str(), be.responses, be.status_5xx), ("be", 2, 1));
+        assert_eq!(be.routes[0].route, "GET /server/users/:id/orders");
+        assert_eq!((be.routes[0].first_seen_ms, be.routes[0].last_seen_ms), (1500, 1500));
+        let fe = &f.services[1];
+        assert_eq!((fe.responses, fe.status_4xx, fe.no_response), (1, 1, 1));
+        let body = flush_body(f.clone()).unwrap();
+        assert_eq!(Flush::parse(&body), Ok(f));
+    }
+
+    #[test]
+    fn an_empty_store_flushes_no_services() {
+        let s = MemoryShared::new(CasRules::Envoy);
+        let boot = ensure_boot(&s, "z", 1, 0, 5000, &mut || "b".into()).unwrap();
+        let f = build_flush(&s, "z", "p", &boot, 1).unwrap();
+        assert!(f.services.is_empty());
+        assert!(flush_body(f).is_ok());
+    }
+
+    #[test]
+    fn oversized_flushes_keep_counters_and_top_routes() {
+        let route = |i: usize| RouteCounters {
+            route: format!("GET /{}/{i}", "x".repeat(200)),
+            count: i as u64,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+        };
+        let services = (0..40)
+            .map(|s| ServiceCounters {
+                name: format!("svc{s}"),
+                responses: 1_000_000,
+                status_5xx: 100_000,
+                routes: (0..200).map(route).collect(),
+                ..ServiceCounters::default()
+            })
+            .collect();
+        let f = Flush {
+            version: VERSION,
+            proxy_id: "p".into(),
+            boot_id: "b".into(),
+            boot_ms: 0,
+            seq: 1,
+            sent_ms: 0,
+            services,
+        };
+        assert!(f.to_json().len() > limits::MAX_BODY_BYTES);
+        let parsed = Flush::parse(&flush_body(f).unwrap()).unwrap();
+        assert_eq!(parsed.services.len(), 40);
+        assert!(parsed.services.iter().all(|s| s.responses == 1_000_000 && s.status_5xx == 100_000));
+        let top = &parsed.services[0].routes;
+        assert!(!top.is_empty() && top.len() < 200);
+        assert_eq!(top[0].count, 199, "most frequent routes are kept");
+    }
+}
