@@ -66,8 +66,8 @@ impl ServerThread {
                         _ = accept_loop(listener, handler) => {}
                     }
                 });
-                // Dropping the runtime drops every connection task: their sockets close now.
-                runtime.shutdown_background();
+                // Shutting the runtime down drops every connection task: their sockets close now.
+                runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             })
             .map_err(|e| format!("spawning {name} thread: {e}"))?;
         match ready_rx.recv() {
