@@ -14,6 +14,7 @@ pub mod abi;
 pub mod calls;
 mod dispatch;
 mod imports;
+pub mod kit;
 mod maps;
 mod memory;
 pub mod proxy;
