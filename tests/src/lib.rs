@@ -2,12 +2,13 @@
 //!
 //! - [`paths`]: where the build artifacts (the `.wasm`, binaries, Envoy) are.
 //! - [`process`]: processes a test starts, logged and killed by PID on drop.
-//! - [`envoy`]: the real Envoy on the shipped configuration (rendered ports/paths), its admin stats.
 //! - [`discord`]: a local server speaking Discord's webhook API (limits, rate limit, scripted failures).
 //! - [`upstream`]: scripted upstream services (deterministic 5xx rates per route, health endpoint, stop/start).
 //! - [`traffic`]: a traffic driver with exact counts of what was sent and answered.
+//! - [`envoy`]: the real Envoy on the shipped configuration (rendered ports/paths), its admin stats.
 pub mod discord;
 pub mod envoy;
+pub mod host;
 pub mod paths;
 pub mod process;
 mod serve;

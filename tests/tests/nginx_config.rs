@@ -1,0 +1,313 @@
+//! The shipped `nginx/nginx.conf`, checked without an nginx: nginx with Kong's ngx_wasm_module is in no package
+//! registry, so this test parses the file (a small tokenizer that honours nginx's quotes and comments) and runs
+//! every `proxy_wasm` configuration in it through the filter's own validation (`faultline_filter::config`).
+
+// cfg(test) on the whole file lets clippy's allow-{unwrap,panic,indexing}-in-tests cover the helpers.
+#![cfg(test)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use faultline_filter::config::{self, ConfigError};
+
+/// One nginx directive: `name args...;` or `name args... { block }`.
+#[derive(Debug, Clone)]
+struct Directive {
+    name: String,
+    args: Vec<String>,
+    block: Option<Vec<Directive>>,
+    line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    Semi,
+    Open,
+    Close,
+}
+
+/// Splits nginx configuration text into words (quotes removed, escapes applied), `;`, `{` and `}`, with the line
+/// each starts on. `#` starts a comment where a token could start.
+fn tokenize(src: &str) -> Result<Vec<(Token, usize)>, String> {
+    let mut out = Vec::new();
+    let mut chars = src.chars().peekable();
+    let mut line = 1;
+    while let Some(&c) = chars.peek() {
+        match c {
+            '\n' => {
+                line += 1;
+                chars.next();
+            }
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '#' => {
+                while let Some(&c) = chars.peek() {
+                    if c == '\n' {
+                        break;
+                    }
+                    chars.next();
+                }
+            }
+            ';' | '{' | '}' => {
+                chars.next();
+                let t = match c {
+                    ';' => Token::Semi,
+                    '{' => Token::Open,
+                    _ => Token::Close,
+                };
+                out.push((t, line));
+            }
+            '"' | '\'' => {
+                let quote = c;
+                let start = line;
+                chars.next();
+                let mut word = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err(format!("line {start}: unterminated {quote} string")),
+                        Some('\\') => match chars.next() {
+                            Some('n') => word.push('\n'),
+                            Some('t') => word.push('\t'),
+                            Some('r') => word.push('\r'),
+                            Some(e @ ('"' | '\'' | '\\')) => word.push(e),
+                            Some(other) => {
+                                word.push('\\');
+                                word.push(other);
+                            }
+                            None => return Err(format!("line {start}: unterminated {quote} string")),
+                        },
+                        Some(ch) if ch == quote => break,
+                        Some(ch) => {
+                            if ch == '\n' {
+                                line += 1;
+                            }
+                            word.push(ch);
+                        }
+                    }
+                }
+                out.push((Token::Word(word), start));
+            }
+            _ => {
+                let mut word = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() || matches!(c, ';' | '{' | '}' | '"' | '\'') {
+                        break;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                out.push((Token::Word(word), line));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses nginx configuration text into its directive tree.
+fn parse(src: &str) -> Result<Vec<Directive>, String> {
+    let tokens = tokenize(src)?;
+    let mut pos = 0;
+    let tree = parse_block(&tokens, &mut pos, 0)?;
+    if pos != tokens.len() {
+        return Err(format!("line {}: unexpected `}}`", tokens[pos].1));
+    }
+    Ok(tree)
+}
+
+fn parse_block(tokens: &[(Token, usize)], pos: &mut usize, depth: usize) -> Result<Vec<Directive>, String> {
+    let mut out = Vec::new();
+    while *pos < tokens.len() {
+        let (tok, line) = &tokens[*pos];
+        let name = match tok {
+            Token::Close if depth > 0 => return Ok(out),
+            Token::Word(w) => w.clone(),
+            other => return Err(format!("line {line}: expected a directive name, found {other:?}")),
+        };
+        *pos += 1;
+        let mut args = Vec::new();
+        loop {
+            let Some((tok, l)) = tokens.get(*pos) else {
+                return Err(format!("line {line}: directive `{name}` has no `;` or block"));
+            };
+            *pos += 1;
+            match tok {
+                Token::Word(w) => args.push(w.clone()),
+                Token::Semi => {
+                    out.push(Directive { name, args, block: None, line: *line });
+                    break;
+                }
+                Token::Open => {
+                    let block = parse_block(tokens, pos, depth + 1)?;
+                    match tokens.get(*pos) {
+                        Some((Token::Close, _)) => *pos += 1,
+                        _ => return Err(format!("line {line}: block of `{name}` is not closed")),
+                    }
+                    out.push(Directive { name, args, block: Some(block), line: *line });
+                    break;
+                }
+                Token::Close => return Err(format!("line {l}: unexpected `}}` in `{name}`")),
+            }
+        }
+    }
+    if depth > 0 { Err("unexpected end of file inside a block".into()) } else { Ok(out) }
+}
+
+fn children<'a>(dirs: &'a [Directive], name: &str) -> Vec<&'a Directive> {
+    dirs.iter().filter(|d| d.name == name).collect()
+}
+
+fn only<'a>(dirs: &'a [Directive], name: &str) -> &'a Directive {
+    let found = children(dirs, name);
+    assert_eq!(found.len(), 1, "expected exactly one `{name}`, found {}", found.len());
+    found[0]
+}
+
+fn block(d: &Directive) -> &[Directive] {
+    d.block.as_deref().unwrap_or_else(|| panic!("line {}: `{}` has no block", d.line, d.name))
+}
+
+/// Every directive of the tree, depth first.
+fn walk(dirs: &[Directive]) -> Vec<&Directive> {
+    let mut out = Vec::new();
+    for d in dirs {
+        out.push(d);
+        if let Some(b) = &d.block {
+            out.extend(walk(b));
+        }
+    }
+    out
+}
+
+/// Every `proxy_wasm` line of `tree`.
+fn proxy_wasm_lines(tree: &[Directive]) -> Vec<&Directive> {
+    walk(tree).into_iter().filter(|d| d.name == "proxy_wasm").collect()
+}
+
+fn shipped() -> String {
+    let path = faultline_tests::paths::workspace_root().join("nginx/nginx.conf");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The services of the team's layout, by location prefix, and the port of each service.
+const LAYOUT: [(&str, &str, u16); 4] =
+    [("/server/", "be", 8080), ("/ai/", "ai", 8000), ("/api/", "frontend", 3000), ("/", "frontend", 3000)];
+
+#[test]
+fn the_wasm_block_loads_the_filter_and_declares_its_zone() {
+    let tree = parse(&shipped()).unwrap();
+    let wasm = only(&tree, "wasm");
+    let module = only(block(wasm), "module");
+    assert_eq!(module.args.len(), 2, "module NAME PATH");
+    assert_eq!(module.args[0], "faultline");
+    assert!(module.args[1].ends_with("/faultline_filter.wasm"), "module path {}", module.args[1]);
+    let zones: Vec<&str> = children(block(wasm), "shm_kv").iter().map(|d| d.args[0].as_str()).collect();
+    assert!(zones.contains(&"faultline"), "shm_kv faultline is declared: {zones:?}");
+    // eviction=none would make a full zone trap the filter.
+    for d in children(block(wasm), "shm_kv") {
+        assert!(!d.args.iter().any(|a| a == "eviction=none"), "line {}: eviction=none traps when full", d.line);
+    }
+    // The module rejects resolver_add inside wasm{}; it belongs in http{}.
+    assert!(children(block(wasm), "resolver_add").is_empty());
+}
+
+#[test]
+fn every_location_has_the_filter_and_the_team_layout() {
+    let tree = parse(&shipped()).unwrap();
+    let http = block(only(&tree, "http"));
+    let upstreams: BTreeMap<String, Vec<String>> = children(http, "upstream")
+        .iter()
+        .map(|u| (u.args[0].clone(), children(block(u), "server").iter().map(|s| s.args[0].clone()).collect()))
+        .collect();
+    let server = block(only(http, "server"));
+    let locations = children(server, "location");
+    assert_eq!(locations.len(), LAYOUT.len(), "one location per route of the layout");
+    for (prefix, service, port) in LAYOUT {
+        let loc = locations
+            .iter()
+            .find(|l| l.args == [prefix])
+            .unwrap_or_else(|| panic!("no `location {prefix}`"));
+        let body = block(loc);
+        let pass = only(body, "proxy_pass");
+        let upstream = pass.args[0].strip_prefix("http://").expect("proxy_pass http://upstream");
+        let servers = upstreams.get(upstream).unwrap_or_else(|| panic!("no `upstream {upstream}`"));
+        assert_eq!(servers, &[format!("127.0.0.1:{port}")], "location {prefix} reaches {service} on :{port}");
+        let wasm = only(body, "proxy_wasm");
+        let cfg = config::parse(wasm.args[1].as_bytes()).unwrap();
+        assert_eq!(cfg.service.as_deref(), Some(service), "location {prefix} counts as {service}");
+    }
+}
+
+#[test]
+fn every_proxy_wasm_configuration_passes_the_filters_validation() {
+    let tree = parse(&shipped()).unwrap();
+    let wasm = only(&tree, "wasm");
+    let modules: Vec<&str> = children(block(wasm), "module").iter().map(|m| m.args[0].as_str()).collect();
+    let zones: Vec<&str> = children(block(wasm), "shm_kv").iter().map(|d| d.args[0].as_str()).collect();
+    let http = block(only(&tree, "http"));
+    let has_resolver = !children(http, "resolver_add").is_empty();
+
+    let lines = proxy_wasm_lines(&tree);
+    assert!(!lines.is_empty(), "the shipped file has proxy_wasm lines");
+    let mut proxy_ids = Vec::new();
+    for d in lines {
+        assert_eq!(d.args.len(), 2, "line {}: proxy_wasm NAME 'CONFIG'", d.line);
+        assert!(modules.contains(&d.args[0].as_str()), "line {}: module {} is declared", d.line, d.args[0]);
+        let cfg = config::parse(d.args[1].as_bytes())
+            .unwrap_or_else(|e| panic!("line {}: the filter refuses its configuration: {e}", d.line));
+        // nginx has no cluster name: each location must name its service.
+        assert!(cfg.service.is_some(), "line {}: no \"service\"", d.line);
+        assert!(zones.contains(&cfg.shm_zone.as_str()), "line {}: zone {} has no shm_kv", d.line, cfg.shm_zone);
+        let collector = cfg.collector.as_ref().unwrap_or_else(|| panic!("line {}: no collector", d.line));
+        if collector.upstream.parse::<SocketAddr>().is_err() {
+            assert!(has_resolver, "line {}: collector {} is a host name but http{{}} has no resolver_add", d.line, collector.upstream);
+        }
+        proxy_ids.push(cfg.proxy_id.clone());
+    }
+    // One proxy, one id: every line flushes the same shared counters.
+    proxy_ids.dedup();
+    assert_eq!(proxy_ids.len(), 1, "all proxy_wasm lines share one proxy_id: {proxy_ids:?}");
+}
+
+#[test]
+fn a_typo_in_a_filter_configuration_fails_validation() {
+    let shipped = shipped();
+    // Edit the configuration of the /server/ location only (comments mention "service" too).
+    let line = shipped
+        .lines()
+        .find(|l| l.contains("proxy_wasm") && l.contains("\"service\":\"be\""))
+        .expect("a proxy_wasm line for be");
+    let text = shipped.replacen(line, &line.replace("\"service\":", "\"servcie\":"), 1);
+    assert_ne!(text, shipped);
+    let tree = parse(&text).unwrap();
+    let results: Vec<Result<config::Config, ConfigError>> =
+        proxy_wasm_lines(&tree).iter().map(|d| config::parse(d.args[1].as_bytes())).collect();
+    let refused: Vec<&ConfigError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(refused.len(), 1, "exactly the edited line is refused");
+    assert_eq!(refused[0], &ConfigError::UnknownKey("servcie".into()));
+    assert_eq!(refused[0].key(), Some("servcie"));
+
+    let text = shipped.replacen("\"flush_interval_ms\":5000", "\"flush_interval_ms\":\"5s\"", 1);
+    assert_ne!(text, shipped);
+    let tree = parse(&text).unwrap();
+    let err = proxy_wasm_lines(&tree)
+        .iter()
+        .find_map(|d| config::parse(d.args[1].as_bytes()).err())
+        .expect("a string interval is refused");
+    assert_eq!(err.key(), Some("flush_interval_ms"));
+}
+
+#[test]
+fn the_tokenizer_honours_quotes_comments_and_escapes() {
+    let src = "a 'x; {y} # not a comment' \"q\\\"uote\" b#c; # comment { ;\nblock { inner 1; }\n";
+    let tree = parse(src).unwrap();
+    assert_eq!(tree.len(), 2);
+    assert_eq!(tree[0].args, ["x; {y} # not a comment", "q\"uote", "b#c"]);
+    assert_eq!(tree[1].line, 2);
+    assert_eq!(block(&tree[1])[0].args, ["1"]);
+    assert!(parse("a 'open;").unwrap_err().contains("unterminated"));
+    assert!(parse("a { b;").is_err());
+    assert!(parse("a; }").is_err());
+    assert!(parse("a").unwrap_err().contains("no `;`"));
+}
