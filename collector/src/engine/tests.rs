@@ -10,7 +10,9 @@ fn cfg(extra: &str) -> Arc<Config> {
     Arc::new(Config::parse(std::path::Path::new("t.toml"), &src).unwrap())
 }
 
-fn flush(seq: u64, services: Vec<(&str, u64, u64, Vec<(&str, u64)>)>) -> Flush {
+type Svc<'a> = (&'a str, u64, u64, Vec<(&'a str, u64)>);
+
+fn flush(seq: u64, services: Vec<Svc<'_>>) -> Flush {
     Flush {
         version: VERSION,
         proxy_id: "edge".into(),

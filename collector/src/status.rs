@@ -1,0 +1,87 @@
+//! The JSON of `GET /v1/status` and `GET /healthz` (documented in docs/collector.md;
+//! the end-to-end tests and the status page rely on these field names).
+
+use crate::app::{Shared, now_ms};
+use crate::engine::{ServiceState, top_routes};
+use crate::health::Health;
+use serde_json::{Value, json};
+
+fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Value {
+    let cfg = &shared.cfg;
+    let t = s.window.totals(now);
+    let down = s.health.health == Health::Down;
+    let state = if down {
+        "down"
+    } else if t.requests == 0 && !s.rate.firing() {
+        "no_data"
+    } else {
+        match s.rate.level {
+            crate::alert::Level::Ok => "ok",
+            crate::alert::Level::Warning => "warning",
+            crate::alert::Level::Critical => "critical",
+        }
+    };
+    let since = if down { s.health.down_since_ms.unwrap_or(s.rate.since_ms) } else { s.rate.since_ms };
+    let rate = (t.requests > 0).then(|| t.errors as f64 / t.requests as f64);
+    let health = s.health.last.as_ref().map(|p| {
+        json!({
+            "status": s.health.health,
+            "last_check_ms": p.at_ms,
+            "ok": p.failure.is_none(),
+            "detail": p.failure.as_ref().map(|f| f.to_string()).unwrap_or_else(|| "ok".into()),
+            "http_status": p.status,
+            "latency_ms": p.latency_ms,
+            "down_since_ms": s.health.down_since_ms,
+        })
+    });
+    let incident = s.rate.opened_ms.map(|o| json!({"opened_ms": o, "level": s.rate.level, "announced": s.rate.announced}));
+    json!({
+        "name": name,
+        "configured": cfg.service(name).is_some(),
+        "state": state,
+        "level": s.rate.level,
+        "since_ms": since,
+        "rate": rate,
+        "window": {"window_ms": u64::try_from(cfg.window.as_millis()).unwrap_or(u64::MAX), "requests": t.requests, "errors": t.errors},
+        "totals": s.totals,
+        "top_routes": top_routes(&t.routes, &s.routes, cfg.top_routes),
+        "health": health,
+        "incident": incident,
+    })
+}
+
+/// `GET /v1/status`.
+pub async fn status(shared: &Shared) -> Value {
+    let now = now_ms();
+    let services = shared.with_core(|c| c.engine.services().iter().map(|(n, s)| service_json(shared, n, s, now)).collect::<Vec<_>>()).await;
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "now_ms": now,
+        "started_ms": shared.started_ms,
+        "first_start_ms": shared.first_start_ms,
+        "services": services,
+    })
+}
+
+/// `GET /healthz`: alive, and how deliveries are going.
+pub async fn healthz(shared: &Shared) -> Value {
+    let depth = shared.with_core(|c| c.store.depth()).await;
+    let hooks = shared.webhooks.lock().map(|h| h.clone()).unwrap_or_default();
+    let failing = hooks.values().any(|h| h.state != "ok");
+    let (total, per, db_ok) = match depth {
+        Ok(d) => (d.values().sum::<u64>(), d, true),
+        Err(e) => {
+            tracing::error!("healthz: reading the outbox failed: {e}");
+            (0, Default::default(), false)
+        }
+    };
+    json!({
+        "status": if failing || !db_ok { "degraded" } else { "ok" },
+        "alive": true,
+        "database_ok": db_ok,
+        "uptime_ms": now_ms().saturating_sub(shared.started_ms),
+        "outbox_depth": total,
+        "outbox": per,
+        "webhooks": hooks,
+    })
+}
