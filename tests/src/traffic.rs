@@ -95,6 +95,10 @@ pub struct TrafficPlan {
     pub headers: Vec<(String, String)>,
     /// Keep counts per "METHOD path" in the report (off for benchmarks with many distinct paths).
     pub count_paths: bool,
+    /// Record each answered request's latency (send to end of body) for [`TrafficReport::latency`].
+    pub record_latency: bool,
+    /// Runtime threads of the driver (0 = one thread; more when the driver itself would limit a benchmark).
+    pub threads: usize,
 }
 
 impl TrafficPlan {
@@ -109,6 +113,8 @@ impl TrafficPlan {
             timeout: Duration::from_secs(30),
             headers: Vec::new(),
             count_paths: true,
+            record_latency: false,
+            threads: 0,
         }
     }
 }
@@ -126,6 +132,8 @@ pub struct TrafficReport {
     pub failures: BTreeMap<String, u64>,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// Latencies of answered requests in microseconds, unordered (when the plan records them).
+    pub latencies_us: Vec<u32>,
 }
 
 impl TrafficReport {
@@ -144,8 +152,16 @@ impl TrafficReport {
         self.failures.values().sum()
     }
 
+    /// The `q`-quantile (0.0..=1.0, e.g. 0.99) of the recorded latencies (nearest rank).
+    pub fn latency(&self, q: f64) -> Option<Duration> {
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        quantile(&sorted, q).map(|us| Duration::from_micros(u64::from(us)))
+    }
+
     fn merge(&mut self, other: &TrafficReport) {
         self.sent += other.sent;
+        self.latencies_us.extend_from_slice(&other.latencies_us);
         for (s, n) in &other.by_status {
             *self.by_status.entry(*s).or_default() += n;
         }
@@ -249,10 +265,12 @@ pub fn spawn(plan: &TrafficPlan) -> Result<TrafficHandle, String> {
     let thread = std::thread::Builder::new()
         .name("traffic".into())
         .spawn(move || -> Result<Duration, String> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("tokio runtime: {e}"))?;
+            let runtime = if shared.plan.threads == 0 {
+                tokio::runtime::Builder::new_current_thread().enable_all().build()
+            } else {
+                tokio::runtime::Builder::new_multi_thread().worker_threads(shared.plan.threads).enable_all().build()
+            }
+            .map_err(|e| format!("tokio runtime: {e}"))?;
             runtime.block_on(async move {
                 let addr = tokio::net::lookup_host(shared.authority.as_str())
                     .await
@@ -310,11 +328,16 @@ async fn worker(run: Arc<Run>, addr: SocketAddr, begin: Instant, report: Arc<Mut
             }
         }
         let target = run.plan.targets.get(n);
+        let began = Instant::now();
         let outcome = tokio::time::timeout(run.plan.timeout, send(&run, addr, &mut conn, &target)).await;
+        let took = began.elapsed();
         let mut r = lock(&report);
         r.sent += 1;
         match outcome {
             Ok(Ok(status)) => {
+                if run.plan.record_latency {
+                    r.latencies_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+                }
                 *r.by_status.entry(status).or_default() += 1;
                 if run.plan.count_paths {
                     let key = format!("{} {}", target.method, target.path);
@@ -375,9 +398,30 @@ async fn connect(addr: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
     Some(sender)
 }
 
+/// Nearest-rank quantile of sorted values.
+fn quantile(sorted: &[u32], q: f64) -> Option<u32> {
+    if sorted.is_empty() || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.saturating_sub(1)).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let v: Vec<u32> = (1..=1000).collect();
+        assert_eq!(quantile(&v, 0.5), Some(500));
+        assert_eq!(quantile(&v, 0.99), Some(990));
+        assert_eq!(quantile(&v, 0.999), Some(999));
+        assert_eq!(quantile(&v, 1.0), Some(1000));
+        assert_eq!(quantile(&v, 0.0), Some(1));
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&v, 1.5), None);
+    }
 
     #[test]
     fn targets_parse_and_cycle() {

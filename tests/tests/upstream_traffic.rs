@@ -128,3 +128,23 @@ fn nothing_listening_is_a_client_failure_not_an_answer() {
     assert!(traffic::run(&TrafficPlan::new("https://x", Targets::cycle(&["/"]).expect("t"), Stop::Count(1))).is_err());
     assert!(traffic::run(&plan(&gone, &["/"], Stop::WhenStopped)).is_err());
 }
+
+#[test]
+fn latencies_are_recorded_per_answer_on_a_multi_threaded_driver() {
+    let be = upstream("be");
+    be.set_health(Health::Slow(Duration::from_millis(50)));
+    let p = TrafficPlan {
+        connections: 4,
+        threads: 2,
+        record_latency: true,
+        ..plan(&be, &["/x", "/x", "/x", "/actuator/health"], Stop::Count(400))
+    };
+    let report = traffic::run(&p).expect("run");
+    assert_eq!(report.by_status, BTreeMap::from([(200, 400)]));
+    assert_eq!(report.latencies_us.len(), 400);
+    let (p50, p99, max) = (report.latency(0.5).expect("p50"), report.latency(0.99).expect("p99"), report.latency(1.0).expect("max"));
+    assert!(p50 <= p99 && p99 <= max);
+    // A quarter of the requests went to the health endpoint that takes 50 ms: the slowest quarter is that slow.
+    assert!(report.latency(0.76).expect("q76") >= Duration::from_millis(50), "{report:?}");
+    assert!(traffic::run(&TrafficPlan { record_latency: false, ..p }).expect("run").latencies_us.is_empty());
+}
