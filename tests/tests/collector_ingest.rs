@@ -1,0 +1,101 @@
+//! The real collector binary: flush ingest over HTTP (auth, limits, stale, deltas), the
+//! status endpoint, rate alerts raised and resolved on Discord, and the CLI.
+
+mod collector_support;
+
+use collector_support::*;
+use faultline_tests::discord::FakeDiscord;
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn ingest_answers_401_403_413_400_and_counts_exactly() {
+    let discord = FakeDiscord::start().unwrap();
+    let dir = scratch("ingest");
+    let c = Collector::start(&dir, &config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), ""));
+    let f = flush("b1", 1, "be", 100, 0, &[]);
+    assert_eq!(c.post("/v1/flush", None, &f.to_json()).0, 401);
+    assert_eq!(c.post("/v1/flush", Some("wrong-token"), &f.to_json()).0, 401);
+    let mut other = f.clone();
+    other.proxy_id = "edge-2".into();
+    let (code, body) = c.post("/v1/flush", Some("bound-token-1"), &other.to_json());
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(c.post("/v1/flush", Some(TOKEN), &vec![b' '; 1024 * 1024 + 1]).0, 413);
+    let (code, body) = c.post("/v1/flush", Some(TOKEN), br#"{"version":1}"#);
+    assert_eq!(code, 400);
+    assert!(body["error"].as_str().unwrap().contains("missing field"), "{body}");
+    let mut bad = f.clone();
+    bad.services[0].status_5xx = 101;
+    let (code, body) = c.post("/v1/flush", Some(TOKEN), &bad.to_json());
+    assert_eq!(code, 400);
+    assert!(body["error"].as_str().unwrap().contains("services[0]"), "{body}");
+    assert_eq!(c.service("be"), serde_json::Value::Null, "nothing half-applied");
+
+    assert_eq!(c.post("/v1/flush", Some("bound-token-1"), &f.to_json()), (200, serde_json::json!({"result": "applied"})));
+    assert_eq!(c.post_flush(&f), (200, serde_json::json!({"result": "stale"})), "a replayed flush changes nothing");
+    assert_eq!(c.post_flush(&flush("b1", 2, "be", 150, 1, &[("GET /a", 1)])).0, 200);
+    // A counter that went backwards is a reset: 20 new requests, not -130.
+    assert_eq!(c.post_flush(&flush("b1", 3, "be", 20, 1, &[("GET /a", 1)])).0, 200);
+    let s = c.service("be");
+    assert_eq!(s["totals"]["requests"], 170, "{s}");
+    assert_eq!(s["totals"]["errors"], 1, "{s}");
+    assert_eq!(s["window"]["requests"], 170);
+    assert_eq!(s["state"], "ok");
+    assert_eq!(s["configured"], false);
+    assert!(discord.all_messages().is_empty());
+    assert_eq!(c.get("/nope").0, 404);
+    assert_eq!(c.get("/v1/flush").0, 405);
+}
+
+#[test]
+fn a_critical_rate_is_raised_with_routes_then_resolves_when_traffic_stops() {
+    let discord = FakeDiscord::start().unwrap();
+    let dir = scratch("rate");
+    let extra = "[[services]]\nname = \"be\"\nmention_roles = [\"111\"]\nlink = \"https://logs.example.com/be?from={from_ms}\"\n";
+    let cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "") + extra;
+    let c = Collector::start(&dir, &cfg);
+    assert_eq!(c.service("be")["state"], "no_data", "a configured service with no traffic is said to have no data");
+    c.post_flush(&flush("b1", 1, "be", 500, 62, &[("GET /server/users/:id/orders", 58), ("POST /login", 4)]));
+    let msgs = discord.wait_for_messages(1, 1, LONG).unwrap();
+    let m = &msgs[0];
+    assert_eq!(m["embeds"][0]["title"], "🔴 be — CRITICAL raised");
+    assert!(m["embeds"][0]["description"].as_str().unwrap().contains("12.4% — 62 of 500 in 10 s"), "{m}");
+    let fields = m["embeds"][0]["fields"].to_string();
+    assert!(fields.contains("GET /server/users/:id/orders` — **58**") && fields.contains("<t:"), "{fields}");
+    assert_eq!(m["allowed_mentions"]["roles"], serde_json::json!(["111"]));
+    assert!(m["content"].as_str().unwrap().starts_with("<@&111>"));
+    assert!(discord.requests().iter().all(|r| r.query.contains("wait=true") && r.path.starts_with("/api/v10/")));
+    let s = c.service("be");
+    assert_eq!((s["state"].as_str(), s["incident"]["level"].as_str()), (Some("critical"), Some("critical")));
+    // No more traffic: the window empties, the alert ends as "no data".
+    let msgs = discord.wait_for_messages(1, 2, LONG).unwrap();
+    assert!(msgs[1]["embeds"][0]["title"].as_str().unwrap().contains("RESOLVED: no data"), "{}", msgs[1]);
+    c.wait_service("be", "no data", |s| s["state"] == "no_data");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(discord.messages(1).len(), 2, "each change announced once");
+}
+
+#[test]
+fn check_config_validates_masks_and_names_line_and_key() {
+    let dir = scratch("check");
+    let good = config_head(1, &dir, "https://discord.com/api/webhooks/123/very-secret-token", "")
+        + "[[services]]\nname = \"be\"\nhealth_url = \"http://127.0.0.1:8080/actuator/health\"\n";
+    std::fs::write(dir.join("good.toml"), &good).unwrap();
+    let out = Command::new(bin()).arg("check-config").arg(dir.join("good.toml")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("webhooks/123/****") && !text.contains("very-secret-token") && !text.contains(TOKEN), "{text}");
+    assert!(text.contains("interval = \"1m\"") && text.contains("timeout = \"5s\""), "{text}");
+    let bad = good.replace("health_url = \"http://127.0.0.1:8080/actuator/health\"", "health_url = \"http://127.0.0.1:8080/actuator/health\"\ninterval = \"5s\"\ntimeout = \"10s\"");
+    std::fs::write(dir.join("faultline.toml"), &bad).unwrap();
+    let out = Command::new(bin()).arg("check-config").arg(dir.join("faultline.toml")).output().unwrap();
+    assert!(!out.status.success());
+    let line = bad.lines().position(|l| l.starts_with("timeout = \"10s\"")).unwrap() + 1;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("faultline.toml:{line}: services[0].timeout: 10s must be below the interval (5s)")), "{err}");
+    let out = Command::new(bin()).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("faultline-collector 0."));
+    let out = Command::new(bin()).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("check-config") && help.contains("test-alert") && help.contains("run"), "{help}");
+}
