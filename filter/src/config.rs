@@ -1,11 +1,11 @@
 //! The filter's plugin configuration: JSON, validated key by key.
 //!
-//! Parsing is done by hand over a `serde_json::Value` (instead of a derived
-//! `Deserialize`) so that every error names the key at fault, including wrong types,
-//! which serde reports only by line and column. The token is never echoed.
+//! Parsing walks a [`Json`] tree by hand (instead of a derived `Deserialize`) so that
+//! every error names the key at fault, wrong types included, and the `.wasm` stays small.
+//! The token is never echoed.
 //! `docs/design.md` ("Filter configuration") is the contract this module implements.
 
-use serde_json::{Map, Value};
+use crate::json::{self, Json};
 use std::fmt;
 use thiserror::Error;
 
@@ -133,9 +133,8 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ConfigError::Empty);
     }
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| ConfigError::Syntax(e.to_string()))?;
-    let Value::Object(map) = value else {
+    let value = json::parse(bytes).map_err(ConfigError::Syntax)?;
+    let Json::Obj(map) = value else {
         return Err(ConfigError::NotObject);
     };
     check_keys(&map, TOP_KEYS, "")?;
@@ -156,9 +155,9 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
     let shm_zone = opt_string(&map, "shm_zone")?.unwrap_or_else(|| "faultline".into());
     check_zone(&shm_zone)?;
 
-    let collector = match map.get("collector") {
+    let collector = match get(&map, "collector") {
         None => None,
-        Some(Value::Object(c)) => Some(parse_collector(c)?),
+        Some(Json::Obj(c)) => Some(parse_collector(c)?),
         Some(_) => {
             return Err(ConfigError::WrongType {
                 key: "collector".into(),
@@ -183,7 +182,7 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
     })
 }
 
-fn parse_collector(map: &Map<String, Value>) -> Result<Collector, ConfigError> {
+fn parse_collector(map: &Map) -> Result<Collector, ConfigError> {
     check_keys(map, COLLECTOR_KEYS, "collector.")?;
     let upstream = opt_string(map, "collector.upstream")?
         .ok_or_else(|| ConfigError::Missing("collector.upstream".into()))?;
@@ -211,22 +210,24 @@ fn parse_collector(map: &Map<String, Value>) -> Result<Collector, ConfigError> {
 }
 
 /// Looks a key up by its full dotted name (`collector.token` -> `token` in `map`).
-fn get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+fn get<'a>(map: &'a Map, key: &str) -> Option<&'a Json> {
     let leaf = key.rsplit('.').next().unwrap_or(key);
-    map.get(leaf)
+    map.iter().find(|(k, _)| k == leaf).map(|(_, v)| v)
 }
 
-fn check_keys(map: &Map<String, Value>, known: &[&str], prefix: &str) -> Result<(), ConfigError> {
-    match map.keys().find(|k| !known.contains(&k.as_str())) {
+type Map = [(String, Json)];
+
+fn check_keys(map: &Map, known: &[&str], prefix: &str) -> Result<(), ConfigError> {
+    match map.iter().map(|(k, _)| k).find(|k| !known.contains(&k.as_str())) {
         Some(k) => Err(ConfigError::UnknownKey(format!("{prefix}{k}"))),
         None => Ok(()),
     }
 }
 
-fn opt_string(map: &Map<String, Value>, key: &str) -> Result<Option<String>, ConfigError> {
+fn opt_string(map: &Map, key: &str) -> Result<Option<String>, ConfigError> {
     match get(map, key) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Json::Str(s)) => Ok(Some(s.clone())),
         Some(_) => Err(ConfigError::WrongType {
             key: key.into(),
             expected: "a string",
@@ -234,7 +235,7 @@ fn opt_string(map: &Map<String, Value>, key: &str) -> Result<Option<String>, Con
     }
 }
 
-fn opt_name(map: &Map<String, Value>, key: &str) -> Result<Option<String>, ConfigError> {
+fn opt_name(map: &Map, key: &str) -> Result<Option<String>, ConfigError> {
     let Some(s) = opt_string(map, key)? else {
         return Ok(None);
     };
@@ -250,14 +251,16 @@ fn opt_name(map: &Map<String, Value>, key: &str) -> Result<Option<String>, Confi
     Ok(Some(s))
 }
 
-fn int(map: &Map<String, Value>, key: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+fn int(map: &Map, key: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
     let Some(v) = get(map, key) else {
         return Ok(default);
     };
-    let n = v.as_u64().ok_or_else(|| ConfigError::WrongType {
+    let Json::Num(Some(n)) = *v else {
+        return Err(ConfigError::WrongType {
         key: key.into(),
-        expected: "a non-negative integer",
-    })?;
+            expected: "a non-negative integer",
+        });
+    };
     if n < min || n > max {
         return Err(bad(key, &format!("is {n}, must be between {min} and {max}")));
     }

@@ -87,7 +87,7 @@ impl State {
                 log(
                     LogLevel::Info,
                     &format!(
-                        "faultline: the host gives no cluster name; counting under default_service {:?} (set \"service\" in the filter configuration)",
+                        "faultline: the host gives no cluster name; counting under default_service \"{}\" (set \"service\" in the filter configuration)",
                         config.default_service
                     ),
                 );
@@ -137,7 +137,7 @@ impl Root {
             merge::merge_tally(&HostShared, &config.shm_zone, &mut tally, config.max_services)
         };
         for (name, e) in report.deferred {
-            log(LogLevel::Warn, &format!("faultline: counts of {name:?} kept for the next tick: {e}"));
+            log(LogLevel::Warn, &format!("faultline: counts of \"{name}\" kept for the next tick: {e}"));
         }
     }
 
@@ -191,7 +191,7 @@ impl Root {
             Err(Status::BadArgument) => log(
                 LogLevel::Error,
                 &format!(
-                    "faultline: flush {} not sent: the proxy does not know collector upstream {:?} (BadArgument)",
+                    "faultline: flush {} not sent: the proxy does not know collector upstream \"{}\" (BadArgument)",
                     lease.seq, collector.upstream
                 ),
             ),
@@ -258,13 +258,13 @@ impl RootContext for Root {
                     log(LogLevel::Error, &format!("faultline: cannot set the tick period ({s:?})"));
                 }
                 let flushing = match &c.collector {
-                    Some(col) => format!("flushing to {:?}{} every {} ms", col.upstream, col.path, c.flush_interval_ms),
+                    Some(col) => format!("flushing to \"{}\" {} every {} ms", col.upstream, col.path, c.flush_interval_ms),
                     None => "not flushing (no collector)".into(),
                 };
                 log(
                     LogLevel::Info,
                     &format!(
-                        "faultline: counting in zone {:?}, service {:?}, merging every {} ms, {flushing}",
+                        "faultline: counting in zone \"{}\", service \"{}\", merging every {} ms, {flushing}",
                         c.shm_zone,
                         c.service.as_deref().unwrap_or("<from the host>"),
                         c.merge_interval_ms

@@ -11,6 +11,7 @@ pub mod config;
 pub mod counts;
 pub mod flusher;
 pub mod ids;
+pub mod json;
 pub mod lease;
 pub mod merge;
 pub mod record;
