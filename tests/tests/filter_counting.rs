@@ -1,6 +1,12 @@
 //! The real filter `.wasm` counting in the test host: exact sums across workers under CAS
 //! races (both hosts' rules), status classes, requests with no response, service names,
 //! routes.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,9 +17,18 @@ use serde_json::json;
 
 fn start(envoy: bool, overrides: serde_json::Value, workers: usize) -> Proxy {
     let cfg = config(envoy, overrides);
-    let pc = if envoy { ProxyConfig::envoy(&cfg) } else { ProxyConfig::nginx(&cfg) };
-    let proxy = Proxy::start(pc.workers(workers)).unwrap_or_else(|e| panic!("starting the proxy: {e}"));
-    assert!(proxy.started().iter().all(|s| s.vm_start && s.configure), "{:?}", proxy.started());
+    let pc = if envoy {
+        ProxyConfig::envoy(&cfg)
+    } else {
+        ProxyConfig::nginx(&cfg)
+    };
+    let proxy =
+        Proxy::start(pc.workers(workers)).unwrap_or_else(|e| panic!("starting the proxy: {e}"));
+    assert!(
+        proxy.started().iter().all(|s| s.vm_start && s.configure),
+        "{:?}",
+        proxy.started()
+    );
     proxy
 }
 
@@ -21,7 +36,11 @@ fn start(envoy: bool, overrides: serde_json::Value, workers: usize) -> Proxy {
 const STATUSES: [u16; 6] = [200, 404, 503, 500, 302, 429];
 
 fn class(status: u16) -> (u64, u64, u64) {
-    (1, u64::from((400..500).contains(&status)), u64::from(status >= 500))
+    (
+        1,
+        u64::from((400..500).contains(&status)),
+        u64::from(status >= 500),
+    )
 }
 
 /// N workers x M requests, with another worker's request + tick forced between every third
@@ -43,7 +62,13 @@ fn sums_exactly_under_forced_races(envoy: bool) {
     for round in 0..25u64 {
         for worker in 0..proxy.workers() {
             let status = STATUSES[(round as usize + worker) % STATUSES.len()];
-            let out = proxy.exchange(worker, &Request::get(format!("/items/{round}")), &Ending::status(status)).unwrap();
+            let out = proxy
+                .exchange(
+                    worker,
+                    &Request::get(format!("/items/{round}")),
+                    &Ending::status(status),
+                )
+                .unwrap();
             assert!(out.passed(), "{out:?}");
             let (r, c4, c5) = class(status);
             expected = (expected.0 + r, expected.1 + c4, expected.2 + c5);
@@ -51,21 +76,39 @@ fn sums_exactly_under_forced_races(envoy: bool) {
         flushes.extend(kit::run_ok(&proxy, MERGE_MS / 2).unwrap());
     }
     let fired = proxy.stop_interfering();
-    assert!(fired > 0, "the interference never ran: the test proved nothing");
+    assert!(
+        fired > 0,
+        "the interference never ran: the test proved nothing"
+    );
     let n = injected.load(Ordering::SeqCst);
     expected = (expected.0 + n, expected.1, expected.2 + n);
     let last = settle(&proxy).unwrap();
     let (responses, c4, c5, none) = totals(&last, "be");
-    assert_eq!((responses, c4, c5, none), (expected.0, expected.1, expected.2, 0), "last flush: {last:?}");
-    let routes: u64 = kit::service(&last, "be").unwrap().routes.iter().map(|r| r.count).sum();
+    assert_eq!(
+        (responses, c4, c5, none),
+        (expected.0, expected.1, expected.2, 0),
+        "last flush: {last:?}"
+    );
+    let routes: u64 = kit::service(&last, "be")
+        .unwrap()
+        .routes
+        .iter()
+        .map(|r| r.count)
+        .sum();
     assert_eq!(routes, expected.2, "every 5xx is on a route");
     // Cumulative: no flush ever goes down, and seq only goes up.
-    flushes.push(kit::Sent { call: proxy.answered_calls().last().unwrap().0.clone(), flush: last });
+    flushes.push(kit::Sent {
+        call: proxy.answered_calls().last().unwrap().0.clone(),
+        flush: last,
+    });
     for pair in flushes.windows(2) {
         let (a, b) = (&pair[0].flush, &pair[1].flush);
         assert!(b.seq > a.seq, "seq went from {} to {}", a.seq, b.seq);
         let (ta, tb) = (totals(a, "be"), totals(b, "be"));
-        assert!(tb.0 >= ta.0 && tb.1 >= ta.1 && tb.2 >= ta.2, "counters went down: {ta:?} -> {tb:?}");
+        assert!(
+            tb.0 >= ta.0 && tb.1 >= ta.1 && tb.2 >= ta.2,
+            "counters went down: {ta:?} -> {tb:?}"
+        );
     }
     eprintln!(
         "{}: {} requests + {n} injected; interference ran {fired} times; store {:?}",
@@ -97,7 +140,8 @@ fn sums_exactly_with_threads(envoy: bool) {
                 for i in 0..per_worker {
                     let mut vm = vm.lock().unwrap();
                     let status = if i % 3 == 0 { 503 } else { 200 };
-                    vm.exchange(&Request::get(format!("/t/{i}")), &Ending::status(status)).unwrap();
+                    vm.exchange(&Request::get(format!("/t/{i}")), &Ending::status(status))
+                        .unwrap();
                     if i % 10 == 0 {
                         vm.tick().unwrap();
                     }
@@ -128,14 +172,22 @@ fn status_classes_and_requests_without_response() {
         let proxy = start(envoy, json!({"service": "be"}), 2);
         let statuses = [200u16, 204, 301, 404, 429, 499, 500, 502, 503, 504, 599];
         for (i, s) in statuses.iter().enumerate() {
-            proxy.exchange(i % 2, &Request::get("/c"), &Ending::status(*s)).unwrap();
+            proxy
+                .exchange(i % 2, &Request::get("/c"), &Ending::status(*s))
+                .unwrap();
         }
         for w in 0..2 {
-            let out = proxy.exchange(w, &Request::get("/gone"), &Ending::NoResponse).unwrap();
+            let out = proxy
+                .exchange(w, &Request::get("/gone"), &Ending::NoResponse)
+                .unwrap();
             assert!(out.passed());
         }
         let last = settle(&proxy).unwrap();
-        assert_eq!(totals(&last, "be"), (11, 3, 5, 2), "envoy={envoy}: {last:?}");
+        assert_eq!(
+            totals(&last, "be"),
+            (11, 3, 5, 2),
+            "envoy={envoy}: {last:?}"
+        );
     }
 }
 
@@ -143,22 +195,39 @@ fn status_classes_and_requests_without_response() {
 fn service_name_from_config_then_cluster_then_default_envoy() {
     let proxy = start(true, json!({"default_service": "fallback"}), 2);
     for w in 0..2 {
-        proxy.exchange(w, &Request::get("/a").cluster("be"), &Ending::status(500)).unwrap();
-        proxy.exchange(w, &Request::get("/a"), &Ending::status(200)).unwrap();
+        proxy
+            .exchange(w, &Request::get("/a").cluster("be"), &Ending::status(500))
+            .unwrap();
+        proxy
+            .exchange(w, &Request::get("/a"), &Ending::status(200))
+            .unwrap();
     }
     let last = settle(&proxy).unwrap();
     assert_eq!(totals(&last, "be"), (2, 0, 2, 0), "{last:?}");
     assert_eq!(totals(&last, "fallback"), (2, 0, 0, 0), "{last:?}");
 
-    let proxy = start(true, json!({"service": "from-config", "default_service": "fallback"}), 2);
-    proxy.exchange(0, &Request::get("/a").cluster("be"), &Ending::status(500)).unwrap();
-    proxy.exchange(1, &Request::get("/a"), &Ending::status(500)).unwrap();
+    let proxy = start(
+        true,
+        json!({"service": "from-config", "default_service": "fallback"}),
+        2,
+    );
+    proxy
+        .exchange(0, &Request::get("/a").cluster("be"), &Ending::status(500))
+        .unwrap();
+    proxy
+        .exchange(1, &Request::get("/a"), &Ending::status(500))
+        .unwrap();
     let last = settle(&proxy).unwrap();
     assert_eq!(totals(&last, "from-config"), (2, 0, 2, 0), "{last:?}");
-    assert!(kit::service(&last, "be").is_none() && kit::service(&last, "fallback").is_none(), "{last:?}");
+    assert!(
+        kit::service(&last, "be").is_none() && kit::service(&last, "fallback").is_none(),
+        "{last:?}"
+    );
 
     let proxy = start(true, json!({"default_service": null}), 1);
-    proxy.exchange(0, &Request::get("/a"), &Ending::status(200)).unwrap();
+    proxy
+        .exchange(0, &Request::get("/a"), &Ending::status(200))
+        .unwrap();
     assert_eq!(totals(&settle(&proxy).unwrap(), "unknown"), (1, 0, 0, 0));
 }
 
@@ -166,14 +235,20 @@ fn service_name_from_config_then_cluster_then_default_envoy() {
 fn service_name_on_nginx_comes_from_config_or_default() {
     // nginx has no cluster name: a cluster set on the request is invisible to the filter.
     let proxy = start(false, json!({"default_service": "fallback"}), 2);
-    proxy.exchange(0, &Request::get("/a").cluster("be"), &Ending::status(502)).unwrap();
-    proxy.exchange(1, &Request::get("/a"), &Ending::status(200)).unwrap();
+    proxy
+        .exchange(0, &Request::get("/a").cluster("be"), &Ending::status(502))
+        .unwrap();
+    proxy
+        .exchange(1, &Request::get("/a"), &Ending::status(200))
+        .unwrap();
     let last = settle(&proxy).unwrap();
     assert_eq!(totals(&last, "fallback"), (2, 0, 1, 0), "{last:?}");
     assert_eq!(last.services.len(), 1, "{last:?}");
 
     let proxy = start(false, json!({"service": "be"}), 2);
-    proxy.exchange(0, &Request::get("/a"), &Ending::status(502)).unwrap();
+    proxy
+        .exchange(0, &Request::get("/a"), &Ending::status(502))
+        .unwrap();
     assert_eq!(totals(&settle(&proxy).unwrap(), "be"), (1, 0, 1, 0));
     assert!(proxy.traps().is_empty(), "{:?}", proxy.traps());
 }
@@ -182,24 +257,67 @@ fn service_name_on_nginx_comes_from_config_or_default() {
 fn routes_are_normalized_with_first_and_last_seen() {
     let proxy = start(true, json!({"service": "be"}), 2);
     let t1 = proxy.now_ms();
-    proxy.exchange(0, &Request::get("/server/users/42/orders?x=1"), &Ending::status(503)).unwrap();
+    proxy
+        .exchange(
+            0,
+            &Request::get("/server/users/42/orders?x=1"),
+            &Ending::status(503),
+        )
+        .unwrap();
     proxy.advance(250).unwrap();
-    proxy.exchange(1, &Request::get("/server/users/77/orders"), &Ending::status(500)).unwrap();
+    proxy
+        .exchange(
+            1,
+            &Request::get("/server/users/77/orders"),
+            &Ending::status(500),
+        )
+        .unwrap();
     let t2 = proxy.now_ms();
     let uuid = "/server/users/550e8400-e29b-41d4-a716-446655440000/orders";
-    proxy.exchange(0, &Request::new("POST", uuid), &Ending::status(502)).unwrap();
-    proxy.exchange(1, &Request::get("/api/items/0a1b2c3d4e5f6789"), &Ending::status(504)).unwrap();
-    proxy.exchange(0, &Request::get("/s/Ab3kZ9qLm2Xw8Rt5Yp1Vn7"), &Ending::status(500)).unwrap();
-    proxy.exchange(1, &Request::get("/fine/path/1"), &Ending::status(200)).unwrap();
-    proxy.exchange(0, &Request::get("/client/err/1"), &Ending::status(404)).unwrap();
+    proxy
+        .exchange(0, &Request::new("POST", uuid), &Ending::status(502))
+        .unwrap();
+    proxy
+        .exchange(
+            1,
+            &Request::get("/api/items/0a1b2c3d4e5f6789"),
+            &Ending::status(504),
+        )
+        .unwrap();
+    proxy
+        .exchange(
+            0,
+            &Request::get("/s/Ab3kZ9qLm2Xw8Rt5Yp1Vn7"),
+            &Ending::status(500),
+        )
+        .unwrap();
+    proxy
+        .exchange(1, &Request::get("/fine/path/1"), &Ending::status(200))
+        .unwrap();
+    proxy
+        .exchange(0, &Request::get("/client/err/1"), &Ending::status(404))
+        .unwrap();
     let last = settle(&proxy).unwrap();
     let svc = kit::service(&last, "be").unwrap();
-    let route = |name: &str| svc.routes.iter().find(|r| r.route == name).unwrap_or_else(|| panic!("no route {name:?} in {:?}", svc.routes));
+    let route = |name: &str| {
+        svc.routes
+            .iter()
+            .find(|r| r.route == name)
+            .unwrap_or_else(|| panic!("no route {name:?} in {:?}", svc.routes))
+    };
     let orders = route("GET /server/users/:id/orders");
-    assert_eq!((orders.count, orders.first_seen_ms, orders.last_seen_ms), (2, t1, t2));
+    assert_eq!(
+        (orders.count, orders.first_seen_ms, orders.last_seen_ms),
+        (2, t1, t2)
+    );
     assert_eq!(route("POST /server/users/:id/orders").count, 1);
     assert_eq!(route("GET /api/items/:id").count, 1);
     assert_eq!(route("GET /s/:id").count, 1);
-    assert_eq!(svc.routes.len(), 4, "only 5xx make routes: {:?}", svc.routes);
+    assert_eq!(
+        svc.routes.len(),
+        4,
+        "only 5xx make routes: {:?}",
+        svc.routes
+    );
     assert_eq!((svc.responses, svc.status_4xx, svc.status_5xx), (7, 1, 5));
 }

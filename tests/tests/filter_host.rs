@@ -1,6 +1,12 @@
 //! The test host itself, through the real ABI: small hand-written modules whose `on_tick`
 //! makes host calls and logs each status, so the host's CAS rules, refusals and traps are
 //! checked by wasm code rather than by calling Rust functions.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use faultline_tests::host::{HostError, Mode, Proxy, ProxyConfig};
 
@@ -69,7 +75,16 @@ const GET: &str = "(call $report (call $get (i32.const 100) (i32.const 11) (i32.
 fn envoy_cas_rules_through_the_abi() {
     // get missing: NotFound(1); cas 0 on missing: Ok; cas 0 again: Ok (unconditional);
     // u32::MAX on existing: CasMismatch(8); current: Ok; stale: 8; get: Ok.
-    let body = [GET, SET_V_CAS0, SET_V_CAS0, SET_V_MAX, SET_V_CURRENT, SET_V_STALE, GET].join("\n");
+    let body = [
+        GET,
+        SET_V_CAS0,
+        SET_V_CAS0,
+        SET_V_MAX,
+        SET_V_CURRENT,
+        SET_V_STALE,
+        GET,
+    ]
+    .join("\n");
     let pc = ProxyConfig::envoy("").wasm(module("envoy-cas", &body));
     assert_eq!(statuses(pc).unwrap(), "1008080");
 }
@@ -78,7 +93,16 @@ fn envoy_cas_rules_through_the_abi() {
 fn nginx_cas_rules_through_the_abi() {
     // missing + u32::MAX: 8; cas 0 inserts: Ok; cas 0 again: 8; current: Ok; stale: 8;
     // delete with current cas: Ok; get: NotFound.
-    let body = [SET_V_MAX, SET_V_CAS0, SET_V_CAS0, SET_V_CURRENT, SET_V_STALE, DELETE_CURRENT, GET].join("\n");
+    let body = [
+        SET_V_MAX,
+        SET_V_CAS0,
+        SET_V_CAS0,
+        SET_V_CURRENT,
+        SET_V_STALE,
+        DELETE_CURRENT,
+        GET,
+    ]
+    .join("\n");
     let pc = ProxyConfig::nginx("").wasm(module("nginx-cas", &body));
     assert_eq!(statuses(pc).unwrap(), "8080801");
 }
@@ -88,9 +112,14 @@ fn nginx_traps_on_a_key_outside_declared_zones() {
     let body = "(drop (call $set (i32.const 120) (i32.const 8) (i32.const 140) (i32.const 1) (i32.const 0)))";
     let pc = ProxyConfig::nginx("").wasm(module("nginx-zone", body));
     let err = statuses(pc.clone()).unwrap_err().to_string();
-    assert!(err.contains("trapped in proxy_on_tick") && err.contains("shm_kv zone"), "{err}");
+    assert!(
+        err.contains("trapped in proxy_on_tick") && err.contains("shm_kv zone"),
+        "{err}"
+    );
     // With `shm_kv * ...;` declared the same key is fine.
-    let pc = pc.mode(Mode::Nginx { zones: vec!["faultline".into(), "*".into()] });
+    let pc = pc.mode(Mode::Nginx {
+        zones: vec!["faultline".into(), "*".into()],
+    });
     let body = "(call $report (call $set (i32.const 120) (i32.const 8) (i32.const 140) (i32.const 1) (i32.const 0)))";
     assert_eq!(statuses(pc.wasm(module("nginx-star", body))).unwrap(), "0");
 }
@@ -98,19 +127,48 @@ fn nginx_traps_on_a_key_outside_declared_zones() {
 #[test]
 fn http_call_refusals_follow_each_proxy() {
     let call = |up: u32, len: u32| {
-        format!("(call $report (call $call (i32.const {up}) (i32.const {len}) (i32.const 200) (i32.const 63) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 32)))")
+        format!(
+            "(call $report (call $call (i32.const {up}) (i32.const {len}) (i32.const 200) (i32.const 63) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 32)))"
+        )
     };
     let body = [call(400, 19), call(420, 4), call(400, 0)].join("\n");
     // Envoy: known cluster Ok, unknown cluster BadArgument(2), empty BadArgument.
-    let proxy = Proxy::start(ProxyConfig::envoy("").workers(1).wasm(module("calls-envoy", &body))).unwrap();
+    let proxy = Proxy::start(
+        ProxyConfig::envoy("")
+            .workers(1)
+            .wasm(module("calls-envoy", &body)),
+    )
+    .unwrap();
     proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap();
-    assert_eq!(proxy.logs().iter().map(|l| l.text.as_str()).collect::<String>(), "022");
+    assert_eq!(
+        proxy
+            .logs()
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<String>(),
+        "022"
+    );
     assert_eq!(proxy.pending_calls().len(), 1);
-    assert_eq!(proxy.pending_calls()[0].header(":path").as_deref(), Some("/f"));
+    assert_eq!(
+        proxy.pending_calls()[0].header(":path").as_deref(),
+        Some("/f")
+    );
     // nginx: any host name is dispatched; an empty one is refused.
-    let proxy = Proxy::start(ProxyConfig::nginx("").workers(1).wasm(module("calls-nginx", &body))).unwrap();
+    let proxy = Proxy::start(
+        ProxyConfig::nginx("")
+            .workers(1)
+            .wasm(module("calls-nginx", &body)),
+    )
+    .unwrap();
     proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap();
-    assert_eq!(proxy.logs().iter().map(|l| l.text.as_str()).collect::<String>(), "00:");
+    assert_eq!(
+        proxy
+            .logs()
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<String>(),
+        "00:"
+    );
     assert_eq!(proxy.pending_calls().len(), 2);
 }
 
@@ -118,7 +176,11 @@ fn http_call_refusals_follow_each_proxy() {
 fn calling_an_unimplemented_import_traps_and_the_vm_stays_dead() {
     let body = "(drop (call $grpc (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))";
     let proxy = Proxy::start(ProxyConfig::envoy("").workers(1).wasm(module("grpc", body))).unwrap();
-    let err = proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap_err().to_string();
+    let err = proxy
+        .with_vm(0, |vm| vm.tick())
+        .unwrap()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("proxy_grpc_call"), "{err}");
     let again = proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap_err();
     assert!(matches!(again, HostError::Dead { .. }), "{again}");
@@ -127,21 +189,41 @@ fn calling_an_unimplemented_import_traps_and_the_vm_stays_dead() {
 
 #[test]
 fn a_trap_carries_the_wasm_backtrace() {
-    let proxy = Proxy::start(ProxyConfig::envoy("").workers(1).wasm(module("unreachable", "unreachable"))).unwrap();
-    let err = proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap_err().to_string();
-    assert!(err.contains("unreachable") && err.contains("backtrace"), "{err}");
+    let proxy = Proxy::start(
+        ProxyConfig::envoy("")
+            .workers(1)
+            .wasm(module("unreachable", "unreachable")),
+    )
+    .unwrap();
+    let err = proxy
+        .with_vm(0, |vm| vm.tick())
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unreachable") && err.contains("backtrace"),
+        "{err}"
+    );
 }
 
 #[test]
 fn ticks_fire_on_schedule_in_every_vm() {
     let body = "(call $report (i32.const 0))";
-    let proxy = Proxy::start(ProxyConfig::envoy("").workers(2).main_thread_ticker(true).wasm(module("ticks", body))).unwrap();
+    let proxy = Proxy::start(
+        ProxyConfig::envoy("")
+            .workers(2)
+            .main_thread_ticker(true)
+            .wasm(module("ticks", body)),
+    )
+    .unwrap();
     proxy.advance(999).unwrap();
     assert!(proxy.logs().is_empty());
     proxy.advance(1).unwrap();
     assert_eq!(proxy.logs().len(), 3, "2 workers + main thread tick at 1 s");
     proxy.advance(4_000).unwrap();
     assert_eq!(proxy.logs().len(), 15);
-    let per_vm: Vec<usize> = (0..3).map(|i| proxy.logs().iter().filter(|l| l.vm == i).count()).collect();
+    let per_vm: Vec<usize> = (0..3)
+        .map(|i| proxy.logs().iter().filter(|l| l.vm == i).count())
+        .collect();
     assert_eq!(per_vm, vec![5, 5, 5]);
 }

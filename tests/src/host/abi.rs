@@ -176,7 +176,10 @@ pub fn deserialize_map(bytes: &[u8]) -> Option<HeaderPairs> {
     let mut sizes = Vec::with_capacity(count.min(1024));
     for i in 0..count {
         let at = 4usize.checked_add(i.checked_mul(8)?)?;
-        sizes.push((read_u32(bytes, at)? as usize, read_u32(bytes, at.checked_add(4)?)? as usize));
+        sizes.push((
+            read_u32(bytes, at)? as usize,
+            read_u32(bytes, at.checked_add(4)?)? as usize,
+        ));
     }
     let mut p = 4usize.checked_add(count.checked_mul(8)?)?;
     let mut pairs = Vec::with_capacity(sizes.len());

@@ -14,9 +14,17 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_shared_data",
-        |mut c: Caller<'_, HostState>, kp: i32, kl: i32, rp: i32, rs: i32, rcas: i32| -> Result<i32> {
+        |mut c: Caller<'_, HostState>,
+         kp: i32,
+         kl: i32,
+         rp: i32,
+         rs: i32,
+         rcas: i32|
+         -> Result<i32> {
             let key = read(&mut c, kp, kl)?;
-            let got = lock(&c.data().shared.store).get(&key).map_err(|e| format_err!("{e}"))?;
+            let got = lock(&c.data().shared.store)
+                .get(&key)
+                .map_err(|e| format_err!("{e}"))?;
             match got {
                 Ok((value, cas)) => {
                     give(&mut c, &value, rp, rs)?;
@@ -30,7 +38,13 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_set_shared_data",
-        |mut c: Caller<'_, HostState>, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32| -> Result<i32> {
+        |mut c: Caller<'_, HostState>,
+         kp: i32,
+         kl: i32,
+         vp: i32,
+         vl: i32,
+         cas: i32|
+         -> Result<i32> {
             let key = read(&mut c, kp, kl)?;
             let value = read_opt(&mut c, vp, vl)?;
             interfere(&c)?;
@@ -65,19 +79,13 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             let refused = match &c.data().shared.mode {
                 // Envoy: the cluster must exist, and :method, :path, :authority are required.
                 Mode::Envoy { clusters } => {
-                    if !clusters.contains(&upstream) || !(has(":method") && has(":path") && has(":authority")) {
-                        Some(Status::BadArgument)
-                    } else {
-                        None
-                    }
+                    let complete = has(":method") && has(":path") && has(":authority");
+                    (!clusters.contains(&upstream) || !complete).then_some(Status::BadArgument)
                 }
                 // ngx_wasm_module: `host:port` or a host name, :method and :path required.
                 Mode::Nginx { .. } => {
-                    if upstream.is_empty() || !(has(":method") && has(":path")) {
-                        Some(Status::InternalFailure)
-                    } else {
-                        None
-                    }
+                    let complete = has(":method") && has(":path");
+                    (upstream.is_empty() || !complete).then_some(Status::InternalFailure)
                 }
             };
             if let Some(status) = refused {
@@ -106,14 +114,20 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_define_metric",
         |mut c: Caller<'_, HostState>, ty: i32, np: i32, nl: i32, rid: i32| -> Result<i32> {
-            let Some(kind) = MetricType::from_code(ty) else { return Ok(Status::BadArgument.code()) };
+            let Some(kind) = MetricType::from_code(ty) else {
+                return Ok(Status::BadArgument.code());
+            };
             let name = String::from_utf8_lossy(&read(&mut c, np, nl)?).into_owned();
             let id = {
                 let mut metrics = lock(&c.data().shared.metrics);
                 match metrics.iter().position(|m| m.name == name) {
                     Some(i) => i,
                     None => {
-                        metrics.push(Metric { name, kind, value: 0 });
+                        metrics.push(Metric {
+                            name,
+                            kind,
+                            value: 0,
+                        });
                         metrics.len() - 1
                     }
                 }
@@ -122,26 +136,43 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(Status::Ok.code())
         },
     )?;
-    linker.func_wrap("env", "proxy_increment_metric", |c: Caller<'_, HostState>, id: i32, by: i64| -> Result<i32> {
-        Ok(with_metric(&c, id, |m| m.value = m.value.saturating_add_signed(by)))
-    })?;
-    linker.func_wrap("env", "proxy_record_metric", |c: Caller<'_, HostState>, id: i32, v: i64| -> Result<i32> {
-        Ok(with_metric(&c, id, |m| m.value = v as u64))
-    })?;
-    linker.func_wrap("env", "proxy_get_metric", |mut c: Caller<'_, HostState>, id: i32, rp: i32| -> Result<i32> {
-        let mut value = None;
-        let status = with_metric(&c, id, |m| value = Some(m.value));
-        if let Some(v) = value {
-            write_u64(&mut c, rp, v)?;
-        }
-        Ok(status)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_increment_metric",
+        |c: Caller<'_, HostState>, id: i32, by: i64| -> Result<i32> {
+            Ok(with_metric(&c, id, |m| {
+                m.value = m.value.saturating_add_signed(by)
+            }))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_record_metric",
+        |c: Caller<'_, HostState>, id: i32, v: i64| -> Result<i32> {
+            Ok(with_metric(&c, id, |m| m.value = v as u64))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_metric",
+        |mut c: Caller<'_, HostState>, id: i32, rp: i32| -> Result<i32> {
+            let mut value = None;
+            let status = with_metric(&c, id, |m| value = Some(m.value));
+            if let Some(v) = value {
+                write_u64(&mut c, rp, v)?;
+            }
+            Ok(status)
+        },
+    )?;
     Ok(())
 }
 
 fn with_metric(c: &Caller<'_, HostState>, id: i32, f: impl FnOnce(&mut Metric)) -> i32 {
     let mut metrics = lock(&c.data().shared.metrics);
-    match (id as u32).checked_sub(1).and_then(|i| metrics.get_mut(i as usize)) {
+    match (id as u32)
+        .checked_sub(1)
+        .and_then(|i| metrics.get_mut(i as usize))
+    {
         Some(m) => {
             f(m);
             Status::Ok.code()
@@ -159,7 +190,9 @@ fn interfere(c: &Caller<'_, HostState>) -> Result<()> {
         return Ok(());
     }
     let mut guard = lock(&shared.interferer);
-    let Some(interferer) = guard.as_mut() else { return Ok(()) };
+    let Some(interferer) = guard.as_mut() else {
+        return Ok(());
+    };
     interferer.seen += 1;
     if interferer.every == 0 || interferer.seen % interferer.every != 0 {
         return Ok(());
@@ -168,7 +201,9 @@ fn interfere(c: &Caller<'_, HostState>) -> Result<()> {
     let n = vms.len();
     for step in 1..n {
         let idx = (me + step) % n;
-        let Some(vm) = vms.get(idx).and_then(|w| w.upgrade()) else { continue };
+        let Some(vm) = vms.get(idx).and_then(|w| w.upgrade()) else {
+            continue;
+        };
         let Ok(mut vm) = vm.try_lock() else { continue };
         shared.interfering.store(true, Ordering::SeqCst);
         let result = (interferer.action)(&mut vm);

@@ -30,7 +30,11 @@ fn map_of_mut(state: &mut HostState, map: MapType) -> Option<&mut HeaderPairs> {
 /// Envoy's answer for a map that does not exist here: NotFound in the access-log phase,
 /// BadArgument elsewhere.
 fn unavailable(state: &HostState) -> i32 {
-    if state.phase == Phase::Log { Status::NotFound.code() } else { Status::BadArgument.code() }
+    if state.phase == Phase::Log {
+        Status::NotFound.code()
+    } else {
+        Status::BadArgument.code()
+    }
 }
 
 fn map_type(code: i32) -> Result<MapType> {
@@ -44,12 +48,21 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_header_map_value",
-        |mut c: Caller<'_, HostState>, map: i32, kp: i32, kl: i32, rp: i32, rs: i32| -> Result<i32> {
+        |mut c: Caller<'_, HostState>,
+         map: i32,
+         kp: i32,
+         kl: i32,
+         rp: i32,
+         rs: i32|
+         -> Result<i32> {
             let map = map_type(map)?;
             let key = read(&mut c, kp, kl)?;
             let value = match map_of(c.data(), map) {
                 None => return Ok(unavailable(c.data())),
-                Some(pairs) => pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)).map(|(_, v)| v.clone()),
+                Some(pairs) => pairs
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&key))
+                    .map(|(_, v)| v.clone()),
             };
             match value {
                 Some(v) => give(&mut c, &v, rp, rs).map(|()| Status::Ok.code()),
@@ -90,16 +103,24 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_replace_header_map_value",
-        |mut c: Caller<'_, HostState>, map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> Result<i32> {
-            edit_map(&mut c, map, kp, kl, Some((vp, vl)), true)
-        },
+        |mut c: Caller<'_, HostState>,
+         map: i32,
+         kp: i32,
+         kl: i32,
+         vp: i32,
+         vl: i32|
+         -> Result<i32> { edit_map(&mut c, map, kp, kl, Some((vp, vl)), true) },
     )?;
     linker.func_wrap(
         "env",
         "proxy_add_header_map_value",
-        |mut c: Caller<'_, HostState>, map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> Result<i32> {
-            edit_map(&mut c, map, kp, kl, Some((vp, vl)), false)
-        },
+        |mut c: Caller<'_, HostState>,
+         map: i32,
+         kp: i32,
+         kl: i32,
+         vp: i32,
+         vl: i32|
+         -> Result<i32> { edit_map(&mut c, map, kp, kl, Some((vp, vl)), false) },
     )?;
     linker.func_wrap(
         "env",
@@ -111,15 +132,27 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_buffer_bytes",
-        |mut c: Caller<'_, HostState>, ty: i32, start: i32, max: i32, rp: i32, rs: i32| -> Result<i32> {
-            let Some(ty) = BufferType::from_code(ty) else { bail!("invalid buffer type {ty}") };
+        |mut c: Caller<'_, HostState>,
+         ty: i32,
+         start: i32,
+         max: i32,
+         rp: i32,
+         rs: i32|
+         -> Result<i32> {
+            let Some(ty) = BufferType::from_code(ty) else {
+                bail!("invalid buffer type {ty}")
+            };
             let s = c.data();
             let data = match ty {
-                BufferType::PluginConfiguration if s.phase == Phase::Configure => s.plugin_config.clone(),
-                BufferType::VmConfiguration if s.phase == Phase::VmStart => s.vm_config.clone(),
-                BufferType::HttpCallResponseBody if s.phase == Phase::CallResponse => {
-                    s.delivery.as_ref().map(|d| d.body.clone()).unwrap_or_default()
+                BufferType::PluginConfiguration if s.phase == Phase::Configure => {
+                    s.plugin_config.clone()
                 }
+                BufferType::VmConfiguration if s.phase == Phase::VmStart => s.vm_config.clone(),
+                BufferType::HttpCallResponseBody if s.phase == Phase::CallResponse => s
+                    .delivery
+                    .as_ref()
+                    .map(|d| d.body.clone())
+                    .unwrap_or_default(),
                 BufferType::PluginConfiguration
                 | BufferType::VmConfiguration
                 | BufferType::HttpCallResponseBody
@@ -128,8 +161,13 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
                 other => bail!("buffer {other:?} is not implemented by the test host"),
             };
             let start = start as u32 as usize;
-            let slice: Vec<u8> =
-                data.get(start..).unwrap_or_default().iter().take(max as u32 as usize).copied().collect();
+            let slice: Vec<u8> = data
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .take(max as u32 as usize)
+                .copied()
+                .collect();
             give(&mut c, &slice, rp, rs).map(|()| Status::Ok.code())
         },
     )?;
@@ -139,12 +177,20 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
         |mut c: Caller<'_, HostState>, pp: i32, pl: i32, rp: i32, rs: i32| -> Result<i32> {
             let path = abi::property_path(&read(&mut c, pp, pl)?);
             let s = c.data();
-            let value = s.stream().and_then(|st| st.properties.get(&path)).or_else(|| s.properties.get(&path)).cloned();
+            let value = s
+                .stream()
+                .and_then(|st| st.properties.get(&path))
+                .or_else(|| s.properties.get(&path))
+                .cloned();
             match value {
                 Some(v) => give(&mut c, &v, rp, rs).map(|()| Status::Ok.code()),
                 None => {
                     if matches!(s.shared.mode, Mode::Nginx { .. }) && !path.starts_with("ngx.") {
-                        s.log(LogLevel::Error, Origin::Host, format!("[error] property not supported: \"{path}\""));
+                        s.log(
+                            LogLevel::Error,
+                            Origin::Host,
+                            format!("[error] property not supported: \"{path}\""),
+                        );
                     }
                     Ok(Status::NotFound.code())
                 }
@@ -182,7 +228,9 @@ fn edit_map(
         Some((vp, vl)) => Some(read(c, vp, vl)?),
         None => None,
     };
-    let Some(pairs) = map_of_mut(c.data_mut(), map) else { return Ok(Status::BadArgument.code()) };
+    let Some(pairs) = map_of_mut(c.data_mut(), map) else {
+        return Ok(Status::BadArgument.code());
+    };
     if replace {
         pairs.retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
     }

@@ -37,7 +37,9 @@ impl ProxyConfig {
     /// Envoy 1.40 with two workers and one known cluster, `faultline_collector`.
     pub fn envoy(plugin_config: &str) -> ProxyConfig {
         ProxyConfig {
-            mode: Mode::Envoy { clusters: vec!["faultline_collector".into()] },
+            mode: Mode::Envoy {
+                clusters: vec!["faultline_collector".into()],
+            },
             workers: 2,
             main_thread_ticker: false,
             plugin_config: plugin_config.as_bytes().to_vec(),
@@ -49,7 +51,12 @@ impl ProxyConfig {
 
     /// nginx + ngx_wasm_module with two workers and `shm_kv faultline` declared.
     pub fn nginx(plugin_config: &str) -> ProxyConfig {
-        ProxyConfig { mode: Mode::Nginx { zones: vec!["faultline".into()] }, ..ProxyConfig::envoy(plugin_config) }
+        ProxyConfig {
+            mode: Mode::Nginx {
+                zones: vec!["faultline".into()],
+            },
+            ..ProxyConfig::envoy(plugin_config)
+        }
     }
 
     pub fn workers(mut self, n: usize) -> ProxyConfig {
@@ -92,14 +99,32 @@ impl Proxy {
             None => crate::paths::filter_wasm().map_err(HostError::Artifact)?,
         };
         let (engine, module) = compiled(&path)?;
-        let linker = super::imports::linker(&engine, &module, &config.mode)
-            .map_err(|e| HostError::Instantiate { vm: 0, detail: format!("{e:?}") })?;
+        let linker = super::imports::linker(&engine, &module, &config.mode).map_err(|e| {
+            HostError::Instantiate {
+                vm: 0,
+                detail: format!("{e:?}"),
+            }
+        })?;
         let rules = match &config.mode {
             Mode::Envoy { .. } => StoreRules::Envoy,
-            Mode::Nginx { zones } => StoreRules::Nginx { zones: zones.clone() },
+            Mode::Nginx { zones } => StoreRules::Nginx {
+                zones: zones.clone(),
+            },
         };
-        let shared = Arc::new(ProxyShared::new(config.mode.clone(), SharedStore::new(rules), config.start_ms));
-        let mut proxy = Proxy { config, shared, engine, module, linker, vms: Vec::new(), started: Vec::new() };
+        let shared = Arc::new(ProxyShared::new(
+            config.mode.clone(),
+            SharedStore::new(rules),
+            config.start_ms,
+        ));
+        let mut proxy = Proxy {
+            config,
+            shared,
+            engine,
+            module,
+            linker,
+            vms: Vec::new(),
+            started: Vec::new(),
+        };
         proxy.spawn_vms()?;
         Ok(proxy)
     }
@@ -108,10 +133,20 @@ impl Proxy {
         let extra = usize::from(self.config.main_thread_ticker && self.config.mode.is_envoy());
         let mut vms = Vec::new();
         for i in 0..self.config.workers + extra {
-            let state =
-                HostState::new(i, self.shared.clone(), self.config.plugin_config.clone(), self.config.vm_config.clone());
+            let state = HostState::new(
+                i,
+                self.shared.clone(),
+                self.config.plugin_config.clone(),
+                self.config.vm_config.clone(),
+            );
             let main = i >= self.config.workers;
-            vms.push(Arc::new(Mutex::new(Vm::new(&self.engine, &self.module, &self.linker, state, main)?)));
+            vms.push(Arc::new(Mutex::new(Vm::new(
+                &self.engine,
+                &self.module,
+                &self.linker,
+                state,
+                main,
+            )?)));
         }
         *lock(&self.shared.vms) = vms.iter().map(Arc::downgrade).collect();
         self.vms = vms;
@@ -156,7 +191,12 @@ impl Proxy {
     }
 
     /// Runs one stream on worker `worker`.
-    pub fn exchange(&self, worker: usize, request: &Request, ending: &Ending) -> Result<StreamOutcome, HostError> {
+    pub fn exchange(
+        &self,
+        worker: usize,
+        request: &Request,
+        ending: &Ending,
+    ) -> Result<StreamOutcome, HostError> {
         if worker >= self.config.workers {
             return Err(HostError::NoSuchVm(worker));
         }
@@ -189,7 +229,9 @@ impl Proxy {
                     self.shared.set_now_ms(target);
                     return Ok(());
                 }
-                (Some((tick_due, _)), Some((due, seq))) if due <= tick_due => self.fire_timeout(due, seq)?,
+                (Some((tick_due, _)), Some((due, seq))) if due <= tick_due => {
+                    self.fire_timeout(due, seq)?
+                }
                 (None, Some((due, seq))) => self.fire_timeout(due, seq)?,
                 (Some((due, i)), _) => {
                     self.shared.set_now_ms(due);
@@ -219,7 +261,10 @@ impl Proxy {
     pub fn answer(&self, seq: u64, reply: Reply) -> Result<(), HostError> {
         let call = {
             let mut pending = lock(&self.shared.pending_calls);
-            let at = pending.iter().position(|c| c.seq == seq).ok_or(HostError::NoSuchCall(seq))?;
+            let at = pending
+                .iter()
+                .position(|c| c.seq == seq)
+                .ok_or(HostError::NoSuchCall(seq))?;
             pending.remove(at)
         };
         let delivery = match self.config.mode {
@@ -231,7 +276,10 @@ impl Proxy {
     }
 
     /// Answers every pending call with `reply(call)`; returns the calls answered.
-    pub fn answer_all(&self, reply: impl Fn(&HttpCall) -> Reply) -> Result<Vec<HttpCall>, HostError> {
+    pub fn answer_all(
+        &self,
+        reply: impl Fn(&HttpCall) -> Reply,
+    ) -> Result<Vec<HttpCall>, HostError> {
         let calls = self.pending_calls();
         for call in &calls {
             self.answer(call.seq, reply(call))?;
@@ -255,7 +303,11 @@ impl Proxy {
 
     /// Keys in shared data (a test's view: proxies cannot list them).
     pub fn store_keys(&self) -> Vec<String> {
-        lock(&self.shared.store).keys().iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect()
+        lock(&self.shared.store)
+            .keys()
+            .iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect()
     }
 
     /// Bytes held in shared data.
@@ -270,7 +322,12 @@ impl Proxy {
     /// From now on, every `every`-th shared-data write pauses before it applies while
     /// `action` runs on another worker (the next one that is idle).
     pub fn interfere_on_write(&self, every: u64, action: Interference) {
-        *lock(&self.shared.interferer) = Some(Interferer { every, seen: 0, fired: 0, action });
+        *lock(&self.shared.interferer) = Some(Interferer {
+            every,
+            seen: 0,
+            fired: 0,
+            action,
+        });
     }
 
     /// Stops interfering; returns how many times the interference ran.
@@ -289,11 +346,15 @@ fn compiled(path: &Path) -> Result<(Engine, Module), HostError> {
     if let Some(hit) = lock(cache).get(&key) {
         return Ok(hit.clone());
     }
-    let compile_err = |e: wasmtime::Error| HostError::Compile { path: path.display().to_string(), detail: format!("{e:?}") };
+    let compile_err = |e: wasmtime::Error| HostError::Compile {
+        path: path.display().to_string(),
+        detail: format!("{e:?}"),
+    };
     let mut config = Config::new();
     config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64));
     let engine = Engine::new(&config).map_err(compile_err)?;
-    let bytes = std::fs::read(path).map_err(|e| HostError::Artifact(format!("{}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| HostError::Artifact(format!("{}: {e}", path.display())))?;
     let module = Module::new(&engine, &bytes).map_err(compile_err)?;
     lock(cache).insert(key, (engine.clone(), module.clone()));
     Ok((engine, module))

@@ -18,7 +18,9 @@ use super::abi::Status;
 pub enum StoreRules {
     Envoy,
     /// nginx with these `shm_kv` zones declared (`"*"` for the default zone).
-    Nginx { zones: Vec<String> },
+    Nginx {
+        zones: Vec<String>,
+    },
 }
 
 /// Why a shared-data call is a trap rather than a status (nginx with no zone for the key).
@@ -54,7 +56,12 @@ pub struct SharedStore {
 
 impl SharedStore {
     pub fn new(rules: StoreRules) -> SharedStore {
-        SharedStore { rules, entries: HashMap::new(), next_cas: 1, stats: StoreStats::default() }
+        SharedStore {
+            rules,
+            entries: HashMap::new(),
+            next_cas: 1,
+            stats: StoreStats::default(),
+        }
     }
 
     pub fn rules(&self) -> &StoreRules {
@@ -76,12 +83,7 @@ impl SharedStore {
     }
 
     /// Writes (or with `value == None` on nginx, deletes) a key under the host's CAS rules.
-    pub fn set(
-        &mut self,
-        key: &[u8],
-        value: Option<&[u8]>,
-        cas: u32,
-    ) -> Result<Status, NoZone> {
+    pub fn set(&mut self, key: &[u8], value: Option<&[u8]>, cas: u32) -> Result<Status, NoZone> {
         self.check_zone(key)?;
         self.stats.sets += 1;
         let status = match &self.rules {
@@ -119,7 +121,10 @@ impl SharedStore {
 
     /// Total bytes held by keys and values.
     pub fn bytes(&self) -> usize {
-        self.entries.iter().map(|(k, e)| k.len() + e.value.len()).sum()
+        self.entries
+            .iter()
+            .map(|(k, e)| k.len() + e.value.len())
+            .sum()
     }
 
     /// Drops everything, as `nginx -s reload` or a proxy restart does.
@@ -138,7 +143,13 @@ impl SharedStore {
                 e.cas = next;
             }
             None => {
-                self.entries.insert(key.to_vec(), Entry { value: value.to_vec(), cas: next });
+                self.entries.insert(
+                    key.to_vec(),
+                    Entry {
+                        value: value.to_vec(),
+                        cas: next,
+                    },
+                );
             }
         }
         Status::Ok
@@ -160,7 +171,10 @@ impl SharedStore {
                 }
             }
             Some(value) => {
-                let entry = self.entries.entry(key.to_vec()).or_insert(Entry { value: Vec::new(), cas: 0 });
+                let entry = self.entries.entry(key.to_vec()).or_insert(Entry {
+                    value: Vec::new(),
+                    cas: 0,
+                });
                 entry.value = value.to_vec();
                 entry.cas = entry.cas.wrapping_add(1);
                 Status::Ok
@@ -175,7 +189,9 @@ impl SharedStore {
     }
 
     fn check_zone(&self, key: &[u8]) -> Result<(), NoZone> {
-        let StoreRules::Nginx { zones } = &self.rules else { return Ok(()) };
+        let StoreRules::Nginx { zones } = &self.rules else {
+            return Ok(());
+        };
         let declared = |z: &[u8]| zones.iter().any(|d| d.as_bytes() == z);
         let zone_ok = key
             .iter()
@@ -186,7 +202,9 @@ impl SharedStore {
         if zone_ok || declared(b"*") {
             Ok(())
         } else {
-            Err(NoZone { key: String::from_utf8_lossy(key).into_owned() })
+            Err(NoZone {
+                key: String::from_utf8_lossy(key).into_owned(),
+            })
         }
     }
 }
@@ -196,7 +214,9 @@ mod tests {
     use super::*;
 
     fn nginx() -> SharedStore {
-        SharedStore::new(StoreRules::Nginx { zones: vec!["faultline".into()] })
+        SharedStore::new(StoreRules::Nginx {
+            zones: vec!["faultline".into()],
+        })
     }
 
     #[test]
@@ -206,7 +226,10 @@ mod tests {
         assert_eq!(s.set(b"k", Some(b"1"), u32::MAX).unwrap(), Status::Ok);
         let (_, cas) = s.get(b"k").unwrap().unwrap();
         assert_ne!(cas, 0);
-        assert_eq!(s.set(b"k", Some(b"2"), u32::MAX).unwrap(), Status::CasMismatch);
+        assert_eq!(
+            s.set(b"k", Some(b"2"), u32::MAX).unwrap(),
+            Status::CasMismatch
+        );
         assert_eq!(s.set(b"k", Some(b"3"), 0).unwrap(), Status::Ok);
         assert_eq!(s.set(b"k", Some(b"4"), cas).unwrap(), Status::CasMismatch);
         let (v, cas2) = s.get(b"k").unwrap().unwrap();
@@ -218,11 +241,17 @@ mod tests {
     #[test]
     fn nginx_cas_is_strict_and_none_deletes() {
         let mut s = nginx();
-        assert_eq!(s.set(b"faultline/k", Some(b"1"), 7).unwrap(), Status::CasMismatch);
+        assert_eq!(
+            s.set(b"faultline/k", Some(b"1"), 7).unwrap(),
+            Status::CasMismatch
+        );
         assert_eq!(s.set(b"faultline/k", Some(b"1"), 0).unwrap(), Status::Ok);
         let (_, cas) = s.get(b"faultline/k").unwrap().unwrap();
         assert_eq!(cas, 1);
-        assert_eq!(s.set(b"faultline/k", Some(b"2"), 0).unwrap(), Status::CasMismatch);
+        assert_eq!(
+            s.set(b"faultline/k", Some(b"2"), 0).unwrap(),
+            Status::CasMismatch
+        );
         assert_eq!(s.set(b"faultline/k", Some(b"2"), 1).unwrap(), Status::Ok);
         assert_eq!(s.set(b"faultline/k", None, 2).unwrap(), Status::Ok);
         assert_eq!(s.get(b"faultline/k").unwrap(), Err(Status::NotFound));
@@ -233,7 +262,9 @@ mod tests {
         let mut s = nginx();
         assert!(s.get(b"other/k").is_err());
         assert!(s.set(b"nozone", Some(b"x"), 0).is_err());
-        let mut star = SharedStore::new(StoreRules::Nginx { zones: vec!["*".into()] });
+        let mut star = SharedStore::new(StoreRules::Nginx {
+            zones: vec!["*".into()],
+        });
         assert_eq!(star.set(b"nozone", Some(b"x"), 0).unwrap(), Status::Ok);
     }
 
@@ -243,7 +274,10 @@ mod tests {
             assert_eq!(s.set(b"faultline/k", Some(b"1"), 0).unwrap(), Status::Ok);
             let (_, cas) = s.get(b"faultline/k").unwrap().unwrap();
             assert!(s.touch(b"faultline/k"));
-            assert_eq!(s.set(b"faultline/k", Some(b"2"), cas).unwrap(), Status::CasMismatch);
+            assert_eq!(
+                s.set(b"faultline/k", Some(b"2"), cas).unwrap(),
+                Status::CasMismatch
+            );
         }
     }
 }

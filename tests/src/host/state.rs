@@ -112,7 +112,8 @@ impl ProxyShared {
 
     /// Moves the clock; it never goes backwards.
     pub fn set_now_ms(&self, ms: u64) {
-        self.clock_ns.fetch_max(ms.saturating_mul(1_000_000), Ordering::SeqCst);
+        self.clock_ns
+            .fetch_max(ms.saturating_mul(1_000_000), Ordering::SeqCst);
     }
 
     pub fn next_call_seq(&self) -> u64 {
@@ -120,7 +121,12 @@ impl ProxyShared {
     }
 
     pub fn log(&self, vm: usize, level: LogLevel, origin: Origin, text: String) {
-        lock(&self.logs).push(LogLine { vm, level, origin, text });
+        lock(&self.logs).push(LogLine {
+            vm,
+            level,
+            origin,
+            text,
+        });
     }
 }
 

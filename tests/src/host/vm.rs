@@ -10,6 +10,9 @@ use super::calls::{Delivery, HttpCall};
 use super::state::{HostState, Mode, Phase, Stream, TickSchedule, lock};
 use super::stream::{Ending, Request, StreamOutcome};
 
+/// `proxy_on_http_call_response(context, token, headers, body_size, trailers)`.
+type CallResponseFn = TypedFunc<(i32, i32, i32, i32, i32), ()>;
+
 struct Exports {
     on_context_create: Option<TypedFunc<(i32, i32), ()>>,
     on_vm_start: Option<TypedFunc<(i32, i32), i32>>,
@@ -20,7 +23,7 @@ struct Exports {
     on_done: Option<TypedFunc<i32, i32>>,
     on_log: Option<TypedFunc<i32, ()>>,
     on_delete: Option<TypedFunc<i32, ()>>,
-    on_http_call_response: Option<TypedFunc<(i32, i32, i32, i32, i32), ()>>,
+    on_http_call_response: Option<CallResponseFn>,
 }
 
 /// What `proxy_on_vm_start` and `proxy_on_configure` returned.
@@ -50,17 +53,27 @@ impl Vm {
         main_thread: bool,
     ) -> Result<Vm, HostError> {
         let index = state.vm;
-        let inst_err = |e: wasmtime::Error| HostError::Instantiate { vm: index, detail: format!("{e:?}") };
+        let inst_err = |e: wasmtime::Error| HostError::Instantiate {
+            vm: index,
+            detail: format!("{e:?}"),
+        };
         let mut store = Store::new(engine, state);
         let instance = linker.instantiate(&mut store, module).map_err(inst_err)?;
-        if instance.get_func(&mut store, "proxy_abi_version_0_2_1").is_none() {
-            return Err(HostError::Abi("the module does not export proxy_abi_version_0_2_1".into()));
+        if instance
+            .get_func(&mut store, "proxy_abi_version_0_2_1")
+            .is_none()
+        {
+            return Err(HostError::Abi(
+                "the module does not export proxy_abi_version_0_2_1".into(),
+            ));
         }
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| HostError::Abi("the module exports no memory".into()))?;
         let alloc = typed::<i32, i32>(&instance, &mut store, "proxy_on_memory_allocate")?
-            .ok_or_else(|| HostError::Abi("the module exports no proxy_on_memory_allocate".into()))?;
+            .ok_or_else(|| {
+                HostError::Abi("the module exports no proxy_on_memory_allocate".into())
+            })?;
         store.data_mut().memory = Some(memory);
         store.data_mut().alloc = Some(alloc);
         let init = match typed::<(), ()>(&instance, &mut store, "_initialize")? {
@@ -79,21 +92,54 @@ impl Vm {
             on_delete: typed(&instance, &mut store, "proxy_on_delete")?,
             on_http_call_response: typed(&instance, &mut store, "proxy_on_http_call_response")?,
         };
-        Ok(Vm { index, main_thread, store, exports, init, dead: None })
+        Ok(Vm {
+            index,
+            main_thread,
+            store,
+            exports,
+            init,
+            dead: None,
+        })
     }
 
     /// Runs the module's initializer, creates the root context, then `proxy_on_vm_start` and
     /// `proxy_on_configure` with the plugin configuration.
     pub fn start(&mut self) -> Result<Started, HostError> {
         let root = self.store.data().root_id as i32;
-        self.run("_initialize", self.init.clone(), (), Phase::Idle, root as u32)?;
-        self.run("proxy_on_context_create", self.exports.on_context_create.clone(), (root, 0), Phase::Idle, root as u32)?;
+        self.run(
+            "_initialize",
+            self.init.clone(),
+            (),
+            Phase::Idle,
+            root as u32,
+        )?;
+        self.run(
+            "proxy_on_context_create",
+            self.exports.on_context_create.clone(),
+            (root, 0),
+            Phase::Idle,
+            root as u32,
+        )?;
         let vm_size = self.store.data().vm_config.len() as i32;
-        let vm_start = self.run("proxy_on_vm_start", self.exports.on_vm_start.clone(), (root, vm_size), Phase::VmStart, root as u32)?;
+        let vm_start = self.run(
+            "proxy_on_vm_start",
+            self.exports.on_vm_start.clone(),
+            (root, vm_size),
+            Phase::VmStart,
+            root as u32,
+        )?;
         let cfg_size = self.store.data().plugin_config.len() as i32;
-        let configure =
-            self.run("proxy_on_configure", self.exports.on_configure.clone(), (root, cfg_size), Phase::Configure, root as u32)?;
-        Ok(Started { vm_start: vm_start.is_none_or(|r| r != 0), configure: configure.is_none_or(|r| r != 0) })
+        let configure = self.run(
+            "proxy_on_configure",
+            self.exports.on_configure.clone(),
+            (root, cfg_size),
+            Phase::Configure,
+            root as u32,
+        )?;
+        Ok(Started {
+            vm_start: vm_start.is_none_or(|r| r != 0),
+            configure: configure.is_none_or(|r| r != 0),
+        })
     }
 
     /// Index of this VM in its proxy.
@@ -113,7 +159,11 @@ impl Vm {
 
     /// Bytes of linear memory the guest has grown to.
     pub fn memory_bytes(&self) -> usize {
-        self.store.data().memory.map(|m| m.data_size(&self.store)).unwrap_or(0)
+        self.store
+            .data()
+            .memory
+            .map(|m| m.data_size(&self.store))
+            .unwrap_or(0)
     }
 
     /// The first trap of this VM, if it died.
@@ -124,7 +174,14 @@ impl Vm {
     /// Calls `proxy_on_tick` on the root context now (whatever its schedule).
     pub fn tick(&mut self) -> Result<(), HostError> {
         let root = self.store.data().root_id;
-        self.run("proxy_on_tick", self.exports.on_tick.clone(), root as i32, Phase::Tick, root).map(|_| ())
+        self.run(
+            "proxy_on_tick",
+            self.exports.on_tick.clone(),
+            root as i32,
+            Phase::Tick,
+            root,
+        )
+        .map(|_| ())
     }
 
     /// Calls `proxy_on_tick` for a scheduled tick due at `due_ms` and re-arms the schedule.
@@ -132,24 +189,33 @@ impl Vm {
         let before = self.store.data().tick;
         self.tick()?;
         let s = self.store.data_mut();
-        if s.tick == before {
-            if let Some(t) = s.tick.as_mut() {
-                t.next_due_ms = due_ms.saturating_add(t.period_ms);
-            }
+        if s.tick == before
+            && let Some(t) = s.tick.as_mut()
+        {
+            t.next_due_ms = due_ms.saturating_add(t.period_ms);
         }
         Ok(())
     }
 
     /// Runs one whole HTTP stream through the filter: context create, request headers, the
     /// response headers (unless there is no response), done, log, delete.
-    pub fn exchange(&mut self, request: &Request, ending: &Ending) -> Result<StreamOutcome, HostError> {
+    pub fn exchange(
+        &mut self,
+        request: &Request,
+        ending: &Ending,
+    ) -> Result<StreamOutcome, HostError> {
         let (id, root, mode) = {
             let s = self.store.data_mut();
             let id = s.next_context_id;
             s.next_context_id = s.next_context_id.wrapping_add(1).max(2);
-            let mut stream = Stream { request_headers: request.headers.clone(), ..Stream::default() };
+            let mut stream = Stream {
+                request_headers: request.headers.clone(),
+                ..Stream::default()
+            };
             if let (Mode::Envoy { .. }, Some(cluster)) = (&s.shared.mode, &request.cluster) {
-                stream.properties.insert("xds.cluster_name".into(), cluster.clone().into_bytes());
+                stream
+                    .properties
+                    .insert("xds.cluster_name".into(), cluster.clone().into_bytes());
             }
             stream.properties.extend(request.properties.iter().cloned());
             s.streams.insert(id, stream);
@@ -169,32 +235,80 @@ impl Vm {
         mode: &Mode,
     ) -> Result<StreamOutcome, HostError> {
         let ctx = id as i32;
-        self.run("proxy_on_context_create", self.exports.on_context_create.clone(), (ctx, root as i32), Phase::Stream, id)?;
+        self.run(
+            "proxy_on_context_create",
+            self.exports.on_context_create.clone(),
+            (ctx, root as i32),
+            Phase::Stream,
+            id,
+        )?;
         let n = request.headers.len() as i32;
         let request_action = self
-            .run("proxy_on_request_headers", self.exports.on_request_headers.clone(), (ctx, n, 1), Phase::Stream, id)?
+            .run(
+                "proxy_on_request_headers",
+                self.exports.on_request_headers.clone(),
+                (ctx, n, 1),
+                Phase::Stream,
+                id,
+            )?
             .map_or(Action::Continue, Action::from_code);
         let mut response_action = None;
         if let Ending::Respond(response) = ending {
             if let Some(stream) = self.store.data_mut().streams.get_mut(&id) {
                 stream.response_headers = Some(response.headers.clone());
                 if let Some(code) = response.code_property(mode) {
-                    stream.properties.entry("response.code".into()).or_insert(code);
+                    stream
+                        .properties
+                        .entry("response.code".into())
+                        .or_insert(code);
                 }
             }
             // nginx never reports end-of-stream in the header phase.
             let eos = i32::from(mode.is_envoy());
             let n = response.headers.len() as i32;
             response_action = Some(
-                self.run("proxy_on_response_headers", self.exports.on_response_headers.clone(), (ctx, n, eos), Phase::Stream, id)?
-                    .map_or(Action::Continue, Action::from_code),
+                self.run(
+                    "proxy_on_response_headers",
+                    self.exports.on_response_headers.clone(),
+                    (ctx, n, eos),
+                    Phase::Stream,
+                    id,
+                )?
+                .map_or(Action::Continue, Action::from_code),
             );
         }
-        self.run("proxy_on_done", self.exports.on_done.clone(), ctx, Phase::Stream, id)?;
-        self.run("proxy_on_log", self.exports.on_log.clone(), ctx, Phase::Log, id)?;
-        self.run("proxy_on_delete", self.exports.on_delete.clone(), ctx, Phase::Stream, id)?;
-        let local_response = self.store.data().streams.get(&id).and_then(|s| s.local_response);
-        Ok(StreamOutcome { request: request_action, response: response_action, local_response })
+        self.run(
+            "proxy_on_done",
+            self.exports.on_done.clone(),
+            ctx,
+            Phase::Stream,
+            id,
+        )?;
+        self.run(
+            "proxy_on_log",
+            self.exports.on_log.clone(),
+            ctx,
+            Phase::Log,
+            id,
+        )?;
+        self.run(
+            "proxy_on_delete",
+            self.exports.on_delete.clone(),
+            ctx,
+            Phase::Stream,
+            id,
+        )?;
+        let local_response = self
+            .store
+            .data()
+            .streams
+            .get(&id)
+            .and_then(|s| s.local_response);
+        Ok(StreamOutcome {
+            request: request_action,
+            response: response_action,
+            local_response,
+        })
     }
 
     /// Delivers the answer to an HTTP call this VM dispatched.
@@ -216,7 +330,10 @@ impl Vm {
 
     /// Sets a proxy-level property (readable from the root context too).
     pub fn set_property(&mut self, path: &str, value: impl AsRef<[u8]>) {
-        self.store.data_mut().properties.insert(path.to_string(), value.as_ref().to_vec());
+        self.store
+            .data_mut()
+            .properties
+            .insert(path.to_string(), value.as_ref().to_vec());
     }
 
     fn run<P: WasmParams, R: WasmResults>(
@@ -228,7 +345,10 @@ impl Vm {
         effective: u32,
     ) -> Result<Option<R>, HostError> {
         if let Some(first) = &self.dead {
-            return Err(HostError::Dead { vm: self.index, first: first.clone() });
+            return Err(HostError::Dead {
+                vm: self.index,
+                first: first.clone(),
+            });
         }
         let Some(func) = func else { return Ok(None) };
         let saved = {
@@ -247,7 +367,11 @@ impl Vm {
                 let detail = format!("{e:?}");
                 self.dead = Some(format!("{name}: {detail}"));
                 lock(&s.shared.traps).push(format!("VM {} in {name}: {detail}", self.index));
-                Err(HostError::Trap { vm: self.index, callback: name, detail })
+                Err(HostError::Trap {
+                    vm: self.index,
+                    callback: name,
+                    detail,
+                })
             }
         }
     }
