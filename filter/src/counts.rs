@@ -30,6 +30,29 @@ pub fn classify(raw: Option<&[u8]>) -> StatusClass {
     }
 }
 
+/// The status code in a host's `response.code` property: Envoy encodes it as an 8-byte
+/// little-endian integer, nginx as text. `None` unless it is a real status (100..=999).
+pub fn code_from_property(raw: &[u8]) -> Option<u16> {
+    let code = match <[u8; 8]>::try_from(raw) {
+        Ok(le) => i64::from_le_bytes(le),
+        Err(_) => std::str::from_utf8(raw).ok()?.trim().parse::<i64>().ok()?,
+    };
+    u16::try_from(code).ok().filter(|c| (100..=999).contains(c))
+}
+
+/// The class of a numeric status code.
+pub fn class_of(code: u16) -> StatusClass {
+    match code / 100 {
+        4 => StatusClass::ClientError,
+        5 => StatusClass::ServerError,
+        1..=9 => StatusClass::Other,
+        _ => StatusClass::Unknown,
+    }
+}
+
+/// nginx's "client closed request": logged as a status, never sent to anyone.
+pub const CLIENT_CLOSED: u16 = 499;
+
 /// Cumulative (or, in a tally, since the last merge) counters of one service.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceCounts {
@@ -103,6 +126,20 @@ mod tests {
         assert_eq!(classify(Some(b"050")), StatusClass::Unknown);
         assert_eq!(classify(Some(b" 500")), StatusClass::Unknown);
         assert_eq!(classify(Some(&[0xff, 0xfe, 0xfd])), StatusClass::Unknown);
+    }
+
+    #[test]
+    fn reads_response_code_properties_of_both_hosts() {
+        assert_eq!(code_from_property(&503i64.to_le_bytes()), Some(503));
+        assert_eq!(code_from_property(b"502"), Some(502));
+        assert_eq!(code_from_property(&0i64.to_le_bytes()), None);
+        assert_eq!(code_from_property(&(-1i64).to_le_bytes()), None);
+        assert_eq!(code_from_property(b""), None);
+        assert_eq!(code_from_property(b"abc"), None);
+        assert_eq!(code_from_property(b"0"), None);
+        assert_eq!(class_of(404), StatusClass::ClientError);
+        assert_eq!(class_of(504), StatusClass::ServerError);
+        assert_eq!(class_of(204), StatusClass::Other);
     }
 
     #[test]

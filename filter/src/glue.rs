@@ -301,18 +301,10 @@ struct Stream {
 
 impl Context for Stream {}
 
-impl HttpContext for Stream {
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if self.saw_response {
-            return Action::Continue;
-        }
-        self.saw_response = true;
-        let Some(config) = self.state.config() else {
-            return Action::Continue;
-        };
-        let status = header(MapType::HttpResponseHeaders, ":status");
-        let class = counts::classify(status.as_deref());
-        let service = self.state.service(&config);
+impl Stream {
+    /// Counts one response of class `class` for this stream's service.
+    fn count(&self, config: &Config, class: StatusClass) {
+        let service = self.state.service(config);
         match class {
             StatusClass::ServerError => {
                 let method = header(MapType::HttpRequestHeaders, ":method");
@@ -331,16 +323,41 @@ impl HttpContext for Stream {
             }
             _ => self.state.tally.borrow_mut().response(&service, class, None, 0),
         }
+    }
+}
+
+impl HttpContext for Stream {
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.saw_response {
+            return Action::Continue;
+        }
+        self.saw_response = true;
+        if let Some(config) = self.state.config() {
+            let status = header(MapType::HttpResponseHeaders, ":status");
+            self.count(&config, counts::classify(status.as_deref()));
+        }
         Action::Continue
     }
 
+    /// The stream is done. Without response headers seen, the host's `response.code`
+    /// tells a response the filter was not shown (counted as such) from a client that
+    /// went away (no code, or nginx's 499): counted apart, not as a failure.
     fn on_log(&mut self) {
         if self.saw_response {
             return;
         }
-        if let Some(config) = self.state.config() {
-            let service = self.state.service(&config);
-            self.state.tally.borrow_mut().no_response(&service);
+        let Some(config) = self.state.config() else { return };
+        let code = hostcalls::get_property(vec!["response", "code"])
+            .ok()
+            .flatten()
+            .and_then(|b| counts::code_from_property(&b))
+            .filter(|c| *c != counts::CLIENT_CLOSED);
+        match code {
+            Some(c) => self.count(&config, counts::class_of(c)),
+            None => {
+                let service = self.state.service(&config);
+                self.state.tally.borrow_mut().no_response(&service);
+            }
         }
     }
 }
