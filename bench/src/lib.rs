@@ -1,0 +1,1 @@
+//! Faultline's benchmarks (issue 5).
