@@ -31,6 +31,9 @@ pub fn percent(errors: u64, requests: u64) -> String {
 /// `5 min`, `30 s`, `2 h 5 min`: a short human duration.
 pub fn span(ms: u64) -> String {
     let s = ms / 1000;
+    if ms < 1000 {
+        return format!("{ms} ms");
+    }
     match s {
         0..60 => format!("{s} s"),
         60..3600 if s.is_multiple_of(60) => format!("{} min", s / 60),

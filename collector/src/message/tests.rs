@@ -97,6 +97,7 @@ fn percent_and_span_formats() {
     assert_eq!(percent(1, 3), "33.33%");
     assert_eq!(percent(0, 0), "-");
     assert_eq!((span(30_000), span(300_000), span(90_000), span(7_200_000)), ("30 s".into(), "5 min".into(), "1 min 30 s".into(), "2 h".into()));
+    assert_eq!(span(340), "340 ms");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Shared by the collector's integration tests: the real `faultline-collector` binary on a
 //! config written for the test, a tiny HTTP/1.1 client, and flush builders.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use faultline_flush::{Flush, RouteCounters, ServiceCounters, VERSION};
 use faultline_tests::process::{Proc, free_port, wait_for_listen, wait_until};
