@@ -93,20 +93,14 @@ impl State {
                 );
             }
             if let Some(bytes) = found {
-                match String::from_utf8(bytes) {
-                    Ok(s) if service::clean_name(s.as_bytes()).is_some_and(|c| matches!(c, Cow::Borrowed(_))) => {
-                        return Cow::Owned(s);
-                    }
-                    Ok(s) => {
-                        if let Some(c) = service::clean_name(s.as_bytes()) {
-                            return Cow::Owned(c.into_owned());
-                        }
-                    }
-                    Err(e) => {
-                        if let Some(c) = service::clean_name(e.as_bytes()) {
-                            return Cow::Owned(c.into_owned());
-                        }
-                    }
+                // Valid names (the normal case) are used without copying.
+                let cleaned = match String::from_utf8(bytes) {
+                    Ok(s) if service::is_clean(&s) => return Cow::Owned(s),
+                    Ok(s) => service::clean_name(s.as_bytes()).map(Cow::into_owned),
+                    Err(e) => service::clean_name(e.as_bytes()).map(Cow::into_owned),
+                };
+                if let Some(name) = cleaned {
+                    return Cow::Owned(name);
                 }
             }
         }

@@ -9,6 +9,11 @@ use crate::codec::truncate;
 use crate::config::MAX_NAME_LEN;
 use std::borrow::Cow;
 
+/// Whether `s` is usable as a flush name as it is.
+pub fn is_clean(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_NAME_LEN && !s.chars().any(char::is_control)
+}
+
 /// A host-given service name as a valid flush name, or `None` when it is empty.
 /// Borrows when the name is already valid (the common case).
 pub fn clean_name(raw: &[u8]) -> Option<Cow<'_, str>> {
@@ -16,8 +21,7 @@ pub fn clean_name(raw: &[u8]) -> Option<Cow<'_, str>> {
         return None;
     }
     if let Ok(s) = std::str::from_utf8(raw)
-        && s.len() <= MAX_NAME_LEN
-        && !s.chars().any(char::is_control)
+        && is_clean(s)
     {
         return Some(Cow::Borrowed(s));
     }
