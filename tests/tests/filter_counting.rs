@@ -45,12 +45,12 @@ fn class(status: u16) -> (u64, u64, u64) {
 
 /// N workers x M requests, with another worker's request + tick forced between every third
 /// shared-data read and write: every count must be in the final flush, exactly once.
-fn sums_exactly_under_forced_races(envoy: bool) {
+fn sums_exactly_under_forced_races(envoy: bool, every: u64) {
     let proxy = start(envoy, json!({"service": "be"}), 4);
     let injected = Arc::new(AtomicU64::new(0));
     let counter = injected.clone();
     proxy.interfere_on_write(
-        3,
+        every,
         Box::new(move |vm| {
             vm.exchange(&Request::get("/race/7"), &Ending::status(502))?;
             counter.fetch_add(1, Ordering::SeqCst);
@@ -121,12 +121,20 @@ fn sums_exactly_under_forced_races(envoy: bool) {
 
 #[test]
 fn sums_exactly_under_forced_cas_races_envoy() {
-    sums_exactly_under_forced_races(true);
+    sums_exactly_under_forced_races(true, 3);
 }
 
 #[test]
 fn sums_exactly_under_forced_cas_races_nginx() {
-    sums_exactly_under_forced_races(false);
+    sums_exactly_under_forced_races(false, 3);
+}
+
+/// Every write raced, from the very first: creating a key (boot, registry, service record)
+/// must not overwrite what another worker created in between (Envoy's cas-0 trap).
+#[test]
+fn every_write_raced_from_the_first_key_creation() {
+    sums_exactly_under_forced_races(true, 1);
+    sums_exactly_under_forced_races(false, 1);
 }
 
 /// Workers on real OS threads, all handling requests and ticking at once over one store.
@@ -320,4 +328,72 @@ fn routes_are_normalized_with_first_and_last_seen() {
         svc.routes
     );
     assert_eq!((svc.responses, svc.status_4xx, svc.status_5xx), (7, 1, 5));
+}
+
+/// ngx_wasm_module finds keys by a hash of the key alone: here a weak one (the byte sum), so
+/// services whose names are anagrams share slots. The filter must notice (the key is in the
+/// value) and probe further, keeping each service's counts apart and whole. On nginx the
+/// service is set per `location` (its own root context), so each VM here runs the filter with
+/// another `service`.
+#[test]
+fn nginx_key_collisions_keep_services_apart() {
+    let names = ["abc", "bca", "cab", "be", "eb"];
+    let byte_sum = |k: &[u8]| k.iter().map(|b| u64::from(*b)).sum::<u64>();
+    let mut pc = ProxyConfig::nginx(&config(false, json!({})))
+        .workers(names.len())
+        .slot_hash(byte_sum);
+    for (i, name) in names.iter().enumerate() {
+        pc = pc.vm_plugin_config(i, &config(false, json!({ "service": name })));
+    }
+    let proxy = Proxy::start(pc).unwrap();
+    for _ in 0..3 {
+        for (i, _) in names.iter().enumerate() {
+            for _ in 0..=i {
+                proxy
+                    .exchange(i, &Request::get("/c/1"), &Ending::status(500))
+                    .unwrap();
+            }
+        }
+        kit::run_ok(&proxy, MERGE_MS).unwrap();
+    }
+    let last = settle(&proxy).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let n = 3 * (i as u64 + 1);
+        assert_eq!(
+            totals(&last, name),
+            (n, 0, n, 0),
+            "service {name}: {last:?}"
+        );
+    }
+    let stats = proxy.store_stats();
+    assert!(
+        stats.collisions > 0,
+        "no key ever collided: the test proved nothing ({stats:?})"
+    );
+    assert!(proxy.traps().is_empty(), "{:?}", proxy.traps());
+}
+
+/// The request path never touches shared data: counting is per VM, merged on ticks.
+#[test]
+fn requests_alone_make_no_shared_data_calls() {
+    for envoy in [true, false] {
+        let proxy = start(envoy, json!({"service": "be"}), 2);
+        kit::run_ok(&proxy, 2 * MERGE_MS).unwrap();
+        let before = proxy.store_stats();
+        for i in 0..500 {
+            proxy
+                .exchange(
+                    i % 2,
+                    &Request::get("/r/1"),
+                    &Ending::status(if i % 5 == 0 { 503 } else { 200 }),
+                )
+                .unwrap();
+        }
+        assert_eq!(
+            proxy.store_stats(),
+            before,
+            "shared data used on the request path"
+        );
+        assert_eq!(totals(&settle(&proxy).unwrap(), "be"), (500, 0, 100, 0));
+    }
 }

@@ -185,7 +185,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             match value {
                 Some(v) => give(&mut c, &v, rp, rs).map(|()| Status::Ok.code()),
                 None => {
-                    if matches!(s.shared.mode, Mode::Nginx { .. }) && !path.starts_with("ngx.") {
+                    if matches!(s.shared.mode, Mode::Nginx { .. }) && !nginx_supports(&path) {
                         s.log(
                             LogLevel::Error,
                             Origin::Host,
@@ -212,6 +212,22 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// Properties ngx_wasm_module knows (a missing one is simply absent); any other path, such as
+/// `cluster_name` or `xds.*`, makes it log "property not supported".
+fn nginx_supports(path: &str) -> bool {
+    const KNOWN: &[&str] = &[
+        "ngx.",
+        "request.",
+        "response.",
+        "upstream.",
+        "source.",
+        "destination.",
+        "connection.",
+        "plugin_",
+    ];
+    KNOWN.iter().any(|prefix| path.starts_with(prefix))
 }
 
 fn edit_map(

@@ -11,7 +11,7 @@ use wasmtime::{Config, Engine, Linker, Module};
 
 use super::HostError;
 use super::calls::{Delivery, HttpCall, Reply};
-use super::shared::{SharedStore, StoreRules, StoreStats};
+use super::shared::{SharedStore, SlotHash, StoreRules, StoreStats};
 use super::state::{HostState, Interference, Interferer, LogLine, Metric, Mode, ProxyShared, lock};
 use super::stream::{Ending, Request, StreamOutcome};
 use super::vm::{Started, Vm};
@@ -31,6 +31,12 @@ pub struct ProxyConfig {
     pub start_ms: u64,
     /// The `.wasm` to load; default: the release filter (`faultline_tests::paths::filter_wasm`).
     pub wasm: Option<PathBuf>,
+    /// nginx: look shared-data keys up by this hash alone, as ngx_wasm_module's CRC32 lookup
+    /// does, so that keys with equal hashes collide (a weak hash forces collisions).
+    pub slot_hash: Option<SlotHash>,
+    /// Plugin configurations that replace `plugin_config` for some VMs (by index): nginx's
+    /// per-`location` configurations, each in its own root context.
+    pub vm_plugin_configs: Vec<(usize, Vec<u8>)>,
 }
 
 impl ProxyConfig {
@@ -46,6 +52,8 @@ impl ProxyConfig {
             vm_config: Vec::new(),
             start_ms: DEFAULT_START_MS,
             wasm: None,
+            slot_hash: None,
+            vm_plugin_configs: Vec::new(),
         }
     }
 
@@ -71,6 +79,18 @@ impl ProxyConfig {
 
     pub fn wasm(mut self, path: impl Into<PathBuf>) -> ProxyConfig {
         self.wasm = Some(path.into());
+        self
+    }
+
+    /// Runs VM `vm` with this plugin configuration instead of the common one.
+    pub fn vm_plugin_config(mut self, vm: usize, plugin_config: &str) -> ProxyConfig {
+        self.vm_plugin_configs
+            .push((vm, plugin_config.as_bytes().to_vec()));
+        self
+    }
+
+    pub fn slot_hash(mut self, hash: SlotHash) -> ProxyConfig {
+        self.slot_hash = Some(hash);
         self
     }
 
@@ -113,7 +133,7 @@ impl Proxy {
         };
         let shared = Arc::new(ProxyShared::new(
             config.mode.clone(),
-            SharedStore::new(rules),
+            SharedStore::new(rules).with_slot_hash(config.slot_hash),
             config.start_ms,
         ));
         let mut proxy = Proxy {
@@ -133,10 +153,20 @@ impl Proxy {
         let extra = usize::from(self.config.main_thread_ticker && self.config.mode.is_envoy());
         let mut vms = Vec::new();
         for i in 0..self.config.workers + extra {
+            let plugin_config = match self
+                .config
+                .vm_plugin_configs
+                .iter()
+                .rev()
+                .find(|(vm, _)| *vm == i)
+            {
+                Some((_, cfg)) => cfg.clone(),
+                None => self.config.plugin_config.clone(),
+            };
             let state = HostState::new(
                 i,
                 self.shared.clone(),
-                self.config.plugin_config.clone(),
+                plugin_config,
                 self.config.vm_config.clone(),
             );
             let main = i >= self.config.workers;

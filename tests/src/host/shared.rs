@@ -32,9 +32,15 @@ pub struct NoZone {
 
 #[derive(Debug, Clone)]
 struct Entry {
+    /// The key last written to this slot (with a slot hash, not always the key looked up).
+    key: Vec<u8>,
     value: Vec<u8>,
     cas: u32,
 }
+
+/// How keys map to slots when emulating ngx_wasm_module's lookup by a hash of the key alone:
+/// keys with the same hash share one slot (a reader gets whatever the other key wrote).
+pub type SlotHash = fn(&[u8]) -> u64;
 
 /// Counts of what happened to the store, for tests that want to prove races happened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,6 +49,8 @@ pub struct StoreStats {
     pub sets: u64,
     pub cas_mismatches: u64,
     pub deletes: u64,
+    /// Gets and sets that found another key in the slot (only with a slot hash).
+    pub collisions: u64,
 }
 
 /// The shared key-value store of one proxy (all its workers' VMs see the same one).
@@ -52,6 +60,7 @@ pub struct SharedStore {
     entries: HashMap<Vec<u8>, Entry>,
     next_cas: u32,
     stats: StoreStats,
+    slot_hash: Option<SlotHash>,
 }
 
 impl SharedStore {
@@ -61,6 +70,30 @@ impl SharedStore {
             entries: HashMap::new(),
             next_cas: 1,
             stats: StoreStats::default(),
+            slot_hash: None,
+        }
+    }
+
+    /// Makes keys share slots by `hash` (to force the collisions a CRC32 lookup allows).
+    pub fn with_slot_hash(mut self, hash: Option<SlotHash>) -> SharedStore {
+        self.slot_hash = hash;
+        self
+    }
+
+    fn count_collision(&mut self, key: &[u8]) {
+        if self
+            .entries
+            .get(&self.slot(key))
+            .is_some_and(|e| e.key != key)
+        {
+            self.stats.collisions += 1;
+        }
+    }
+
+    fn slot(&self, key: &[u8]) -> Vec<u8> {
+        match self.slot_hash {
+            Some(hash) => hash(key).to_le_bytes().to_vec(),
+            None => key.to_vec(),
         }
     }
 
@@ -76,7 +109,8 @@ impl SharedStore {
     pub fn get(&mut self, key: &[u8]) -> Result<Result<(Vec<u8>, u32), Status>, NoZone> {
         self.check_zone(key)?;
         self.stats.gets += 1;
-        Ok(match self.entries.get(key) {
+        self.count_collision(key);
+        Ok(match self.entries.get(&self.slot(key)) {
             Some(e) => Ok((e.value.clone(), e.cas)),
             None => Err(Status::NotFound),
         })
@@ -86,6 +120,7 @@ impl SharedStore {
     pub fn set(&mut self, key: &[u8], value: Option<&[u8]>, cas: u32) -> Result<Status, NoZone> {
         self.check_zone(key)?;
         self.stats.sets += 1;
+        self.count_collision(key);
         let status = match &self.rules {
             StoreRules::Envoy => self.set_envoy(key, value.unwrap_or_default(), cas),
             StoreRules::Nginx { .. } => self.set_nginx(key, value, cas),
@@ -103,7 +138,8 @@ impl SharedStore {
             StoreRules::Envoy => Some(self.take_cas()),
             StoreRules::Nginx { .. } => None,
         };
-        match self.entries.get_mut(key) {
+        let slot = self.slot(key);
+        match self.entries.get_mut(&slot) {
             Some(e) => {
                 e.cas = next.unwrap_or_else(|| e.cas.wrapping_add(1).max(1));
                 true
@@ -114,7 +150,7 @@ impl SharedStore {
 
     /// Every key currently stored (a test's view; proxies cannot list keys).
     pub fn keys(&self) -> Vec<Vec<u8>> {
-        let mut keys: Vec<_> = self.entries.keys().cloned().collect();
+        let mut keys: Vec<_> = self.entries.values().map(|e| e.key.clone()).collect();
         keys.sort();
         keys
     }
@@ -122,8 +158,8 @@ impl SharedStore {
     /// Total bytes held by keys and values.
     pub fn bytes(&self) -> usize {
         self.entries
-            .iter()
-            .map(|(k, e)| k.len() + e.value.len())
+            .values()
+            .map(|e| e.key.len() + e.value.len())
             .sum()
     }
 
@@ -134,35 +170,37 @@ impl SharedStore {
 
     fn set_envoy(&mut self, key: &[u8], value: &[u8], cas: u32) -> Status {
         let next = self.take_cas();
-        match self.entries.get_mut(key) {
+        let slot = self.slot(key);
+        match self.entries.get_mut(&slot) {
             Some(e) => {
                 if cas != 0 && cas != e.cas {
                     return Status::CasMismatch;
                 }
+                e.key = key.to_vec();
                 e.value = value.to_vec();
                 e.cas = next;
             }
             None => {
-                self.entries.insert(
-                    key.to_vec(),
-                    Entry {
-                        value: value.to_vec(),
-                        cas: next,
-                    },
-                );
+                let entry = Entry {
+                    key: key.to_vec(),
+                    value: value.to_vec(),
+                    cas: next,
+                };
+                self.entries.insert(slot, entry);
             }
         }
         Status::Ok
     }
 
     fn set_nginx(&mut self, key: &[u8], value: Option<&[u8]>, cas: u32) -> Status {
-        let current = self.entries.get(key).map(|e| e.cas).unwrap_or(0);
+        let slot = self.slot(key);
+        let current = self.entries.get(&slot).map(|e| e.cas).unwrap_or(0);
         if cas != current {
             return Status::CasMismatch;
         }
         match value {
             None => {
-                if self.entries.remove(key).is_some() {
+                if self.entries.remove(&slot).is_some() {
                     self.stats.deletes += 1;
                     Status::Ok
                 } else {
@@ -171,10 +209,12 @@ impl SharedStore {
                 }
             }
             Some(value) => {
-                let entry = self.entries.entry(key.to_vec()).or_insert(Entry {
+                let entry = self.entries.entry(slot).or_insert(Entry {
+                    key: Vec::new(),
                     value: Vec::new(),
                     cas: 0,
                 });
+                entry.key = key.to_vec();
                 entry.value = value.to_vec();
                 entry.cas = entry.cas.wrapping_add(1);
                 Status::Ok
@@ -266,6 +306,19 @@ mod tests {
             zones: vec!["*".into()],
         });
         assert_eq!(star.set(b"nozone", Some(b"x"), 0).unwrap(), Status::Ok);
+    }
+
+    #[test]
+    fn keys_sharing_a_slot_see_each_other() {
+        let mut s = nginx().with_slot_hash(Some(|k: &[u8]| k.len() as u64));
+        assert_eq!(s.set(b"faultline/a", Some(b"A"), 0).unwrap(), Status::Ok);
+        let (v, cas) = s.get(b"faultline/b").unwrap().unwrap();
+        assert_eq!((v.as_slice(), cas), (&b"A"[..], 1));
+        assert_eq!(
+            s.set(b"faultline/b", Some(b"B"), 0).unwrap(),
+            Status::CasMismatch
+        );
+        assert_eq!(s.get(b"faultline/bb").unwrap(), Err(Status::NotFound));
     }
 
     #[test]
