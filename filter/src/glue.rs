@@ -279,7 +279,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream { state: self.state.clone(), saw_response: false }))
+        Some(Box::new(Stream { state: self.state.clone(), saw_response: false, method: None, path: None }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -291,6 +291,11 @@ impl RootContext for Root {
 struct Stream {
     state: Rc<State>,
     saw_response: bool,
+    /// The request's `:method` and `:path`, kept from the request phase: Envoy forgets the request
+    /// headers once `on_http_request_headers` returns (reading them later is BadArgument, which the
+    /// SDK's hostcall turns into a panic that traps the VM), and a 5xx needs them for its route.
+    method: Option<Vec<u8>>,
+    path: Option<Vec<u8>>,
 }
 
 impl Context for Stream {}
@@ -301,10 +306,8 @@ impl Stream {
         let service = self.state.service(config);
         match class {
             StatusClass::ServerError => {
-                let method = header(MapType::HttpRequestHeaders, ":method");
-                let path = header(MapType::HttpRequestHeaders, ":path");
                 let mut buf = self.state.route_buf.borrow_mut();
-                route::write_route(&mut buf, method.as_deref(), path.as_deref());
+                route::write_route(&mut buf, self.method.as_deref(), self.path.as_deref());
                 self.state.tally.borrow_mut().response(&service, class, Some(&buf), now_ms());
             }
             StatusClass::Unknown => {
@@ -321,6 +324,14 @@ impl Stream {
 }
 
 impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.state.config().is_some() {
+            self.method = header(MapType::HttpRequestHeaders, ":method");
+            self.path = header(MapType::HttpRequestHeaders, ":path");
+        }
+        Action::Continue
+    }
+
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if self.saw_response {
             return Action::Continue;
