@@ -171,8 +171,14 @@ mod tests {
     #[test]
     fn short_and_trailing_input_are_errors() {
         assert_eq!(Reader::new(&[1]).u16(), Err(DecodeError::Truncated));
-        assert_eq!(Reader::new(&[5, 0, b'a']).str(), Err(DecodeError::Truncated));
-        assert_eq!(Reader::new(&[2, 0, 0xff, 0xfe]).str(), Err(DecodeError::BadUtf8));
+        assert_eq!(
+            Reader::new(&[5, 0, b'a']).str(),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            Reader::new(&[2, 0, 0xff, 0xfe]).str(),
+            Err(DecodeError::BadUtf8)
+        );
         let mut r = Reader::new(&[1, 2]);
         assert_eq!(r.u8(), Ok(1));
         assert_eq!(r.end(), Err(DecodeError::Trailing(1)));

@@ -147,7 +147,9 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
     if merge_interval_ms > flush_interval_ms {
         return Err(ConfigError::BadValue {
             key: "merge_interval_ms".into(),
-            reason: format!("({merge_interval_ms}) must not exceed flush_interval_ms ({flush_interval_ms})"),
+            reason: format!(
+                "({merge_interval_ms}) must not exceed flush_interval_ms ({flush_interval_ms})"
+            ),
         });
     }
     let max_routes = int(&map, "max_routes", 32, 1, MAX_ROUTES_LIMIT)?;
@@ -189,8 +191,8 @@ fn parse_collector(map: &Map) -> Result<Collector, ConfigError> {
     check_header_value("collector.upstream", &upstream, 255, true)?;
     let authority = opt_string(map, "collector.authority")?.unwrap_or_else(|| upstream.clone());
     check_header_value("collector.authority", &authority, 255, true)?;
-    let path = opt_string(map, "collector.path")?
-        .unwrap_or_else(|| faultline_flush::INGEST_PATH.into());
+    let path =
+        opt_string(map, "collector.path")?.unwrap_or_else(|| faultline_flush::INGEST_PATH.into());
     check_header_value("collector.path", &path, 1024, true)?;
     if !path.starts_with('/') {
         return Err(bad("collector.path", "must start with '/'"));
@@ -218,7 +220,11 @@ fn get<'a>(map: &'a Map, key: &str) -> Option<&'a Json> {
 type Map = [(String, Json)];
 
 fn check_keys(map: &Map, known: &[&str], prefix: &str) -> Result<(), ConfigError> {
-    match map.iter().map(|(k, _)| k).find(|k| !known.contains(&k.as_str())) {
+    match map
+        .iter()
+        .map(|(k, _)| k)
+        .find(|k| !known.contains(&k.as_str()))
+    {
         Some(k) => Err(ConfigError::UnknownKey(format!("{prefix}{k}"))),
         None => Ok(()),
     }
@@ -257,12 +263,15 @@ fn int(map: &Map, key: &str, default: u64, min: u64, max: u64) -> Result<u64, Co
     };
     let Json::Num(Some(n)) = *v else {
         return Err(ConfigError::WrongType {
-        key: key.into(),
+            key: key.into(),
             expected: "a non-negative integer",
         });
     };
     if n < min || n > max {
-        return Err(bad(key, &format!("is {n}, must be between {min} and {max}")));
+        return Err(bad(
+            key,
+            &format!("is {n}, must be between {min} and {max}"),
+        ));
     }
     Ok(n)
 }
@@ -272,7 +281,10 @@ fn check_zone(zone: &str) -> Result<(), ConfigError> {
         return Err(bad("shm_zone", "must be 1 to 64 bytes long"));
     }
     if !zone.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
-        return Err(bad("shm_zone", "must be printable ASCII without '/' or spaces"));
+        return Err(bad(
+            "shm_zone",
+            "must be printable ASCII without '/' or spaces",
+        ));
     }
     Ok(())
 }
@@ -284,7 +296,9 @@ fn check_header_value(key: &str, v: &str, max: usize, no_spaces: bool) -> Result
     if v.len() > max {
         return Err(bad(key, &format!("is longer than {max} bytes")));
     }
-    if v.chars().any(|c| c.is_control() || (no_spaces && c.is_whitespace())) {
+    if v.chars()
+        .any(|c| c.is_control() || (no_spaces && c.is_whitespace()))
+    {
         let what = if no_spaces {
             "must not contain spaces or control characters"
         } else {
@@ -337,7 +351,8 @@ mod tests {
         assert_eq!((c.flush_interval_ms, c.merge_interval_ms), (5000, 1000));
         assert_eq!((c.max_routes, c.max_services), (32, 64));
         assert!(c.collector.is_none() && c.service.is_none() && c.proxy_id.is_none());
-        let c = parse(br#"{"proxy_id":"p","collector":{"upstream":"127.0.0.1:9","token":"t"}}"#).unwrap();
+        let c = parse(br#"{"proxy_id":"p","collector":{"upstream":"127.0.0.1:9","token":"t"}}"#)
+            .unwrap();
         let col = c.collector.unwrap();
         assert_eq!(col.authority, "127.0.0.1:9");
         assert_eq!(col.path, "/v1/flush");
@@ -355,7 +370,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        assert_eq!(err(r#"{"servcie":"be"}"#), ConfigError::UnknownKey("servcie".into()));
+        assert_eq!(
+            err(r#"{"servcie":"be"}"#),
+            ConfigError::UnknownKey("servcie".into())
+        );
         let e = err(r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","retries":3}}"#);
         assert_eq!(e.key(), Some("collector.retries"));
     }
@@ -364,10 +382,14 @@ mod tests {
     fn wrong_types_are_named() {
         assert_eq!(err(r#"{"max_routes":"32"}"#).key(), Some("max_routes"));
         assert_eq!(err(r#"{"max_routes":3.5}"#).key(), Some("max_routes"));
-        assert_eq!(err(r#"{"flush_interval_ms":-1}"#).key(), Some("flush_interval_ms"));
+        assert_eq!(
+            err(r#"{"flush_interval_ms":-1}"#).key(),
+            Some("flush_interval_ms")
+        );
         assert_eq!(err(r#"{"service":7}"#).key(), Some("service"));
         assert_eq!(err(r#"{"collector":"x"}"#).key(), Some("collector"));
-        let e = err(r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","timeout_ms":"2s"}}"#);
+        let e =
+            err(r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","timeout_ms":"2s"}}"#);
         assert_eq!(e.key(), Some("collector.timeout_ms"));
         assert!(e.to_string().contains("collector.timeout_ms"));
     }
@@ -385,10 +407,22 @@ mod tests {
             (r#"{"default_service":"a\u0001b"}"#, "default_service"),
             (r#"{"shm_zone":"a/b"}"#, "shm_zone"),
             (r#"{"shm_zone":""}"#, "shm_zone"),
-            (r#"{"proxy_id":"p","collector":{"upstream":"u","token":""}}"#, "collector.token"),
-            (r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","path":"v1"}}"#, "collector.path"),
-            (r#"{"proxy_id":"p","collector":{"upstream":"a b","token":"t"}}"#, "collector.upstream"),
-            (r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","timeout_ms":0}}"#, "collector.timeout_ms"),
+            (
+                r#"{"proxy_id":"p","collector":{"upstream":"u","token":""}}"#,
+                "collector.token",
+            ),
+            (
+                r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","path":"v1"}}"#,
+                "collector.path",
+            ),
+            (
+                r#"{"proxy_id":"p","collector":{"upstream":"a b","token":"t"}}"#,
+                "collector.upstream",
+            ),
+            (
+                r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","timeout_ms":0}}"#,
+                "collector.timeout_ms",
+            ),
         ] {
             assert_eq!(err(json).key(), Some(key), "{json}");
         }

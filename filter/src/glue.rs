@@ -128,20 +128,37 @@ impl Root {
     fn merge(&self, config: &Config) {
         let report = {
             let mut tally = self.state.tally.borrow_mut();
-            merge::merge_tally(&HostShared, &config.shm_zone, &mut tally, config.max_services)
+            merge::merge_tally(
+                &HostShared,
+                &config.shm_zone,
+                &mut tally,
+                config.max_services,
+            )
         };
         for (name, e) in report.deferred {
-            log(LogLevel::Warn, &format!("faultline: counts of \"{name}\" kept for the next tick: {e}"));
+            log(
+                LogLevel::Warn,
+                &format!("faultline: counts of \"{name}\" kept for the next tick: {e}"),
+            );
         }
     }
 
     fn tick(&mut self) {
-        let Some(config) = self.state.config() else { return };
+        let Some(config) = self.state.config() else {
+            return;
+        };
         let now = now_ms();
         let zone = config.shm_zone.as_str();
         if !self.booted {
             let mut new_id = || ids::boot_id(now ^ u64::from(self.context_id));
-            match lease::ensure_boot(&HostShared, zone, self.holder, now, config.flush_interval_ms, &mut new_id) {
+            match lease::ensure_boot(
+                &HostShared,
+                zone,
+                self.holder,
+                now,
+                config.flush_interval_ms,
+                &mut new_id,
+            ) {
                 Ok(_) => self.booted = true,
                 Err(e) => log(LogLevel::Warn, &format!("faultline: boot value: {e}")),
             }
@@ -151,7 +168,14 @@ impl Root {
             return;
         };
         let mut new_id = || ids::boot_id(now ^ u64::from(self.context_id));
-        let lease = match lease::try_take(&HostShared, zone, self.holder, now, config.flush_interval_ms, &mut new_id) {
+        let lease = match lease::try_take(
+            &HostShared,
+            zone,
+            self.holder,
+            now,
+            config.flush_interval_ms,
+            &mut new_id,
+        ) {
             Ok(Some(lease)) => lease,
             Ok(None) => return,
             Err(e) => {
@@ -162,7 +186,10 @@ impl Root {
         let flush = match flusher::build_flush(&HostShared, zone, proxy_id, &lease, now) {
             Ok(f) => f,
             Err(e) => {
-                log(LogLevel::Warn, &format!("faultline: reading counters for flush {}: {e}", lease.seq));
+                log(
+                    LogLevel::Warn,
+                    &format!("faultline: reading counters for flush {}: {e}", lease.seq),
+                );
                 return;
             }
         };
@@ -170,17 +197,30 @@ impl Root {
         let body = match flusher::flush_body(flush) {
             Ok(b) => b,
             Err(e) => {
-                log(LogLevel::Error, &format!("faultline: flush {} not sent: {e}", lease.seq));
+                log(
+                    LogLevel::Error,
+                    &format!("faultline: flush {} not sent: {e}", lease.seq),
+                );
                 return;
             }
         };
         let bearer = format!("Bearer {}", collector.token);
         let headers = flusher::request_headers(collector, &bearer);
         let timeout = Duration::from_millis(collector.timeout_ms);
-        match hostcalls::dispatch_http_call(&collector.upstream, headers, Some(&body), vec![], timeout) {
+        match hostcalls::dispatch_http_call(
+            &collector.upstream,
+            headers,
+            Some(&body),
+            vec![],
+            timeout,
+        ) {
             Ok(token) => log(
                 LogLevel::Debug,
-                &format!("faultline: flush {} sent ({} bytes, {services} services, call {token})", lease.seq, body.len()),
+                &format!(
+                    "faultline: flush {} sent ({} bytes, {services} services, call {token})",
+                    lease.seq,
+                    body.len()
+                ),
             ),
             Err(Status::BadArgument) => log(
                 LogLevel::Error,
@@ -189,24 +229,44 @@ impl Root {
                     lease.seq, collector.upstream
                 ),
             ),
-            Err(s) => log(LogLevel::Error, &format!("faultline: flush {} not sent: dispatch failed ({s:?})", lease.seq)),
+            Err(s) => log(
+                LogLevel::Error,
+                &format!(
+                    "faultline: flush {} not sent: dispatch failed ({s:?})",
+                    lease.seq
+                ),
+            ),
         }
     }
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
         if num_headers == 0 {
             let why = header(MapType::HttpCallResponseHeaders, ":dispatch_status")
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_else(|| "no response".into());
-            log(LogLevel::Warn, &format!("faultline: flush call {token_id} failed: {why}; the next flush carries its counts"));
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "faultline: flush call {token_id} failed: {why}; the next flush carries its counts"
+                ),
+            );
             return;
         }
         let status = header(MapType::HttpCallResponseHeaders, ":status").unwrap_or_default();
         let status = String::from_utf8_lossy(&status);
         if status.starts_with('2') {
-            log(LogLevel::Debug, &format!("faultline: flush call {token_id} answered {status}"));
+            log(
+                LogLevel::Debug,
+                &format!("faultline: flush call {token_id} answered {status}"),
+            );
             return;
         }
         let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size.min(512))
@@ -237,22 +297,42 @@ impl RootContext for Root {
     }
 
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
-        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size) {
+        let bytes = match hostcalls::get_buffer(
+            BufferType::PluginConfiguration,
+            0,
+            plugin_configuration_size,
+        ) {
             Ok(b) => b.unwrap_or_default(),
             Err(s) => {
-                log(LogLevel::Error, &format!("faultline: cannot read the configuration ({s:?}); passing traffic through uncounted"));
+                log(
+                    LogLevel::Error,
+                    &format!(
+                        "faultline: cannot read the configuration ({s:?}); passing traffic through uncounted"
+                    ),
+                );
                 *self.state.config.borrow_mut() = None;
                 return true;
             }
         };
         match config::parse(&bytes) {
             Ok(c) => {
-                self.state.tally.borrow_mut().set_bounds(c.max_services, c.max_routes);
-                if let Err(s) = hostcalls::set_tick_period(Duration::from_millis(c.merge_interval_ms)) {
-                    log(LogLevel::Error, &format!("faultline: cannot set the tick period ({s:?})"));
+                self.state
+                    .tally
+                    .borrow_mut()
+                    .set_bounds(c.max_services, c.max_routes);
+                if let Err(s) =
+                    hostcalls::set_tick_period(Duration::from_millis(c.merge_interval_ms))
+                {
+                    log(
+                        LogLevel::Error,
+                        &format!("faultline: cannot set the tick period ({s:?})"),
+                    );
                 }
                 let flushing = match &c.collector {
-                    Some(col) => format!("flushing to \"{}\" {} every {} ms", col.upstream, col.path, c.flush_interval_ms),
+                    Some(col) => format!(
+                        "flushing to \"{}\" {} every {} ms",
+                        col.upstream, col.path, c.flush_interval_ms
+                    ),
                     None => "not flushing (no collector)".into(),
                 };
                 log(
@@ -267,7 +347,12 @@ impl RootContext for Root {
                 *self.state.config.borrow_mut() = Some(Rc::new(c));
             }
             Err(e) => {
-                log(LogLevel::Error, &format!("faultline: configuration refused: {e}; passing traffic through uncounted"));
+                log(
+                    LogLevel::Error,
+                    &format!(
+                        "faultline: configuration refused: {e}; passing traffic through uncounted"
+                    ),
+                );
                 *self.state.config.borrow_mut() = None;
             }
         }
@@ -279,7 +364,12 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream { state: self.state.clone(), saw_response: false, method: None, path: None }))
+        Some(Box::new(Stream {
+            state: self.state.clone(),
+            saw_response: false,
+            method: None,
+            path: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -308,17 +398,30 @@ impl Stream {
             StatusClass::ServerError => {
                 let mut buf = self.state.route_buf.borrow_mut();
                 route::write_route(&mut buf, self.method.as_deref(), self.path.as_deref());
-                self.state.tally.borrow_mut().response(&service, class, Some(&buf), now_ms());
+                self.state
+                    .tally
+                    .borrow_mut()
+                    .response(&service, class, Some(&buf), now_ms());
             }
             StatusClass::Unknown => {
                 let n = self.state.odd_statuses.get().wrapping_add(1);
                 self.state.odd_statuses.set(n);
                 if n.is_power_of_two() {
-                    log(LogLevel::Debug, &format!("faultline: {n} responses with a missing or odd :status so far"));
+                    log(
+                        LogLevel::Debug,
+                        &format!("faultline: {n} responses with a missing or odd :status so far"),
+                    );
                 }
-                self.state.tally.borrow_mut().response(&service, class, None, 0);
+                self.state
+                    .tally
+                    .borrow_mut()
+                    .response(&service, class, None, 0);
             }
-            _ => self.state.tally.borrow_mut().response(&service, class, None, 0),
+            _ => self
+                .state
+                .tally
+                .borrow_mut()
+                .response(&service, class, None, 0),
         }
     }
 }
@@ -351,7 +454,9 @@ impl HttpContext for Stream {
         if self.saw_response {
             return;
         }
-        let Some(config) = self.state.config() else { return };
+        let Some(config) = self.state.config() else {
+            return;
+        };
         let code = hostcalls::get_property(vec!["response", "code"])
             .ok()
             .flatten()

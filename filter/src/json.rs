@@ -81,7 +81,10 @@ impl Parser<'_> {
 
     fn value(&mut self, depth: usize) -> Result<Json, String> {
         if depth > MAX_DEPTH {
-            return Err(format!("nesting deeper than {MAX_DEPTH} at byte {}", self.i));
+            return Err(format!(
+                "nesting deeper than {MAX_DEPTH} at byte {}",
+                self.i
+            ));
         }
         match self.peek() {
             Some(b'{') => self.object(depth),
@@ -182,9 +185,9 @@ impl Parser<'_> {
         if !integral {
             return Ok(Json::Num(None));
         }
-        let n = int
-            .iter()
-            .try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+        let n = int.iter().try_fold(0u64, |acc, d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        });
         Ok(Json::Num(n))
     }
 
@@ -197,7 +200,10 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, String> {
-        let h = self.b.get(self.i..self.i + 4).ok_or_else(|| self.err("4 hex digits"))?;
+        let h = self
+            .b
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.err("4 hex digits"))?;
         let s = std::str::from_utf8(h).map_err(|_| self.err("4 hex digits"))?;
         let v = u32::from_str_radix(s, 16).map_err(|_| self.err("4 hex digits"))?;
         self.i += 4;
@@ -213,7 +219,10 @@ impl Parser<'_> {
             };
             self.i += 1;
             match c {
-                b'"' => return String::from_utf8(out).map_err(|_| format!("string is not UTF-8 before byte {}", self.i)),
+                b'"' => {
+                    return String::from_utf8(out)
+                        .map_err(|_| format!("string is not UTF-8 before byte {}", self.i));
+                }
                 b'\\' => {
                     let Some(e) = self.peek() else {
                         return Err(self.err("an escape"));
@@ -234,7 +243,12 @@ impl Parser<'_> {
                     let mut buf = [0u8; 4];
                     out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
                 }
-                0..=0x1f => return Err(format!("control character in string at byte {}", self.i - 1)),
+                0..=0x1f => {
+                    return Err(format!(
+                        "control character in string at byte {}",
+                        self.i - 1
+                    ));
+                }
                 _ => out.push(c),
             }
         }
@@ -319,7 +333,11 @@ pub fn write_flush(f: &Flush) -> Vec<u8> {
             }
             out.push_str("{\"route\":");
             write_str(&mut out, &r.route);
-            for (name, n) in [("count", r.count), ("first_seen_ms", r.first_seen_ms), ("last_seen_ms", r.last_seen_ms)] {
+            for (name, n) in [
+                ("count", r.count),
+                ("first_seen_ms", r.first_seen_ms),
+                ("last_seen_ms", r.last_seen_ms),
+            ] {
                 out.push(',');
                 field(&mut out, name, n);
             }
@@ -341,11 +359,15 @@ mod tests {
         match v {
             serde_json::Value::Null => Json::Null,
             serde_json::Value::Bool(b) => Json::Bool(*b),
-            serde_json::Value::Number(n) => Json::Num(n.as_u64().filter(|_| !n.to_string().contains(['.', 'e', 'E']))),
+            serde_json::Value::Number(n) => Json::Num(
+                n.as_u64()
+                    .filter(|_| !n.to_string().contains(['.', 'e', 'E'])),
+            ),
             serde_json::Value::String(s) => Json::Str(s.clone()),
             serde_json::Value::Array(a) => Json::Arr(a.iter().map(from_serde).collect()),
             serde_json::Value::Object(o) => {
-                let mut fields: Vec<_> = o.iter().map(|(k, v)| (k.clone(), from_serde(v))).collect();
+                let mut fields: Vec<_> =
+                    o.iter().map(|(k, v)| (k.clone(), from_serde(v))).collect();
                 fields.sort_by(|a, b| a.0.cmp(&b.0));
                 Json::Obj(fields)
             }
@@ -381,14 +403,39 @@ mod tests {
     #[test]
     fn refuses_what_serde_json_refuses() {
         for doc in [
-            "", "{", "}", "{\"a\"}", "{\"a\":}", "{a:1}", "[1,]", "{\"a\":1,}", "01", "-", "1.", "1e",
-            "\"\\x\"", "\"\\ud800\"", "\"a\u{1}\"", "tru", "nul", "{} {}", "\"abc", "[1 2]",
+            "",
+            "{",
+            "}",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{a:1}",
+            "[1,]",
+            "{\"a\":1,}",
+            "01",
+            "-",
+            "1.",
+            "1e",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "\"a\u{1}\"",
+            "tru",
+            "nul",
+            "{} {}",
+            "\"abc",
+            "[1 2]",
         ] {
             assert!(parse(doc.as_bytes()).is_err(), "accepted {doc:?}");
-            assert!(serde_json::from_str::<serde_json::Value>(doc).is_err(), "serde accepts {doc:?}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(doc).is_err(),
+                "serde accepts {doc:?}"
+            );
         }
         assert!(parse(b"\"\xff\"").is_err());
-        assert!(parse(br#"{"a":1,"a":2}"#).unwrap_err().contains("duplicate key `a`"));
+        assert!(
+            parse(br#"{"a":1,"a":2}"#)
+                .unwrap_err()
+                .contains("duplicate key `a`")
+        );
     }
 
     #[test]
@@ -416,15 +463,34 @@ mod tests {
                     status_5xx: 2,
                     no_response: 3,
                     routes: vec![
-                        RouteCounters { route: "GET /a/:id".into(), count: 1, first_seen_ms: 1, last_seen_ms: 2 },
-                        RouteCounters { route: "other".into(), count: 1, first_seen_ms: 3, last_seen_ms: 3 },
+                        RouteCounters {
+                            route: "GET /a/:id".into(),
+                            count: 1,
+                            first_seen_ms: 1,
+                            last_seen_ms: 2,
+                        },
+                        RouteCounters {
+                            route: "other".into(),
+                            count: 1,
+                            first_seen_ms: 3,
+                            last_seen_ms: 3,
+                        },
                     ],
                 },
-                ServiceCounters { name: "x\u{1}\u{1f}\u{8}\u{c}\r".into(), ..ServiceCounters::default() },
+                ServiceCounters {
+                    name: "x\u{1}\u{1f}\u{8}\u{c}\r".into(),
+                    ..ServiceCounters::default()
+                },
             ],
         };
-        assert_eq!(String::from_utf8(write_flush(&f)).unwrap(), String::from_utf8(f.to_json()).unwrap());
-        let empty = Flush { services: vec![], ..f };
+        assert_eq!(
+            String::from_utf8(write_flush(&f)).unwrap(),
+            String::from_utf8(f.to_json()).unwrap()
+        );
+        let empty = Flush {
+            services: vec![],
+            ..f
+        };
         assert_eq!(write_flush(&empty), empty.to_json());
     }
 }

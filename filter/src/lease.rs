@@ -29,7 +29,10 @@ pub enum LeaseError {
 }
 
 /// Finds the boot value.
-pub fn find_boot<S: SharedData + ?Sized>(store: &S, zone: &str) -> Result<Slot<BootLease>, HostError> {
+pub fn find_boot<S: SharedData + ?Sized>(
+    store: &S,
+    zone: &str,
+) -> Result<Slot<BootLease>, HostError> {
     locate(
         store,
         |p| boot_key(zone, p),
@@ -137,7 +140,10 @@ mod tests {
             let a = ensure_boot(&s, Z, 1, 1000, 5000, &mut id).unwrap();
             let b = ensure_boot(&s, Z, 2, 2000, 5000, &mut id).unwrap();
             assert_eq!(a, b, "{rules:?}");
-            assert_eq!((a.boot_id.as_str(), a.boot_ms, a.next_due_ms, a.seq), ("boot1", 1000, 6000, 0));
+            assert_eq!(
+                (a.boot_id.as_str(), a.boot_ms, a.next_due_ms, a.seq),
+                ("boot1", 1000, 6000, 0)
+            );
         }
     }
 
@@ -189,12 +195,27 @@ mod tests {
         let s = MemoryShared::new(CasRules::Nginx);
         let mut id = ids();
         ensure_boot(&s, Z, 0, 0, 5000, &mut id).unwrap();
-        assert_eq!(try_take(&s, Z, 1, 5000, 5000, &mut id).unwrap().unwrap().seq, 1);
+        assert_eq!(
+            try_take(&s, Z, 1, 5000, 5000, &mut id)
+                .unwrap()
+                .unwrap()
+                .seq,
+            1
+        );
         s.wipe();
         assert_eq!(try_take(&s, Z, 1, 7000, 5000, &mut id).unwrap(), None);
         let boot = ensure_boot(&s, Z, 1, 8000, 5000, &mut id).unwrap();
-        assert_eq!((boot.boot_id.as_str(), boot.boot_ms, boot.seq), ("boot2", 7000, 0));
-        assert_eq!(try_take(&s, Z, 1, 12_000, 5000, &mut id).unwrap().unwrap().seq, 1);
+        assert_eq!(
+            (boot.boot_id.as_str(), boot.boot_ms, boot.seq),
+            ("boot2", 7000, 0)
+        );
+        assert_eq!(
+            try_take(&s, Z, 1, 12_000, 5000, &mut id)
+                .unwrap()
+                .unwrap()
+                .seq,
+            1
+        );
     }
 
     #[test]
@@ -203,7 +224,15 @@ mod tests {
         let mut id = ids();
         ensure_boot(&s, Z, 0, 1_000_000, 5000, &mut id).unwrap();
         // The clock went back 10 minutes: the due time is far ahead.
-        assert!(try_take(&s, Z, 1, 400_000, 5000, &mut id).unwrap().is_some());
-        assert!(try_take(&s, Z, 1, 401_000, 5000, &mut id).unwrap().is_none());
+        assert!(
+            try_take(&s, Z, 1, 400_000, 5000, &mut id)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            try_take(&s, Z, 1, 401_000, 5000, &mut id)
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -70,7 +70,10 @@ fn open(bytes: &[u8], kind: u8) -> Result<(String, Reader<'_>), DecodeError> {
     }
     let found = r.u8()?;
     if found != kind {
-        return Err(DecodeError::WrongKind { expected: kind, found });
+        return Err(DecodeError::WrongKind {
+            expected: kind,
+            found,
+        });
     }
     let key = r.str()?.to_owned();
     Ok((key, r))
@@ -252,11 +255,18 @@ mod tests {
         let mut counts = ServiceCounts::default();
         counts.response(StatusClass::Other, None, 1, 2);
         counts.response(StatusClass::ClientError, None, 1, 2);
-        for (i, r) in ["GET /a", "POST /b/:id", "PUT /c", "GET /d"].iter().enumerate() {
+        for (i, r) in ["GET /a", "POST /b/:id", "PUT /c", "GET /d"]
+            .iter()
+            .enumerate()
+        {
             counts.response(StatusClass::ServerError, Some(r), 10 + i as u64, 2);
         }
         counts.no_response();
-        ServiceRecord { key: service_key("z", "be", 0), name: "be".into(), counts }
+        ServiceRecord {
+            key: service_key("z", "be", 0),
+            name: "be".into(),
+            counts,
+        }
     }
 
     #[test]
@@ -264,7 +274,10 @@ mod tests {
         let r = record();
         assert_eq!(r.counts.routes.len(), 3, "2 named + other");
         assert_eq!(ServiceRecord::decode(&r.encode()), Ok(r));
-        let reg = Registry { key: registry_key("z", 1), names: vec!["be".into(), "fe".into()] };
+        let reg = Registry {
+            key: registry_key("z", 1),
+            names: vec!["be".into(), "fe".into()],
+        };
         assert_eq!(Registry::decode(&reg.encode()), Ok(reg));
         let boot = BootLease {
             key: boot_key("z", 0),
@@ -293,7 +306,10 @@ mod tests {
         assert!(ServiceRecord::decode(b"hello world").is_err());
         assert_eq!(
             Registry::decode(&good),
-            Err(DecodeError::WrongKind { expected: KIND_REGISTRY, found: KIND_SERVICE })
+            Err(DecodeError::WrongKind {
+                expected: KIND_REGISTRY,
+                found: KIND_SERVICE
+            })
         );
         // Every truncation and every single-byte corruption decodes to an error or to
         // a record that is still consistent; none panics.
@@ -322,7 +338,10 @@ mod tests {
             ServiceRecord::decode(&r.encode()),
             Err(DecodeError::Invalid("inconsistent counters"))
         );
-        let dup = Registry { key: "k".into(), names: vec!["a".into(), "a".into()] };
+        let dup = Registry {
+            key: "k".into(),
+            names: vec!["a".into(), "a".into()],
+        };
         assert!(Registry::decode(&dup.encode()).is_err());
     }
 }

@@ -26,7 +26,10 @@ pub fn clean_name(raw: &[u8]) -> Option<Cow<'_, str>> {
         return Some(Cow::Borrowed(s));
     }
     let lossy = String::from_utf8_lossy(raw);
-    let cleaned: String = lossy.chars().map(|c| if c.is_control() { '_' } else { c }).collect();
+    let cleaned: String = lossy
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
     Some(Cow::Owned(truncate(&cleaned, MAX_NAME_LEN).to_owned()))
 }
 
@@ -82,7 +85,9 @@ mod tests {
     #[test]
     fn gives_up_only_on_a_host_that_never_answers() {
         let mut p = ClusterNameProbe::default();
-        let gave_up: Vec<bool> = (0..MISSES_BEFORE_GIVING_UP).map(|_| p.observe(false)).collect();
+        let gave_up: Vec<bool> = (0..MISSES_BEFORE_GIVING_UP)
+            .map(|_| p.observe(false))
+            .collect();
         assert_eq!(gave_up.iter().filter(|g| **g).count(), 1);
         assert!(!p.should_ask());
         let mut p = ClusterNameProbe::default();

@@ -34,7 +34,13 @@ impl Tally {
     }
 
     /// Counts one response for `service`; `route` matters for 5xx only.
-    pub fn response(&mut self, service: &str, class: StatusClass, route: Option<&str>, now_ms: u64) {
+    pub fn response(
+        &mut self,
+        service: &str,
+        class: StatusClass,
+        route: Option<&str>,
+        now_ms: u64,
+    ) {
         let max_routes = self.max_routes;
         if let Some(c) = self.entry(service) {
             c.response(class, route, now_ms, max_routes);
@@ -60,7 +66,8 @@ impl Tally {
                 match find(self, name) {
                     Some(i) => i,
                     None => {
-                        self.services.push((name.to_owned(), ServiceCounts::default()));
+                        self.services
+                            .push((name.to_owned(), ServiceCounts::default()));
                         self.services.len() - 1
                     }
                 }
@@ -101,7 +108,10 @@ mod tests {
         t.response("be", StatusClass::ServerError, Some("GET /a"), 2);
         t.response("fe", StatusClass::ClientError, None, 3);
         t.no_response("fe");
-        let all: Vec<_> = t.services().map(|(n, c)| (n, c.responses, c.status_5xx, c.no_response)).collect();
+        let all: Vec<_> = t
+            .services()
+            .map(|(n, c)| (n, c.responses, c.status_5xx, c.no_response))
+            .collect();
         assert_eq!(all, vec![("be", 2, 1, 0), ("fe", 1, 0, 1)]);
     }
 
