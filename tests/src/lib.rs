@@ -6,11 +6,13 @@
 //! - [`upstream`]: scripted upstream services (deterministic 5xx rates per route, health endpoint, stop/start).
 //! - [`traffic`]: a traffic driver with exact counts of what was sent and answered.
 //! - [`envoy`]: the real Envoy on the shipped configuration (rendered ports/paths), its admin stats.
+//! - [`stack`]: the whole product on loopback (services, collector, Envoy, Discord server) for e2e tests and the demo.
 pub mod discord;
 pub mod envoy;
 pub mod host;
 pub mod paths;
 pub mod process;
 mod serve;
+pub mod stack;
 pub mod traffic;
 pub mod upstream;
