@@ -397,3 +397,38 @@ fn requests_alone_make_no_shared_data_calls() {
         assert_eq!(totals(&settle(&proxy).unwrap(), "be"), (500, 0, 100, 0));
     }
 }
+
+/// A stream that ends without response headers is judged by `response.code` in the log
+/// phase, in each proxy's encoding: a code is that response, none (or nginx's 499, the
+/// client closing) is a request without response.
+#[test]
+fn streams_without_response_headers_use_the_response_code_property() {
+    let envoy = start(true, json!({"service": "be"}), 1);
+    let code = |c: i64| c.to_le_bytes();
+    for req in [
+        Request::get("/a").property("response.code", code(503)),
+        Request::get("/a").property("response.code", code(200)),
+    ] {
+        envoy.exchange(0, &req, &Ending::NoResponse).unwrap();
+    }
+    envoy
+        .exchange(0, &Request::get("/a"), &Ending::NoResponse)
+        .unwrap();
+    assert_eq!(totals(&settle(&envoy).unwrap(), "be"), (2, 0, 1, 1));
+
+    let nginx = start(false, json!({"service": "be"}), 1);
+    for c in ["502", "499", "404"] {
+        nginx
+            .exchange(
+                0,
+                &Request::get("/a").property("response.code", c),
+                &Ending::NoResponse,
+            )
+            .unwrap();
+    }
+    nginx
+        .exchange(0, &Request::get("/a"), &Ending::NoResponse)
+        .unwrap();
+    assert_eq!(totals(&settle(&nginx).unwrap(), "be"), (2, 1, 1, 2));
+    assert!(envoy.traps().is_empty() && nginx.traps().is_empty());
+}

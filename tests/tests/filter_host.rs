@@ -227,3 +227,45 @@ fn ticks_fire_on_schedule_in_every_vm() {
         .collect();
     assert_eq!(per_vm, vec![5, 5, 5]);
 }
+
+/// The real release filter: small, and every import it makes is one the host implements,
+/// except the SDK's gRPC, shared-queue, foreign-function and buffer-writing calls, which the
+/// SDK links but Faultline never makes (the host traps if it ever did).
+#[test]
+fn the_release_filter_is_small_and_fully_hosted() {
+    let wasm = faultline_tests::paths::filter_wasm().unwrap();
+    let size = std::fs::metadata(&wasm).unwrap().len();
+    assert!(
+        size <= 200 * 1024,
+        "{} is {size} bytes, over 200 KiB",
+        wasm.display()
+    );
+    for pc in [ProxyConfig::envoy("{}"), ProxyConfig::nginx("{}")] {
+        let proxy = Proxy::start(pc).unwrap();
+        let unmodeled = |name: &String| {
+            name.starts_with("env::proxy_grpc_")
+                || name.ends_with("_shared_queue")
+                || [
+                    "env::proxy_call_foreign_function",
+                    "env::proxy_set_buffer_bytes",
+                    "env::proxy_get_status",
+                ]
+                .contains(&name.as_str())
+        };
+        let surprising: Vec<_> = proxy
+            .unimplemented_imports()
+            .iter()
+            .filter(|n| !unmodeled(n))
+            .collect();
+        assert!(
+            surprising.is_empty(),
+            "the filter imports host calls the test host lacks: {surprising:?}"
+        );
+    }
+    let wat = module("unimplemented", "nop");
+    let proxy = Proxy::start(ProxyConfig::envoy("").wasm(wat)).unwrap();
+    assert_eq!(
+        proxy.unimplemented_imports(),
+        ["env::proxy_grpc_call".to_string()]
+    );
+}

@@ -10,18 +10,26 @@ use super::state::{HostState, Mode, Origin, TickSchedule};
 
 /// Builds the linker for one proxy: every host function, then traps for anything else the
 /// module imports.
+/// Also returns the imports the host does not implement (`module::name`): calling one traps.
 pub fn linker(
     engine: &wasmtime::Engine,
     module: &Module,
     mode: &Mode,
-) -> Result<Linker<HostState>> {
+    probe: HostState,
+) -> Result<(Linker<HostState>, Vec<String>)> {
     let mut linker = Linker::new(engine);
     add_core(&mut linker, mode)?;
     super::maps::add_to_linker(&mut linker)?;
     super::dispatch::add_to_linker(&mut linker)?;
     super::wasi::add_to_linker(&mut linker)?;
+    let mut store = wasmtime::Store::new(engine, probe);
+    let missing = module
+        .imports()
+        .filter(|i| linker.get(&mut store, i.module(), i.name()).is_err())
+        .map(|i| format!("{}::{}", i.module(), i.name()))
+        .collect();
     linker.define_unknown_imports_as_traps(module)?;
-    Ok(linker)
+    Ok((linker, missing))
 }
 
 fn add_core(linker: &mut Linker<HostState>, mode: &Mode) -> Result<()> {

@@ -109,6 +109,7 @@ pub struct Proxy {
     linker: Linker<HostState>,
     vms: Vec<Arc<Mutex<Vm>>>,
     started: Vec<Started>,
+    unimplemented: Vec<String>,
 }
 
 impl Proxy {
@@ -119,12 +120,7 @@ impl Proxy {
             None => crate::paths::filter_wasm().map_err(HostError::Artifact)?,
         };
         let (engine, module) = compiled(&path)?;
-        let linker = super::imports::linker(&engine, &module, &config.mode).map_err(|e| {
-            HostError::Instantiate {
-                vm: 0,
-                detail: format!("{e:?}"),
-            }
-        })?;
+
         let rules = match &config.mode {
             Mode::Envoy { .. } => StoreRules::Envoy,
             Mode::Nginx { zones } => StoreRules::Nginx {
@@ -136,6 +132,12 @@ impl Proxy {
             SharedStore::new(rules).with_slot_hash(config.slot_hash),
             config.start_ms,
         ));
+        let probe = HostState::new(0, shared.clone(), Vec::new(), Vec::new());
+        let (linker, unimplemented) = super::imports::linker(&engine, &module, &config.mode, probe)
+            .map_err(|e| HostError::Instantiate {
+                vm: 0,
+                detail: format!("{e:?}"),
+            })?;
         let mut proxy = Proxy {
             config,
             shared,
@@ -144,6 +146,7 @@ impl Proxy {
             linker,
             vms: Vec::new(),
             started: Vec::new(),
+            unimplemented,
         };
         proxy.spawn_vms()?;
         Ok(proxy)
@@ -193,6 +196,11 @@ impl Proxy {
         lock(&self.shared.store).wipe();
         lock(&self.shared.pending_calls).clear();
         self.spawn_vms()
+    }
+
+    /// Imports of the module the host does not implement (`module::name`; calling one traps).
+    pub fn unimplemented_imports(&self) -> &[String] {
+        &self.unimplemented
     }
 
     /// What each VM's vm_start / configure returned.
