@@ -65,7 +65,7 @@ pub fn build_flush<S: SharedData + ?Sized>(
 pub fn flush_body(mut flush: Flush) -> Result<Vec<u8>, Invalid> {
     let mut keep = limits::MAX_ROUTES;
     loop {
-        let body = crate::json::write_flush(&flush);
+        let body = crate::flush_json::write_flush(&flush);
         if body.len() <= limits::MAX_BODY_BYTES {
             return Ok(body);
         }

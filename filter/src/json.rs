@@ -1,12 +1,6 @@
-//! Minimal JSON, in the filter's own code to keep the `.wasm` small (serde_json's
-//! deserializer alone costs tens of KiB): a strict parser for the plugin configuration
-//! and a writer for the flush body.
-//!
-//! The writer's output is byte-for-byte what `faultline_flush::Flush::to_json` produces
-//! (a unit test holds it to that), so the shared types still define the format.
-
-use faultline_flush::Flush;
-use std::fmt::Write as _;
+//! Minimal strict JSON parser for the plugin configuration, in the filter's own code to
+//! keep the `.wasm` small (serde_json's deserializer alone costs tens of KiB). The flush
+//! is written by [`crate::flush_json`].
 
 /// Nesting deeper than this is refused (no stack exhaustion on hostile input).
 pub const MAX_DEPTH: usize = 16;
@@ -272,87 +266,9 @@ impl Parser<'_> {
     }
 }
 
-/// Appends `s` as a JSON string, escaped as serde_json does.
-pub fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-fn field(out: &mut String, name: &str, n: u64) {
-    let _ = write!(out, "\"{name}\":{n}");
-}
-
-/// The flush as its JSON body (identical to `Flush::to_json`).
-pub fn write_flush(f: &Flush) -> Vec<u8> {
-    let mut out = String::with_capacity(256 + f.services.len() * 512);
-    let _ = write!(out, "{{\"version\":{},\"proxy_id\":", f.version);
-    write_str(&mut out, &f.proxy_id);
-    out.push_str(",\"boot_id\":");
-    write_str(&mut out, &f.boot_id);
-    out.push(',');
-    field(&mut out, "boot_ms", f.boot_ms);
-    out.push(',');
-    field(&mut out, "seq", f.seq);
-    out.push(',');
-    field(&mut out, "sent_ms", f.sent_ms);
-    out.push_str(",\"services\":[");
-    for (i, s) in f.services.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"name\":");
-        write_str(&mut out, &s.name);
-        for (name, n) in [
-            ("responses", s.responses),
-            ("status_4xx", s.status_4xx),
-            ("status_5xx", s.status_5xx),
-            ("no_response", s.no_response),
-        ] {
-            out.push(',');
-            field(&mut out, name, n);
-        }
-        out.push_str(",\"routes\":[");
-        for (j, r) in s.routes.iter().enumerate() {
-            if j > 0 {
-                out.push(',');
-            }
-            out.push_str("{\"route\":");
-            write_str(&mut out, &r.route);
-            for (name, n) in [
-                ("count", r.count),
-                ("first_seen_ms", r.first_seen_ms),
-                ("last_seen_ms", r.last_seen_ms),
-            ] {
-                out.push(',');
-                field(&mut out, name, n);
-            }
-            out.push('}');
-        }
-        out.push_str("]}");
-    }
-    out.push_str("]}");
-    out.into_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_flush::{RouteCounters, ServiceCounters, VERSION};
 
     /// Converts serde_json's view of a document into ours, to compare parsers.
     fn from_serde(v: &serde_json::Value) -> Json {
@@ -444,53 +360,5 @@ mod tests {
         assert!(parse(deep.as_bytes()).unwrap_err().contains("nesting"));
         let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(parse(ok.as_bytes()).is_ok());
-    }
-
-    #[test]
-    fn writes_flushes_exactly_as_serde_does() {
-        let f = Flush {
-            version: VERSION,
-            proxy_id: "edge \"1\" \\ é".into(),
-            boot_id: "00ff".into(),
-            boot_ms: u64::MAX,
-            seq: 0,
-            sent_ms: 17,
-            services: vec![
-                ServiceCounters {
-                    name: "be\u{7f}\u{2028}".into(),
-                    responses: 10,
-                    status_4xx: 1,
-                    status_5xx: 2,
-                    no_response: 3,
-                    routes: vec![
-                        RouteCounters {
-                            route: "GET /a/:id".into(),
-                            count: 1,
-                            first_seen_ms: 1,
-                            last_seen_ms: 2,
-                        },
-                        RouteCounters {
-                            route: "other".into(),
-                            count: 1,
-                            first_seen_ms: 3,
-                            last_seen_ms: 3,
-                        },
-                    ],
-                },
-                ServiceCounters {
-                    name: "x\u{1}\u{1f}\u{8}\u{c}\r".into(),
-                    ..ServiceCounters::default()
-                },
-            ],
-        };
-        assert_eq!(
-            String::from_utf8(write_flush(&f)).unwrap(),
-            String::from_utf8(f.to_json()).unwrap()
-        );
-        let empty = Flush {
-            services: vec![],
-            ..f
-        };
-        assert_eq!(write_flush(&empty), empty.to_json());
     }
 }

@@ -2,111 +2,23 @@
 //! (the SDK's trait helpers unwrap host statuses, and a panic traps the VM for good).
 //! Thin by design: every decision is made in the pure modules.
 
+mod host;
+mod stream;
+
 use crate::config::{self, Config};
-use crate::counts::{self, StatusClass};
-use crate::shared::{HostError, SetError, SharedData};
-use crate::{flusher, ids, lease, merge, route, service, tally::Tally};
+use crate::{flusher, ids, lease, merge};
+use host::{HostShared, header, log, now_ms};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
-use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType, Status};
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
+use stream::{State, Stream};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(Root::new(context_id)) });
 }}
-
-fn log(level: LogLevel, msg: &str) {
-    let _ = hostcalls::log(level, msg);
-}
-
-fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn header(map: MapType, name: &str) -> Option<Vec<u8>> {
-    hostcalls::get_map_value_bytes(map, name).ok().flatten()
-}
-
-/// Shared data through the host.
-struct HostShared;
-
-impl SharedData for HostShared {
-    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
-        match hostcalls::get_shared_data(key) {
-            Ok((Some(v), cas)) => Ok(Some((v, cas.unwrap_or(0)))),
-            Ok((None, _)) => Ok(None),
-            Err(s) => Err(HostError(s as u32)),
-        }
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SetError> {
-        match hostcalls::set_shared_data(key, Some(value), Some(cas)) {
-            Ok(()) => Ok(()),
-            Err(Status::CasMismatch) => Err(SetError::CasMismatch),
-            Err(s) => Err(SetError::Host(HostError(s as u32))),
-        }
-    }
-}
-
-/// What a root context shares with its HTTP contexts.
-#[derive(Default)]
-struct State {
-    /// `None`: not configured or bad configuration, traffic passes uncounted.
-    config: RefCell<Option<Rc<Config>>>,
-    tally: RefCell<Tally>,
-    /// Reused buffer for route keys (no allocation per 5xx once warm).
-    route_buf: RefCell<String>,
-    cluster_probe: RefCell<service::ClusterNameProbe>,
-    odd_statuses: Cell<u64>,
-}
-
-impl State {
-    fn config(&self) -> Option<Rc<Config>> {
-        self.config.borrow().clone()
-    }
-
-    /// The response's service: config `service`, else the host's cluster name, else
-    /// `default_service`.
-    fn service<'c>(&self, config: &'c Config) -> Cow<'c, str> {
-        if let Some(s) = &config.service {
-            return Cow::Borrowed(s);
-        }
-        if self.cluster_probe.borrow().should_ask() {
-            let found = match hostcalls::get_property(vec!["xds", "cluster_name"]) {
-                Ok(Some(b)) if !b.is_empty() => Some(b),
-                _ => None,
-            };
-            if self.cluster_probe.borrow_mut().observe(found.is_some()) {
-                log(
-                    LogLevel::Info,
-                    &format!(
-                        "faultline: the host gives no cluster name; counting under default_service \"{}\" (set \"service\" in the filter configuration)",
-                        config.default_service
-                    ),
-                );
-            }
-            if let Some(bytes) = found {
-                // Valid names (the normal case) are used without copying.
-                let cleaned = match String::from_utf8(bytes) {
-                    Ok(s) if service::is_clean(&s) => return Cow::Owned(s),
-                    Ok(s) => service::clean_name(s.as_bytes()).map(Cow::into_owned),
-                    Err(e) => service::clean_name(e.as_bytes()).map(Cow::into_owned),
-                };
-                if let Some(name) = cleaned {
-                    return Cow::Owned(name);
-                }
-            }
-        }
-        Cow::Borrowed(&config.default_service)
-    }
-}
 
 struct Root {
     context_id: u32,
@@ -269,10 +181,15 @@ impl Context for Root {
             );
             return;
         }
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size.min(512))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        // Never ask for an empty buffer: a host may answer with a status the SDK panics on.
+        let body = if body_size == 0 {
+            Vec::new()
+        } else {
+            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size.min(512))
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
         log(
             LogLevel::Warn,
             &format!(
@@ -297,11 +214,16 @@ impl RootContext for Root {
     }
 
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
-        let bytes = match hostcalls::get_buffer(
-            BufferType::PluginConfiguration,
-            0,
-            plugin_configuration_size,
-        ) {
+        let read = if plugin_configuration_size == 0 {
+            Ok(None) // Empty: refused by `config::parse`, without asking for an empty buffer.
+        } else {
+            hostcalls::get_buffer(
+                BufferType::PluginConfiguration,
+                0,
+                plugin_configuration_size,
+            )
+        };
+        let bytes = match read {
             Ok(b) => b.unwrap_or_default(),
             Err(s) => {
                 log(
@@ -364,110 +286,10 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream {
-            state: self.state.clone(),
-            saw_response: false,
-            method: None,
-            path: None,
-        }))
+        Some(Box::new(Stream::new(self.state.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
-    }
-}
-
-/// One request/response.
-struct Stream {
-    state: Rc<State>,
-    saw_response: bool,
-    /// The request's `:method` and `:path`, kept from the request phase: Envoy forgets the request
-    /// headers once `on_http_request_headers` returns (reading them later is BadArgument, which the
-    /// SDK's hostcall turns into a panic that traps the VM), and a 5xx needs them for its route.
-    method: Option<Vec<u8>>,
-    path: Option<Vec<u8>>,
-}
-
-impl Context for Stream {}
-
-impl Stream {
-    /// Counts one response of class `class` for this stream's service.
-    fn count(&self, config: &Config, class: StatusClass) {
-        let service = self.state.service(config);
-        match class {
-            StatusClass::ServerError => {
-                let mut buf = self.state.route_buf.borrow_mut();
-                route::write_route(&mut buf, self.method.as_deref(), self.path.as_deref());
-                self.state
-                    .tally
-                    .borrow_mut()
-                    .response(&service, class, Some(&buf), now_ms());
-            }
-            StatusClass::Unknown => {
-                let n = self.state.odd_statuses.get().wrapping_add(1);
-                self.state.odd_statuses.set(n);
-                if n.is_power_of_two() {
-                    log(
-                        LogLevel::Debug,
-                        &format!("faultline: {n} responses with a missing or odd :status so far"),
-                    );
-                }
-                self.state
-                    .tally
-                    .borrow_mut()
-                    .response(&service, class, None, 0);
-            }
-            _ => self
-                .state
-                .tally
-                .borrow_mut()
-                .response(&service, class, None, 0),
-        }
-    }
-}
-
-impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if self.state.config().is_some() {
-            self.method = header(MapType::HttpRequestHeaders, ":method");
-            self.path = header(MapType::HttpRequestHeaders, ":path");
-        }
-        Action::Continue
-    }
-
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if self.saw_response {
-            return Action::Continue;
-        }
-        self.saw_response = true;
-        if let Some(config) = self.state.config() {
-            let status = header(MapType::HttpResponseHeaders, ":status");
-            self.count(&config, counts::classify(status.as_deref()));
-        }
-        Action::Continue
-    }
-
-    /// The stream is done. Without response headers seen, the host's `response.code`
-    /// tells a response the filter was not shown (counted as such) from a client that
-    /// went away (no code, or nginx's 499): counted apart, not as a failure.
-    fn on_log(&mut self) {
-        if self.saw_response {
-            return;
-        }
-        let Some(config) = self.state.config() else {
-            return;
-        };
-        let code = hostcalls::get_property(vec!["response", "code"])
-            .ok()
-            .flatten()
-            .and_then(|b| counts::code_from_property(&b))
-            .filter(|c| *c != counts::CLIENT_CLOSED);
-        match code {
-            Some(c) => self.count(&config, counts::class_of(c)),
-            None => {
-                let service = self.state.service(&config);
-                self.state.tally.borrow_mut().no_response(&service);
-            }
-        }
     }
 }

@@ -1,0 +1,170 @@
+//! The request path: per-stream counting into the root context's tally.
+
+use super::host::{header, log, now_ms};
+use crate::config::Config;
+use crate::counts::{self, StatusClass};
+use crate::{route, service, tally::Tally};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, LogLevel, MapType};
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+/// What a root context shares with its HTTP contexts.
+#[derive(Default)]
+pub(super) struct State {
+    /// `None`: not configured or bad configuration, traffic passes uncounted.
+    pub(super) config: RefCell<Option<Rc<Config>>>,
+    pub(super) tally: RefCell<Tally>,
+    /// Reused buffer for route keys (no allocation per 5xx once warm).
+    route_buf: RefCell<String>,
+    cluster_probe: RefCell<service::ClusterNameProbe>,
+    odd_statuses: Cell<u64>,
+}
+
+impl State {
+    pub(super) fn config(&self) -> Option<Rc<Config>> {
+        self.config.borrow().clone()
+    }
+
+    /// The response's service: config `service`, else the host's cluster name, else
+    /// `default_service`.
+    fn service<'c>(&self, config: &'c Config) -> Cow<'c, str> {
+        if let Some(s) = &config.service {
+            return Cow::Borrowed(s);
+        }
+        if self.cluster_probe.borrow().should_ask() {
+            let found = match hostcalls::get_property(vec!["xds", "cluster_name"]) {
+                Ok(Some(b)) if !b.is_empty() => Some(b),
+                _ => None,
+            };
+            if self.cluster_probe.borrow_mut().observe(found.is_some()) {
+                log(
+                    LogLevel::Info,
+                    &format!(
+                        "faultline: the host gives no cluster name; counting under default_service \"{}\" (set \"service\" in the filter configuration)",
+                        config.default_service
+                    ),
+                );
+            }
+            if let Some(bytes) = found {
+                // Valid names (the normal case) are used without copying.
+                let cleaned = match String::from_utf8(bytes) {
+                    Ok(s) if service::is_clean(&s) => return Cow::Owned(s),
+                    Ok(s) => service::clean_name(s.as_bytes()).map(Cow::into_owned),
+                    Err(e) => service::clean_name(e.as_bytes()).map(Cow::into_owned),
+                };
+                if let Some(name) = cleaned {
+                    return Cow::Owned(name);
+                }
+            }
+        }
+        Cow::Borrowed(&config.default_service)
+    }
+}
+
+/// One request/response.
+pub(super) struct Stream {
+    state: Rc<State>,
+    saw_response: bool,
+    /// The request's method (already reduced to a route prefix) and `:path`, kept from the
+    /// request phase: Envoy forgets the request headers once `on_http_request_headers`
+    /// returns (reading them later is BadArgument, which the SDK's hostcall turns into a
+    /// panic that traps the VM), and a 5xx needs them for its route.
+    method: &'static str,
+    path: Option<Vec<u8>>,
+}
+
+impl Context for Stream {}
+
+impl Stream {
+    pub(super) fn new(state: Rc<State>) -> Self {
+        Stream {
+            state,
+            saw_response: false,
+            method: route::method(None),
+            path: None,
+        }
+    }
+
+    /// Counts one response of class `class` for this stream's service.
+    fn count(&self, config: &Config, class: StatusClass) {
+        let service = self.state.service(config);
+        match class {
+            StatusClass::ServerError => {
+                let mut buf = self.state.route_buf.borrow_mut();
+                route::write_route_for(&mut buf, self.method, self.path.as_deref());
+                self.state
+                    .tally
+                    .borrow_mut()
+                    .response(&service, class, Some(&buf), now_ms());
+            }
+            StatusClass::Unknown => {
+                let n = self.state.odd_statuses.get().wrapping_add(1);
+                self.state.odd_statuses.set(n);
+                if n.is_power_of_two() {
+                    log(
+                        LogLevel::Debug,
+                        &format!("faultline: {n} responses with a missing or odd :status so far"),
+                    );
+                }
+                self.state
+                    .tally
+                    .borrow_mut()
+                    .response(&service, class, None, 0);
+            }
+            _ => self
+                .state
+                .tally
+                .borrow_mut()
+                .response(&service, class, None, 0),
+        }
+    }
+}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.state.config().is_some() {
+            self.method = route::method(header(MapType::HttpRequestHeaders, ":method").as_deref());
+            self.path = header(MapType::HttpRequestHeaders, ":path");
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.saw_response {
+            return Action::Continue;
+        }
+        self.saw_response = true;
+        if let Some(config) = self.state.config() {
+            let status = header(MapType::HttpResponseHeaders, ":status");
+            self.count(&config, counts::classify(status.as_deref()));
+        }
+        Action::Continue
+    }
+
+    /// The stream is done. Without response headers seen, the host's `response.code`
+    /// tells a response the filter was not shown (counted as such) from a client that
+    /// went away (no code, or nginx's 499): counted apart, not as a failure.
+    fn on_log(&mut self) {
+        if self.saw_response {
+            return;
+        }
+        let Some(config) = self.state.config() else {
+            return;
+        };
+        let code = hostcalls::get_property(vec!["response", "code"])
+            .ok()
+            .flatten()
+            .and_then(|b| counts::code_from_property(&b))
+            .filter(|c| *c != counts::CLIENT_CLOSED);
+        match code {
+            Some(c) => self.count(&config, counts::class_of(c)),
+            None => {
+                let service = self.state.service(&config);
+                self.state.tally.borrow_mut().no_response(&service);
+            }
+        }
+    }
+}
