@@ -1,0 +1,75 @@
+//! End to end: the collector's health checks against a real service behind the real Envoy. The ai service's health
+//! endpoint fails (DOWN, then UP when it recovers); then the whole service stops while clients still call it
+//! through Envoy (DOWN from the health check, and its 5xx — Envoy's own 503s — do not page on top), and comes
+//! back (UP, then the 5xx-rate incident it opened silently resolves).
+
+// cfg(test) on the whole file lets clippy's allow-{unwrap,panic,indexing}-in-tests cover the helpers.
+#![cfg(test)]
+
+use std::time::Duration;
+
+use faultline_tests::stack::{self, Stack, StackOptions};
+use faultline_tests::traffic::{self, Stop, Targets, TrafficPlan};
+use faultline_tests::upstream::Health;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+#[test]
+fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
+    let options = StackOptions { health_checked: vec!["ai".into()], ..StackOptions::default() };
+    let mut stack = Stack::start(options).unwrap();
+
+    // Healthy: several checks pass, nothing is said.
+    let ai = stack.service("ai").unwrap();
+    faultline_tests::process::wait_until(TIMEOUT, || (ai.served().health.get(&200).copied().unwrap_or(0) >= 3).then_some(()))
+        .expect("the collector checks ai's health endpoint");
+    assert!(stack.alerts().is_empty(), "{:?}", stack.alerts());
+
+    // The health endpoint answers 503: DOWN, saying why.
+    ai.set_health(Health::Failing(503));
+    assert_eq!(stack.wait_for_alerts(1, TIMEOUT).unwrap(), ["ai DOWN"]);
+    let down = stack.messages()[0]["embeds"][0]["title"].as_str().unwrap().to_string();
+    assert!(down.contains("503"), "the DOWN alert says the status: {down}");
+
+    // It recovers: UP.
+    ai.set_health(Health::Up);
+    assert_eq!(stack.wait_for_alerts(2, TIMEOUT).unwrap(), ["ai DOWN", "ai UP"]);
+
+    // Clients call /ai/ through Envoy; then the service stops (connections refused).
+    let mut plan = TrafficPlan::new(&stack.envoy.url(""), Targets::cycle(&["POST /ai/chat"]).unwrap(), Stop::WhenStopped);
+    plan.connections = 4;
+    plan.rate = Some(50.0);
+    let load = traffic::spawn(&plan).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    stack.service_mut("ai").unwrap().stop();
+    assert_eq!(stack.wait_for_alerts(3, TIMEOUT).unwrap(), ["ai DOWN", "ai UP", "ai DOWN"]);
+    let down = stack.messages()[2]["embeds"][0]["title"].as_str().unwrap().to_string();
+    // The first failed check may meet the pooled connection being reset rather than a refused connect.
+    assert!(down.contains("connection"), "the DOWN alert says the connection failed: {down}");
+
+    // While it is down, Envoy answers 503 for it (counted as the service's 5xx), with enough volume to be
+    // CRITICAL — but a DOWN service does not page again for its rate.
+    let errors_before = load.snapshot().server_errors();
+    faultline_tests::process::wait_until(TIMEOUT, || {
+        let status = stack.collector.status().ok()?;
+        let ai = stack::service_status(&status, "ai")?;
+        (ai["level"] == "critical" && ai["state"] == "down").then_some(())
+    })
+    .unwrap_or_else(|| panic!("ai's rate reaches CRITICAL while DOWN: {:?}", stack.collector.status()));
+    assert!(load.snapshot().server_errors() > errors_before, "Envoy answered 503 for the stopped service");
+    assert_eq!(stack.alerts().len(), 3, "no rate alert while DOWN: {:?}", stack.alerts());
+
+    // Back: UP; then, with the 503s draining out of the window, the silently opened incident ends.
+    stack.service_mut("ai").unwrap().start().unwrap();
+    assert_eq!(stack.wait_for_alerts(4, TIMEOUT).unwrap()[3], "ai UP");
+    let resolved = faultline_tests::process::wait_until(TIMEOUT, || {
+        let alerts = stack.alerts();
+        (alerts.last().map(String::as_str) == Some("ai RESOLVED")).then_some(alerts)
+    })
+    .unwrap_or_else(|| panic!("the rate incident resolves after UP: {:?}", stack.alerts()));
+    for extra in &resolved[4..] {
+        assert!(extra == "ai WARNING (de-escalated)" || extra == "ai RESOLVED", "after UP only the rate draining: {resolved:?}");
+    }
+    let report = load.stop().unwrap();
+    assert_eq!(report.failed(), 0, "Envoy answered every request, 503 while ai was stopped: {report:?}");
+}
