@@ -219,6 +219,30 @@ mod tests {
     }
 
     #[test]
+    fn host_errors_are_errors_not_wins() {
+        let s = MemoryShared::new(CasRules::Envoy);
+        let mut id = ids();
+        ensure_boot(&s, Z, 0, 0, 5000, &mut id).unwrap();
+        s.set_failing(true);
+        assert!(matches!(
+            try_take(&s, Z, 1, 9000, 5000, &mut id),
+            Err(LeaseError::Host(_))
+        ));
+        assert!(matches!(
+            ensure_boot(&s, Z, 1, 9000, 5000, &mut id),
+            Err(LeaseError::Host(_))
+        ));
+        s.set_failing(false);
+        assert_eq!(
+            try_take(&s, Z, 1, 9000, 5000, &mut id)
+                .unwrap()
+                .unwrap()
+                .seq,
+            1
+        );
+    }
+
+    #[test]
     fn a_clock_step_back_does_not_stop_flushing() {
         let s = MemoryShared::new(CasRules::Envoy);
         let mut id = ids();

@@ -219,3 +219,35 @@ fn foreign_values_on_every_probe_fold_into_overflow() {
     assert_eq!(merge_tally(&store, Z, &mut t, 64).merged, 1);
     assert_eq!(record(&store, OVERFLOW_SERVICE).counts.status_5xx, 1);
 }
+
+#[test]
+fn host_errors_keep_counts_for_the_next_tick() {
+    let store = MemoryShared::new(CasRules::Envoy);
+    let mut t = Tally::new(64, 32);
+    t.response("be", StatusClass::ServerError, Some("GET /a"), 1);
+    store.set_failing(true);
+    let report = merge_tally(&store, Z, &mut t, 64);
+    assert_eq!(report.merged, 0);
+    assert!(matches!(report.deferred.as_slice(), [(name, MergeError::Host(_))] if name == "be"));
+    assert_eq!(t.services().next().unwrap().1.status_5xx, 1);
+    store.set_failing(false);
+    t.response("be", StatusClass::Other, None, 2);
+    assert_eq!(merge_tally(&store, Z, &mut t, 64).merged, 1);
+    let be = record(&store, "be").counts;
+    assert_eq!((be.responses, be.status_5xx, be.routes.total()), (2, 1, 1));
+}
+
+#[test]
+fn a_wipe_restarts_counters_from_what_comes_next() {
+    let store = MemoryShared::new(CasRules::Nginx);
+    let mut t = Tally::new(64, 32);
+    for _ in 0..5 {
+        t.response("be", StatusClass::Other, None, 0);
+    }
+    merge_tally(&store, Z, &mut t, 64);
+    store.wipe();
+    t.response("be", StatusClass::Other, None, 0);
+    assert_eq!(merge_tally(&store, Z, &mut t, 64).merged, 1);
+    assert_eq!(record(&store, "be").counts.responses, 1);
+    assert_eq!(registry(&store), vec!["be"]);
+}

@@ -28,6 +28,7 @@ pub struct MemoryShared {
     before_set: RefCell<Option<Hook>>,
     writes: Cell<u64>,
     mismatches: Cell<u64>,
+    failing: Cell<bool>,
 }
 
 impl MemoryShared {
@@ -47,6 +48,7 @@ impl MemoryShared {
             before_set: RefCell::new(None),
             writes: Cell::new(0),
             mismatches: Cell::new(0),
+            failing: Cell::new(false),
         }
     }
 
@@ -63,6 +65,11 @@ impl MemoryShared {
     /// Removes every key (what an nginx reload does to shared memory).
     pub fn wipe(&self) {
         self.slots.borrow_mut().clear();
+    }
+
+    /// Makes every call fail with a host error (InternalFailure, 10) while `failing`.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.set(failing);
     }
 
     /// Successful writes so far.
@@ -89,6 +96,9 @@ impl MemoryShared {
 
 impl SharedData for MemoryShared {
     fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, HostError> {
+        if self.failing.get() {
+            return Err(HostError(10));
+        }
         let slot = (self.slot_of)(key);
         Ok(self.slots.borrow().get(&slot).cloned())
     }
@@ -98,6 +108,9 @@ impl SharedData for MemoryShared {
         if let Some(mut hook) = hook {
             hook();
             *self.before_set.borrow_mut() = Some(hook);
+        }
+        if self.failing.get() {
+            return Err(SetError::Host(HostError(10)));
         }
         let slot = (self.slot_of)(key);
         let current = self.slots.borrow().get(&slot).map(|(_, c)| *c);
