@@ -7,9 +7,23 @@ use super::abi::{self, BufferType, HeaderPairs, LogLevel, MapType, Status};
 use super::memory::{give, read, read_opt};
 use super::state::{HostState, Mode, Origin, Phase};
 
+/// Whether a stream's header map can be reached in the current phase. Envoy hands the
+/// filter its request (response) headers only during `on_request_headers`
+/// (`on_response_headers`) and again in the access-log phase; nginx keeps them for the whole
+/// request.
+fn reachable(state: &HostState, map: MapType) -> bool {
+    match (&state.shared.mode, state.phase) {
+        (Mode::Nginx { .. }, _) | (Mode::Envoy { .. }, Phase::Log) => true,
+        (Mode::Envoy { .. }, Phase::RequestHeaders) => map == MapType::RequestHeaders,
+        (Mode::Envoy { .. }, Phase::ResponseHeaders) => map == MapType::ResponseHeaders,
+        (Mode::Envoy { .. }, _) => false,
+    }
+}
+
 /// The map a filter addresses, if it exists in the current callback.
 fn map_of(state: &HostState, map: MapType) -> Option<&HeaderPairs> {
     match map {
+        MapType::RequestHeaders | MapType::ResponseHeaders if !reachable(state, map) => None,
         MapType::RequestHeaders => state.stream().map(|s| &s.request_headers),
         MapType::ResponseHeaders => state.stream().and_then(|s| s.response_headers.as_ref()),
         MapType::HttpCallResponseHeaders if state.phase == Phase::CallResponse => {
@@ -20,6 +34,9 @@ fn map_of(state: &HostState, map: MapType) -> Option<&HeaderPairs> {
 }
 
 fn map_of_mut(state: &mut HostState, map: MapType) -> Option<&mut HeaderPairs> {
+    if !reachable(state, map) {
+        return None;
+    }
     match map {
         MapType::RequestHeaders => state.stream_mut().map(|s| &mut s.request_headers),
         MapType::ResponseHeaders => state.stream_mut().and_then(|s| s.response_headers.as_mut()),
@@ -185,12 +202,10 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             match value {
                 Some(v) => give(&mut c, &v, rp, rs).map(|()| Status::Ok.code()),
                 None => {
-                    if matches!(s.shared.mode, Mode::Nginx { .. }) && !nginx_supports(&path) {
-                        s.log(
-                            LogLevel::Error,
-                            Origin::Host,
-                            format!("[error] property not supported: \"{path}\""),
-                        );
+                    if let (Mode::Nginx { .. }, Some(complaint)) =
+                        (&s.shared.mode, nginx_complaint(&path))
+                    {
+                        s.log(LogLevel::Error, Origin::Host, complaint);
                     }
                     Ok(Status::NotFound.code())
                 }
@@ -214,20 +229,63 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     Ok(())
 }
 
-/// Properties ngx_wasm_module knows (a missing one is simply absent); any other path, such as
-/// `cluster_name` or `xds.*`, makes it log "property not supported".
-fn nginx_supports(path: &str) -> bool {
-    const KNOWN: &[&str] = &[
-        "ngx.",
-        "request.",
-        "response.",
-        "upstream.",
-        "source.",
-        "destination.",
-        "connection.",
-        "plugin_",
+/// What ngx_wasm_module logs (at `[error]`) when a property has no value: nothing for
+/// `ngx.*` variables and the properties it maps; "not supported" for Envoy-only ones such as
+/// `cluster_name`; "not found" for any other path, such as `xds.cluster_name`.
+fn nginx_complaint(path: &str) -> Option<String> {
+    const MAPPED_PREFIXES: &[&str] = &["ngx.", "request.headers.", "response.headers."];
+    const MAPPED: &[&str] = &[
+        "request.path",
+        "request.url_path",
+        "request.host",
+        "request.scheme",
+        "request.method",
+        "request.useragent",
+        "request.protocol",
+        "request.query",
+        "request.id",
+        "request.referer",
+        "request.time",
+        "request.duration",
+        "request.size",
+        "request.total_size",
+        "response.code",
+        "response.size",
+        "response.total_size",
+        "upstream.address",
+        "upstream.port",
+        "destination.address",
+        "destination.port",
+        "connection.requested_server_name",
+        "connection.tls_version",
+        "connection.subject_local_certificate",
+        "connection.id",
+        "connection.mtls",
+        "source.address",
+        "source.port",
+        "plugin_name",
+        "plugin_root_id",
     ];
-    KNOWN.iter().any(|prefix| path.starts_with(prefix))
+    const NOT_SUPPORTED: &[&str] = &[
+        "node",
+        "cluster_name",
+        "cluster_metadata",
+        "listener_direction",
+        "listener_metadata",
+        "route_name",
+        "route_metadata",
+        "upstream_host_metadata",
+        "response.code_details",
+        "response.flags",
+        "connection.termination_details",
+    ];
+    if MAPPED_PREFIXES.iter().any(|p| path.starts_with(p)) || MAPPED.contains(&path) {
+        None
+    } else if NOT_SUPPORTED.contains(&path) {
+        Some(format!("[error] \"{path}\" property not supported"))
+    } else {
+        Some(format!("[error] property \"{path}\" not found"))
+    }
 }
 
 fn edit_map(

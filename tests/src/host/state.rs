@@ -160,7 +160,10 @@ pub enum Phase {
     Idle,
     VmStart,
     Configure,
+    /// A stream callback other than the header phases (create, done, delete).
     Stream,
+    RequestHeaders,
+    ResponseHeaders,
     Log,
     CallResponse,
     Tick,

@@ -212,10 +212,17 @@ impl Vm {
                 request_headers: request.headers.clone(),
                 ..Stream::default()
             };
-            if let (Mode::Envoy { .. }, Some(cluster)) = (&s.shared.mode, &request.cluster) {
-                stream
-                    .properties
-                    .insert("xds.cluster_name".into(), cluster.clone().into_bytes());
+            match (&s.shared.mode, &request.cluster) {
+                (Mode::Envoy { .. }, Some(cluster)) => {
+                    let name = cluster.clone().into_bytes();
+                    stream.properties.insert("xds.cluster_name".into(), name);
+                }
+                (Mode::Envoy { .. }, None) => {}
+                // nginx variables exist in request contexts only; `$pid` always does.
+                (Mode::Nginx { .. }, _) => {
+                    let pid = (40_000 + s.vm).to_string().into_bytes();
+                    stream.properties.insert("ngx.pid".into(), pid);
+                }
             }
             stream.properties.extend(request.properties.iter().cloned());
             s.streams.insert(id, stream);
@@ -248,7 +255,7 @@ impl Vm {
                 "proxy_on_request_headers",
                 self.exports.on_request_headers.clone(),
                 (ctx, n, 1),
-                Phase::Stream,
+                Phase::RequestHeaders,
                 id,
             )?
             .map_or(Action::Continue, Action::from_code);
@@ -271,7 +278,7 @@ impl Vm {
                     "proxy_on_response_headers",
                     self.exports.on_response_headers.clone(),
                     (ctx, n, eos),
-                    Phase::Stream,
+                    Phase::ResponseHeaders,
                     id,
                 )?
                 .map_or(Action::Continue, Action::from_code),
