@@ -97,8 +97,14 @@ pub fn link(template: &str, n: &Notice) -> String {
         .replace("{to_s}", &(n.at_ms / 1000).to_string())
 }
 
-fn rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+/// The embed timestamp; `None` past year 9999, which RFC 3339 cannot write (humantime's
+/// `Display` then fails, and `to_string` would panic).
+fn rfc3339(ms: u64) -> Option<String> {
+    use std::fmt::Write as _;
+    let t = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms))?;
+    let mut s = String::new();
+    write!(s, "{}", humantime::format_rfc3339_seconds(t)).ok()?;
+    Some(s)
 }
 
 /// The `content` line and `allowed_mentions` that notify the owners (mentions in embeds don't).
@@ -162,9 +168,11 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
         "description": desc,
         "color": colour,
         "fields": fields,
-        "timestamp": rfc3339(n.at_ms),
         "footer": {"text": format!("Faultline · alert #{id}")},
     });
+    if let (Some(ts), Some(obj)) = (rfc3339(n.at_ms), embed.as_object_mut()) {
+        obj.insert("timestamp".into(), Value::String(ts));
+    }
     if let (Some(u), Some(obj)) = (url.filter(|u| u.len() <= 2000 && reqwest::Url::parse(u).is_ok()), embed.as_object_mut()) {
         obj.insert("url".into(), Value::String(u));
     }

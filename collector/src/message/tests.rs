@@ -139,3 +139,15 @@ fn below_minimum_volume_and_no_data_are_said() {
     assert!(m["embeds"][0]["description"].as_str().unwrap().starts_with("No data"));
     assert_eq!(m["embeds"][0]["fields"][1]["value"], "CRITICAL (no data)");
 }
+
+#[test]
+fn a_time_past_year_9999_renders_without_timestamp_instead_of_panicking() {
+    // Found by fuzzing (FUZZING.md): humantime cannot write such a date and to_string panicked.
+    let mut n = notice(Event::Rate(RateChange::Raised { to: Level::Critical }));
+    n.at_ms = u64::MAX;
+    let m = render(&n, Some(&svc()), 1);
+    assert!(m["embeds"][0].get("timestamp").is_none());
+    check_limits(&m);
+    n.at_ms = 253_402_300_799_000; // the last second of year 9999 still has one
+    assert_eq!(render(&n, None, 1)["embeds"][0]["timestamp"], "9999-12-31T23:59:59Z");
+}
