@@ -33,34 +33,39 @@ pub fn clean_name(raw: &[u8]) -> Option<Cow<'_, str>> {
     Some(Cow::Owned(truncate(&cleaned, MAX_NAME_LEN).to_owned()))
 }
 
-/// Misses in a row, with no hit ever, after which the host is taken to have no
-/// cluster names (nginx logs an error for every unknown property read).
-pub const MISSES_BEFORE_GIVING_UP: u32 = 64;
-
-/// Decides whether asking the host for the cluster name is still worth it.
-#[derive(Debug, Default, Clone)]
-pub struct ClusterNameProbe {
-    hits: bool,
-    misses: u32,
+/// Which proxy the filter runs in, as far as naming services goes.
+///
+/// Envoy has cluster names (`xds.cluster_name`); nginx has none and logs an error for
+/// every unknown property read, so it is not asked. The two are told apart by how they
+/// encode the `response.code` property (checked facts): Envoy as an 8-byte little-endian
+/// integer, nginx as text. Until a response code has been seen, the host is asked (a
+/// wrong guess would silently misname Envoy's services; asking nginx only logs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    /// Not known yet: ask for the cluster name.
+    #[default]
+    Unknown,
+    /// Integer properties are binary: cluster names exist.
+    Envoy,
+    /// Integer properties are text: no cluster names.
+    Nginx,
 }
 
-impl ClusterNameProbe {
-    /// Whether to ask the host for this request.
-    pub fn should_ask(&self) -> bool {
-        self.hits || self.misses < MISSES_BEFORE_GIVING_UP
+impl HostKind {
+    /// The host, from a `response.code` property value; `None` when it does not tell.
+    pub fn from_response_code(raw: &[u8]) -> Option<HostKind> {
+        if raw.len() == 8 {
+            return Some(HostKind::Envoy);
+        }
+        if (1..=3).contains(&raw.len()) && raw.iter().all(u8::is_ascii_digit) {
+            return Some(HostKind::Nginx);
+        }
+        None
     }
 
-    /// Records the answer; returns true exactly once, when the probe gives up (to log it).
-    pub fn observe(&mut self, found: bool) -> bool {
-        if found {
-            self.hits = true;
-            return false;
-        }
-        if self.hits {
-            return false;
-        }
-        self.misses = self.misses.saturating_add(1);
-        self.misses == MISSES_BEFORE_GIVING_UP
+    /// Whether to ask this host for a cluster name.
+    pub fn has_cluster_names(self) -> bool {
+        self != HostKind::Nginx
     }
 }
 
@@ -83,18 +88,17 @@ mod tests {
     }
 
     #[test]
-    fn gives_up_only_on_a_host_that_never_answers() {
-        let mut p = ClusterNameProbe::default();
-        let gave_up: Vec<bool> = (0..MISSES_BEFORE_GIVING_UP)
-            .map(|_| p.observe(false))
-            .collect();
-        assert_eq!(gave_up.iter().filter(|g| **g).count(), 1);
-        assert!(!p.should_ask());
-        let mut p = ClusterNameProbe::default();
-        p.observe(true);
-        for _ in 0..1000 {
-            p.observe(false);
-        }
-        assert!(p.should_ask(), "a host that ever answered is always asked");
+    fn tells_hosts_apart_by_response_code_encoding() {
+        assert_eq!(
+            HostKind::from_response_code(&200i64.to_le_bytes()),
+            Some(HostKind::Envoy)
+        );
+        assert_eq!(HostKind::from_response_code(b"200"), Some(HostKind::Nginx));
+        assert_eq!(HostKind::from_response_code(b"0"), Some(HostKind::Nginx));
+        assert_eq!(HostKind::from_response_code(b""), None);
+        assert_eq!(HostKind::from_response_code(b"2x0"), None);
+        assert!(HostKind::Unknown.has_cluster_names());
+        assert!(HostKind::Envoy.has_cluster_names());
+        assert!(!HostKind::Nginx.has_cluster_names());
     }
 }

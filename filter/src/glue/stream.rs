@@ -3,7 +3,8 @@
 use super::host::{header, log, now_ms};
 use crate::config::Config;
 use crate::counts::{self, StatusClass};
-use crate::{route, service, tally::Tally};
+use crate::service::{self, HostKind};
+use crate::{route, tally::Tally};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
@@ -19,7 +20,8 @@ pub(super) struct State {
     pub(super) tally: RefCell<Tally>,
     /// Reused buffer for route keys (no allocation per 5xx once warm).
     route_buf: RefCell<String>,
-    cluster_probe: RefCell<service::ClusterNameProbe>,
+    /// Which proxy this is, learnt from the first `response.code` seen.
+    host: Cell<HostKind>,
     odd_statuses: Cell<u64>,
 }
 
@@ -34,20 +36,11 @@ impl State {
         if let Some(s) = &config.service {
             return Cow::Borrowed(s);
         }
-        if self.cluster_probe.borrow().should_ask() {
+        if self.host.get().has_cluster_names() {
             let found = match hostcalls::get_property(vec!["xds", "cluster_name"]) {
                 Ok(Some(b)) if !b.is_empty() => Some(b),
                 _ => None,
             };
-            if self.cluster_probe.borrow_mut().observe(found.is_some()) {
-                log(
-                    LogLevel::Info,
-                    &format!(
-                        "faultline: the host gives no cluster name; counting under default_service \"{}\" (set \"service\" in the filter configuration)",
-                        config.default_service
-                    ),
-                );
-            }
             if let Some(bytes) = found {
                 // Valid names (the normal case) are used without copying.
                 let cleaned = match String::from_utf8(bytes) {
@@ -61,6 +54,23 @@ impl State {
             }
         }
         Cow::Borrowed(&config.default_service)
+    }
+
+    /// Learns the host kind from a `response.code` value, once.
+    fn learn_host(&self, config: &Config, response_code: Option<&[u8]>) {
+        let Some(kind) = response_code.and_then(HostKind::from_response_code) else {
+            return;
+        };
+        self.host.set(kind);
+        if kind == HostKind::Nginx && config.service.is_none() {
+            log(
+                LogLevel::Info,
+                &format!(
+                    "faultline: nginx has no cluster names: responses count under default_service \"{}\" unless \"service\" is set for the location",
+                    config.default_service
+                ),
+            );
+        }
     }
 }
 
@@ -146,18 +156,28 @@ impl HttpContext for Stream {
 
     /// The stream is done. Without response headers seen, the host's `response.code`
     /// tells a response the filter was not shown (counted as such) from a client that
-    /// went away (no code, or nginx's 499): counted apart, not as a failure.
+    /// went away (no code, or nginx's 499): counted apart, not as a failure. Until the
+    /// host kind is known, `response.code` is also read to learn it (see [`HostKind`]).
     fn on_log(&mut self) {
-        if self.saw_response {
-            return;
-        }
         let Some(config) = self.state.config() else {
             return;
         };
-        let code = hostcalls::get_property(vec!["response", "code"])
+        let learning = self.state.host.get() == HostKind::Unknown;
+        if self.saw_response && !learning {
+            return;
+        }
+        let raw = hostcalls::get_property(vec!["response", "code"])
             .ok()
-            .flatten()
-            .and_then(|b| counts::code_from_property(&b))
+            .flatten();
+        if learning {
+            self.state.learn_host(&config, raw.as_deref());
+        }
+        if self.saw_response {
+            return;
+        }
+        let code = raw
+            .as_deref()
+            .and_then(counts::code_from_property)
             .filter(|c| *c != counts::CLIENT_CLOSED);
         match code {
             Some(c) => self.count(&config, counts::class_of(c)),
