@@ -1,0 +1,5 @@
+#![no_main]
+//! libFuzzer entry point; the checks are in `faultline_fuzz::collector_config`.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| faultline_fuzz::collector_config::check(data));

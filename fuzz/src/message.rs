@@ -1,0 +1,139 @@
+//! Target `discord_message`: the collector's Discord message builder
+//! (`collector/src/message/`) on any alert content.
+//!
+//! Input: a notice (any event, counts, window, thresholds, up to 64 top routes, a probe
+//! with any failure text; names and routes of any size, huge ones included), the
+//! service's configuration (up to 300 role and user ids, a link template) and the
+//! outbox id. Properties: never panics; the full message and the plain fallback both
+//! pass the same validation the local Discord server applies
+//! (`tests/src/discord/validate.rs`, compiled in here unchanged); neither can ping
+//! anyone but the configured owners (`parse` stays empty), and the test alert pings nobody.
+
+use super::input::Input;
+use faultline_collector::alert::{Level, RateChange, Thresholds};
+use faultline_collector::config::ServiceConfig;
+use faultline_collector::health::{Failure, Health, HealthChange, ProbeResult};
+use faultline_collector::message::{fallback, render};
+use faultline_collector::notice::{Event, Notice, RouteLine};
+use serde_json::Value;
+
+#[allow(dead_code)]
+#[path = "../../tests/src/discord/validate.rs"]
+mod validate;
+
+fn level(inp: &mut Input) -> Level {
+    inp.pick(&[Level::Ok, Level::Warning, Level::Critical]).unwrap_or(Level::Ok)
+}
+
+fn failure(inp: &mut Input) -> Failure {
+    match inp.byte() % 6 {
+        0 => Failure::Status(inp.u16()),
+        1 => Failure::Timeout,
+        2 => Failure::Refused,
+        3 => Failure::Tls(inp.string()),
+        4 => Failure::Dns(inp.string()),
+        _ => Failure::Connection(inp.string()),
+    }
+}
+
+fn event(inp: &mut Input) -> Event {
+    match inp.byte() % 10 {
+        0 => Event::Rate(RateChange::Raised { to: level(inp) }),
+        1 => Event::Rate(RateChange::Escalated { from: level(inp), to: level(inp) }),
+        2 => Event::Rate(RateChange::DeEscalated { from: level(inp), to: level(inp) }),
+        3 => Event::Rate(RateChange::Resolved { from: level(inp), lasted_ms: inp.u64(), no_data: inp.bool() }),
+        4 => Event::Rate(RateChange::Reminder { level: level(inp), firing_ms: inp.u64() }),
+        5 => Event::Health(HealthChange::Down { failure: failure(inp), failures: u32::from(inp.u16()) }),
+        6 => Event::Health(HealthChange::Up { downtime_ms: inp.u64() }),
+        7 => Event::Health(HealthChange::Reminder { failure: failure(inp), down_ms: inp.u64() }),
+        _ => Event::Test,
+    }
+}
+
+/// A Discord id as the configuration accepts them: 1 to 20 digits.
+fn id(inp: &mut Input) -> String {
+    let n = inp.u64();
+    let digits = n.to_string();
+    digits.chars().take(1 + usize::from(inp.byte() % 20)).collect()
+}
+
+fn ids(inp: &mut Input) -> Vec<String> {
+    let n = if inp.byte() == 255 { inp.below(301) } else { usize::from(inp.byte() % 4) };
+    (0..n).map(|_| id(inp)).collect()
+}
+
+fn notice(inp: &mut Input) -> Notice {
+    // Names are never empty: the flush format and the configuration both refuse that.
+    let service = Some(inp.string()).filter(|s| !s.is_empty()).unwrap_or_else(|| "s".into());
+    let event = event(inp);
+    let mut top_routes = Vec::new();
+    for _ in 0..inp.byte() % 65 {
+        top_routes.push(RouteLine { route: inp.string(), count: inp.u64(), first_seen_ms: inp.u64(), last_seen_ms: inp.u64() });
+    }
+    Notice {
+        service,
+        at_ms: inp.u64(),
+        event,
+        level: level(inp),
+        health: inp.pick(&[Health::Unknown, Health::Up, Health::Down]).unwrap_or(Health::Up),
+        window_ms: inp.u64(),
+        requests: inp.u64(),
+        errors: inp.u64(),
+        thresholds: Thresholds { warning_bp: inp.u64(), critical_bp: inp.u64(), min_requests: inp.u64(), clear_pct: inp.u64() },
+        top_routes,
+        rate_still: inp.bool().then(|| level(inp)),
+        last_probe: inp.bool().then(|| ProbeResult {
+            at_ms: inp.u64(),
+            latency_ms: inp.u64(),
+            failure: inp.bool().then(|| failure(inp)),
+            status: inp.bool().then(|| inp.u16()),
+        }),
+    }
+}
+
+fn service_config(inp: &mut Input, name: &str) -> ServiceConfig {
+    let link = inp.bool().then(|| {
+        let mut l = String::from(if inp.bool() { "https://" } else { "http://" });
+        for _ in 0..inp.byte() % 6 {
+            l.push_str(&inp.string());
+            l.push_str(inp.pick(&faultline_collector::config::LINK_PLACEHOLDERS).unwrap_or(""));
+        }
+        l
+    });
+    ServiceConfig {
+        name: name.to_string(),
+        health: None,
+        webhook: "default".into(),
+        mention_roles: ids(inp),
+        mention_users: ids(inp),
+        link,
+        thresholds: Thresholds { warning_bp: 500, critical_bp: 1000, min_requests: 100, clear_pct: 80 },
+    }
+}
+
+/// The body as Discord would get it, validated; and who it may ping.
+fn check_body(body: &Value, svc: Option<&ServiceConfig>, test: bool) {
+    let raw = serde_json::to_vec(body).unwrap_or_default();
+    if let Err(r) = validate::validate(&raw) {
+        panic!("Discord would refuse this message ({}): {}\n{}", r.code, r.body, String::from_utf8_lossy(&raw).chars().take(4000).collect::<String>());
+    }
+    let am = body.get("allowed_mentions").unwrap_or_else(|| panic!("no allowed_mentions: {body}"));
+    assert_eq!(am.get("parse"), Some(&Value::Array(Vec::new())), "mentions parsed from text");
+    for (list, configured) in [("roles", svc.map(|s| &s.mention_roles)), ("users", svc.map(|s| &s.mention_users))] {
+        let named: Vec<&str> = am.get(list).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        assert!(!test || named.is_empty(), "the test alert pings {list}");
+        for n in named {
+            assert!(configured.is_some_and(|c| c.iter().any(|x| x == n)), "pings {n}, not an owner");
+        }
+    }
+}
+
+pub fn check(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let n = notice(&mut inp);
+    let svc = inp.bool().then(|| service_config(&mut inp, &n.service));
+    let id = i64::from_le_bytes(inp.u64().to_le_bytes());
+    let test = matches!(n.event, Event::Test);
+    check_body(&render(&n, svc.as_ref(), id), svc.as_ref(), test);
+    check_body(&fallback(&n, id), None, test);
+}
