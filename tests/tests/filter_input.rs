@@ -187,3 +187,41 @@ fn ten_thousand_distinct_failing_paths_stay_bounded() {
         assert!(proxy.traps().is_empty(), "{:?}", proxy.traps());
     }
 }
+
+/// Stream contexts are created and deleted per request: 20,000 more of them (5xx, 2xx and
+/// no response, through merges and flushes) must not grow the guest's memory.
+#[test]
+fn many_streams_leave_no_memory_behind() {
+    for envoy in [true, false] {
+        let proxy = start(envoy, json!({"service": "be"}), 1);
+        let run = |n: u64| {
+            for i in 0..n {
+                let ending = match i % 3 {
+                    0 => Ending::status(503),
+                    1 => Ending::status(200),
+                    _ => Ending::NoResponse,
+                };
+                proxy
+                    .exchange(0, &Request::get(format!("/users/{i}/orders")), &ending)
+                    .unwrap();
+                if i % 1000 == 0 {
+                    kit::run_ok(&proxy, kit::MERGE_MS).unwrap();
+                }
+            }
+        };
+        run(2_000);
+        let warm = proxy.vms()[0].lock().unwrap().memory_bytes();
+        run(20_000);
+        let after = proxy.vms()[0].lock().unwrap().memory_bytes();
+        eprintln!("envoy={envoy}: guest memory {warm} -> {after} bytes over 20,000 streams");
+        assert!(
+            after <= warm + 64 * 1024,
+            "guest memory grew {warm} -> {after}"
+        );
+        // Per run of n: i % 3 == 0 (503) n.div_ceil(3) times, == 2 (no response) n / 3 times.
+        let fives = 2_000u64.div_ceil(3) + 20_000u64.div_ceil(3);
+        let gone = 2_000 / 3 + 20_000 / 3;
+        let expected = (22_000 - gone, 0, fives, gone);
+        assert_eq!(totals(&settle(&proxy).unwrap(), "be"), expected);
+    }
+}
