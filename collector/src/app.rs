@@ -43,7 +43,7 @@ impl Core {
     /// Queues notices and writes them with the changed state now. Returns the webhooks to wake.
     pub fn commit(&mut self, notices: Vec<Notice>, now: u64) -> Result<Vec<String>, StoreError> {
         self.pending.extend(notices);
-        let snap = self.engine.take_snapshot();
+        let snap = self.engine.take_snapshot(now);
         if snap.is_empty() && self.pending.is_empty() {
             return Ok(vec![]);
         }
@@ -113,8 +113,8 @@ pub fn open(cfg: Config) -> Result<Arc<Shared>, Error> {
     let store = Store::open(&cfg.state_dir)?;
     let now = now_ms();
     let first_start_ms = store.first_start_ms(now)?;
-    let (baselines, services) = store.load()?;
-    let engine = Engine::restore(cfg.clone(), now, baselines, services);
+    let (baselines, services, buckets) = store.load()?;
+    let engine = Engine::restore(cfg.clone(), now, baselines, services, buckets);
     let http = reqwest::Client::builder()
         .user_agent(concat!("faultline-collector/", env!("CARGO_PKG_VERSION")))
         .build()

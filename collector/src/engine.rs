@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::health::{HealthChange, HealthState, ProbeResult};
 use crate::ledger::{Baseline, Ledger, LedgerCaps, LedgerChanges, LedgerError, Outcome};
 use crate::notice::{Event, Notice, RouteLine};
-use crate::window::ErrorWindow;
+use crate::window::{Bucket, ErrorWindow};
 use faultline_flush::{Flush, OTHER_ROUTE};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +33,8 @@ pub struct RouteSeen {
 /// Everything the collector keeps about one service (persisted as one row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceState {
+    /// Persisted apart, bucket by bucket.
+    #[serde(skip)]
     pub window: ErrorWindow,
     pub totals: Totals,
     pub routes: BTreeMap<String, RouteSeen>,
@@ -65,12 +67,16 @@ pub struct Refused {
 pub struct Snapshot {
     pub ledger: LedgerChanges,
     pub services: Vec<(String, ServiceState)>,
+    /// Changed window buckets per service.
+    pub buckets: Vec<(String, Bucket)>,
+    /// Per service: stored buckets starting before this are out of the window.
+    pub expire_before: Vec<(String, u64)>,
 }
 
 impl Snapshot {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.ledger.is_empty() && self.services.is_empty()
+        self.ledger.is_empty() && self.services.is_empty() && self.buckets.is_empty()
     }
 }
 
@@ -89,12 +95,12 @@ fn ms(d: std::time::Duration) -> u64 {
 
 impl Engine {
     /// An engine restored from persisted state (empty on a first start).
-    pub fn restore(cfg: Arc<Config>, now_ms: u64, baselines: Vec<((String, String), Baseline)>, services: Vec<(String, ServiceState)>) -> Engine {
+    pub fn restore(cfg: Arc<Config>, now_ms: u64, baselines: Vec<((String, String), Baseline)>, services: Vec<(String, ServiceState)>, mut buckets: BTreeMap<String, Vec<Bucket>>) -> Engine {
         let (w, b) = (ms(cfg.window), ms(cfg.bucket));
         let mut map: BTreeMap<String, ServiceState> = services
             .into_iter()
             .map(|(n, mut s)| {
-                s.window = s.window.with_spec(w, b);
+                s.window = ErrorWindow::from_buckets(w, b, buckets.remove(&n).unwrap_or_default());
                 (n, s)
             })
             .collect();
@@ -197,10 +203,11 @@ impl Engine {
         let th = self.cfg.thresholds(name);
         let reminder = ms(self.cfg.reminder);
         let s = self.services.get_mut(name)?;
-        let t = s.window.totals(now_ms);
-        let before = (s.rate.clone(), s.window.expire(now_ms));
-        let change = s.rate.evaluate(&th, t.requests, t.errors, now_ms, reminder, s.health.is_down());
-        if before.0 != s.rate || before.1 {
+        let expired = s.window.expire(now_ms);
+        let (requests, errors) = s.window.counts(now_ms);
+        let before = s.rate.clone();
+        let change = s.rate.evaluate(&th, requests, errors, now_ms, reminder, s.health.is_down());
+        if before != s.rate || expired {
             self.dirty.insert(name.to_string());
         }
         change.map(|c| self.notice(name, Event::Rate(c), now_ms))
@@ -262,13 +269,26 @@ impl Engine {
     }
 
     /// Hands the state changed since the last call to the store.
-    pub fn take_snapshot(&mut self) -> Snapshot {
-        let services = std::mem::take(&mut self.dirty).into_iter().filter_map(|n| self.services.get(&n).map(|s| (n, s.clone()))).collect();
-        Snapshot { ledger: self.ledger.take_changes(), services }
+    pub fn take_snapshot(&mut self, now_ms: u64) -> Snapshot {
+        let mut snap = Snapshot { ledger: self.ledger.take_changes(), ..Snapshot::default() };
+        for name in std::mem::take(&mut self.dirty) {
+            let Some(s) = self.services.get_mut(&name) else { continue };
+            let (changed, cutoff) = s.window.take_changed(now_ms);
+            snap.buckets.extend(changed.into_iter().map(|b| (name.clone(), b)));
+            snap.expire_before.push((name.clone(), cutoff));
+            let row = ServiceState { window: ErrorWindow::default(), totals: s.totals.clone(), routes: s.routes.clone(), rate: s.rate.clone(), health: s.health.clone() };
+            snap.services.push((name, row));
+        }
+        snap
     }
 
     /// Puts a snapshot that could not be written back, to be written with the next one.
     pub fn restore_snapshot(&mut self, snap: Snapshot) {
+        for (n, _) in &snap.services {
+            if let Some(s) = self.services.get_mut(n) {
+                s.window.mark_all_changed();
+            }
+        }
         self.dirty.extend(snap.services.into_iter().map(|(n, _)| n));
         self.ledger.mark_all_changed(snap.ledger.into_iter().map(|(k, _)| k));
     }

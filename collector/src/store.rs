@@ -6,6 +6,7 @@
 
 use crate::engine::{ServiceState, Snapshot};
 use crate::ledger::Baseline;
+use crate::window::Bucket;
 use crate::notice::Notice;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
@@ -33,18 +34,24 @@ pub struct OutboxRow {
     pub attempts: u32,
 }
 
+/// What [`Store::load`] returns: baselines, service rows, window buckets per service.
+pub type Loaded = (Vec<((String, String), Baseline)>, Vec<(String, ServiceState)>, BTreeMap<String, Vec<Bucket>>);
+
 /// Whose rows a delivery loop takes: the service's, or one `test-alert` run's.
 pub const SERVICE_OWNER: &str = "service";
 
 /// The open database.
 pub struct Store {
     conn: Connection,
+    /// Whether `synchronous=FULL` is in force (else NORMAL).
+    full_sync: bool,
 }
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS baseline (proxy_id TEXT NOT NULL, boot_id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (proxy_id, boot_id));
 CREATE TABLE IF NOT EXISTS service (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bucket (service TEXT NOT NULL, start_ms INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (service, start_ms));
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, webhook TEXT NOT NULL, owner TEXT NOT NULL,
   created_ms INTEGER NOT NULL, notice TEXT NOT NULL, fallback INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS outbox_by_webhook ON outbox (webhook, owner, id);
@@ -64,7 +71,18 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn })
+        Ok(Store { conn, full_sync: true })
+    }
+
+    /// Alerts and delivery records are synced to disk at commit (FULL). A snapshot without alerts
+    /// may use NORMAL: in WAL mode a power loss can only lose the latest snapshots, never make them
+    /// inconsistent, and an older consistent snapshot is exact (the next flush carries the rest).
+    fn sync(&mut self, full: bool) -> Result<(), StoreError> {
+        if self.full_sync != full {
+            self.conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+            self.full_sync = full;
+        }
+        Ok(())
     }
 
     /// When the collector first started on this state (set now if never).
@@ -74,9 +92,8 @@ impl Store {
         Ok(v.parse().unwrap_or(now_ms))
     }
 
-    /// Everything persisted: baselines and service states.
-    #[allow(clippy::type_complexity)]
-    pub fn load(&self) -> Result<(Vec<((String, String), Baseline)>, Vec<(String, ServiceState)>), StoreError> {
+    /// Everything persisted: baselines, service states and their window buckets.
+    pub fn load(&self) -> Result<Loaded, StoreError> {
         let mut st = self.conn.prepare("SELECT proxy_id, boot_id, data FROM baseline")?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
         let mut baselines = Vec::new();
@@ -91,12 +108,20 @@ impl Store {
             let (n, data) = row?;
             services.push((n, serde_json::from_str(&data)?));
         }
-        Ok((baselines, services))
+        let mut st = self.conn.prepare("SELECT service, data FROM bucket ORDER BY service, start_ms")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut buckets: BTreeMap<String, Vec<Bucket>> = BTreeMap::new();
+        for row in rows {
+            let (n, data) = row?;
+            buckets.entry(n).or_default().push(serde_json::from_str(&data)?);
+        }
+        Ok((baselines, services, buckets))
     }
 
     /// Writes a snapshot and the notices it produced (each to its webhook) in one transaction;
     /// returns the outbox ids.
     pub fn commit(&mut self, snap: &Snapshot, notices: &[(String, Notice)], owner: &str, now_ms: u64) -> Result<Vec<i64>, StoreError> {
+        self.sync(!notices.is_empty())?;
         let tx = self.conn.transaction()?;
         {
             let mut up = tx.prepare_cached("INSERT INTO baseline (proxy_id, boot_id, data) VALUES (?1, ?2, ?3) ON CONFLICT (proxy_id, boot_id) DO UPDATE SET data = excluded.data")?;
@@ -110,6 +135,14 @@ impl Store {
             let mut svc = tx.prepare_cached("INSERT INTO service (name, data) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET data = excluded.data")?;
             for (name, state) in &snap.services {
                 svc.execute(params![name, serde_json::to_string(state)?])?;
+            }
+            let mut bucket = tx.prepare_cached("INSERT INTO bucket (service, start_ms, data) VALUES (?1, ?2, ?3) ON CONFLICT (service, start_ms) DO UPDATE SET data = excluded.data")?;
+            for (name, b) in &snap.buckets {
+                bucket.execute(params![name, b.start_ms as i64, serde_json::to_string(b)?])?;
+            }
+            let mut expire = tx.prepare_cached("DELETE FROM bucket WHERE service = ?1 AND start_ms < ?2")?;
+            for (name, before) in &snap.expire_before {
+                expire.execute(params![name, *before as i64])?;
             }
         }
         let mut ids = Vec::with_capacity(notices.len());
@@ -157,6 +190,7 @@ impl Store {
 
     /// Moves a row from the outbox to the `sent` history with its outcome ("delivered", ...).
     pub fn finish(&mut self, id: i64, now_ms: u64, message_id: Option<&str>, outcome: &str) -> Result<(), StoreError> {
+        self.sync(true)?;
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT OR REPLACE INTO sent (id, webhook, service, created_ms, sent_ms, message_id, outcome, notice)

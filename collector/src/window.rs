@@ -22,31 +22,30 @@ pub struct WindowTotals {
     pub routes: BTreeMap<String, u64>,
 }
 
-/// The sliding window of one service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The sliding window of one service. Persisted bucket by bucket (only changed buckets
+/// are written), so it is not serialized as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorWindow {
     window_ms: u64,
     bucket_ms: u64,
     buckets: VecDeque<Bucket>,
+    /// Starts of buckets changed since the last [`ErrorWindow::take_changed`].
+    changed: std::collections::BTreeSet<u64>,
+    /// Running sums over `buckets`, so that evaluating a window is O(1).
+    sum_requests: u64,
+    sum_errors: u64,
+}
+
+impl Default for ErrorWindow {
+    fn default() -> Self {
+        ErrorWindow::new(300_000, 5_000)
+    }
 }
 
 impl ErrorWindow {
     /// An empty window of `window_ms`, in buckets of `bucket_ms` (both above zero).
     pub fn new(window_ms: u64, bucket_ms: u64) -> ErrorWindow {
-        ErrorWindow { window_ms: window_ms.max(1), bucket_ms: bucket_ms.max(1), buckets: VecDeque::new() }
-    }
-
-    /// Same counts, resized to another window/bucket (after a configuration change).
-    pub fn with_spec(mut self, window_ms: u64, bucket_ms: u64) -> ErrorWindow {
-        if self.window_ms != window_ms || self.bucket_ms != bucket_ms {
-            let old = std::mem::take(&mut self.buckets);
-            self = ErrorWindow::new(window_ms, bucket_ms);
-            for b in old {
-                let routes: Vec<(String, u64)> = b.routes.into_iter().collect();
-                self.add(b.start_ms, b.requests, b.errors, &routes);
-            }
-        }
-        self
+        ErrorWindow { window_ms: window_ms.max(1), bucket_ms: bucket_ms.max(1), buckets: VecDeque::new(), changed: Default::default(), sum_requests: 0, sum_errors: 0 }
     }
 
     fn bucket_start(&self, now_ms: u64) -> u64 {
@@ -76,6 +75,9 @@ impl ErrorWindow {
                 0
             }
         };
+        self.changed.insert(start);
+        self.sum_requests = self.sum_requests.saturating_add(requests);
+        self.sum_errors = self.sum_errors.saturating_add(errors);
         if let Some(b) = self.buckets.get_mut(idx) {
             b.requests = b.requests.saturating_add(requests);
             b.errors = b.errors.saturating_add(errors);
@@ -90,10 +92,29 @@ impl ErrorWindow {
     pub fn expire(&mut self, now_ms: u64) -> bool {
         let oldest = self.oldest_start(now_ms);
         let before = self.buckets.len();
-        while self.buckets.front().is_some_and(|b| b.start_ms < oldest) {
+        while let Some(b) = self.buckets.front().filter(|b| b.start_ms < oldest) {
+            self.sum_requests = self.sum_requests.saturating_sub(b.requests);
+            self.sum_errors = self.sum_errors.saturating_sub(b.errors);
             self.buckets.pop_front();
         }
         before != self.buckets.len()
+    }
+
+    /// Requests and 5xx over the window at `now_ms`, without the routes: O(buckets that left
+    /// the window but are not expired yet), i.e. O(1) right after [`ErrorWindow::expire`].
+    pub fn counts(&self, now_ms: u64) -> (u64, u64) {
+        let oldest = self.oldest_start(now_ms);
+        let (mut r, mut e) = (self.sum_requests, self.sum_errors);
+        let outside = |b: &&Bucket| b.start_ms < oldest;
+        for b in self.buckets.iter().take_while(outside) {
+            r = r.saturating_sub(b.requests);
+            e = e.saturating_sub(b.errors);
+        }
+        for b in self.buckets.iter().rev().take_while(|b| b.start_ms > now_ms) {
+            r = r.saturating_sub(b.requests);
+            e = e.saturating_sub(b.errors);
+        }
+        (r, e)
     }
 
     /// Totals over the window at `now_ms` (buckets that left it are not counted, even before `expire`).
@@ -109,6 +130,30 @@ impl ErrorWindow {
             }
         }
         t
+    }
+
+    /// Buckets changed since the last call (to persist), and the start below which stored
+    /// buckets are out of the window (to delete).
+    pub fn take_changed(&mut self, now_ms: u64) -> (Vec<Bucket>, u64) {
+        let changed = std::mem::take(&mut self.changed);
+        let out = self.buckets.iter().filter(|b| changed.contains(&b.start_ms)).cloned().collect();
+        (out, self.oldest_start(now_ms))
+    }
+
+    /// Marks every bucket changed (after a failed write).
+    pub fn mark_all_changed(&mut self) {
+        self.changed.extend(self.buckets.iter().map(|b| b.start_ms));
+    }
+
+    /// A window rebuilt from persisted buckets.
+    pub fn from_buckets(window_ms: u64, bucket_ms: u64, buckets: impl IntoIterator<Item = Bucket>) -> ErrorWindow {
+        let mut w = ErrorWindow::new(window_ms, bucket_ms);
+        for b in buckets {
+            let routes: Vec<(String, u64)> = b.routes.into_iter().collect();
+            w.add(b.start_ms, b.requests, b.errors, &routes);
+        }
+        w.changed.clear();
+        w
     }
 
     /// Whether any bucket is held.
@@ -133,25 +178,33 @@ mod tests {
         w.add(150_000, 50, 0, &[]);
         let t = w.totals(150_000);
         assert_eq!((t.requests, t.errors), (250, 10));
+        for now in [150_000, 299_999, 300_000, 449_999, 450_000] {
+            let t = w.totals(now);
+            assert_eq!(w.counts(now), (t.requests, t.errors), "at {now}");
+        }
         assert_eq!(t.routes.get("GET /a"), Some(&8));
         // The first bucket [0,5s) stays until the window no longer covers it.
         assert_eq!(w.totals(299_999).requests, 250);
         assert_eq!(w.totals(300_000).requests, 50);
         assert!(w.expire(300_000));
         assert_eq!(w.totals(300_000).requests, 50);
+        assert_eq!(w.counts(300_000), (50, 0));
         assert_eq!(w.totals(449_999).requests, 50);
         assert_eq!(w.totals(450_000).requests, 0);
         assert!(w.expire(450_000) && w.is_empty());
     }
 
     #[test]
-    fn late_counts_land_in_order_and_resize_keeps_counts() {
+    fn late_counts_land_in_order_and_changed_buckets_rebuild_the_window() {
         let mut w = ErrorWindow::new(30_000, 1_000);
         w.add(10_500, 10, 1, &[]);
         w.add(5_000, 10, 1, &[]);
         w.add(10_900, 10, 1, &[r("x", 1)]);
         assert_eq!(w.totals(11_000).requests, 30);
-        let w = w.with_spec(60_000, 5_000);
+        let (changed, cutoff) = w.take_changed(11_000);
+        assert_eq!((changed.len(), cutoff), (2, 0));
+        assert!(w.take_changed(11_000).0.is_empty());
+        let w = ErrorWindow::from_buckets(60_000, 5_000, changed);
         let t = w.totals(11_000);
         assert_eq!((t.requests, t.errors, t.routes.get("x")), (30, 3, Some(&1)));
     }

@@ -95,3 +95,20 @@ fn a_service_that_came_back_while_the_collector_was_down_gets_its_up() {
     assert_eq!(discord.messages(1).len(), 2, "DOWN is not announced again after the restart");
     drop(c);
 }
+
+#[test]
+fn sigterm_stops_gracefully_with_a_final_snapshot() {
+    let discord = FakeDiscord::start().unwrap();
+    let dir = scratch("sigterm");
+    let extra = "[[services]]\nname = \"be\"\nmin_requests = 100000\n";
+    let mut c = Collector::start(&dir, &(config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "") + extra));
+    assert_eq!(c.post_flush(&flush("b", 1, "be", 70, 7, &[("GET /a", 7)])).0, 200);
+    assert_eq!(c.proc.stop(LONG), Some(0), "exit 0 on SIGTERM\n{}", c.proc.log());
+    assert!(c.proc.log().contains("stopped"));
+    let c = Collector::start_file(c.config.clone());
+    let s = c.service("be");
+    assert_eq!((s["totals"]["requests"].as_u64(), s["window"]["errors"].as_u64()), (Some(70), Some(7)), "{s}");
+    assert_eq!(s["top_routes"][0]["route"], "GET /a");
+    // The same flush again is stale: the baseline was saved with the counts.
+    assert_eq!(c.post_flush(&flush("b", 1, "be", 70, 7, &[])).1["result"], "stale");
+}

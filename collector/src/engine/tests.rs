@@ -43,7 +43,7 @@ fn rate(n: &Notice) -> RateChange {
 
 #[test]
 fn flushes_raise_and_the_timer_ends_with_no_data() {
-    let mut e = Engine::restore(cfg(""), 0, vec![], vec![]);
+    let mut e = Engine::restore(cfg(""), 0, vec![], vec![], BTreeMap::new());
     let got = e.ingest(&flush(1, vec![("be", 100, 4, vec![("GET /a", 4)])]), 10_000).unwrap();
     assert_eq!((got.result, got.notices.len()), ("applied", 0));
     let got = e.ingest(&flush(2, vec![("be", 200, 24, vec![("GET /a", 20), ("GET /b", 4)])]), 11_000).unwrap();
@@ -59,7 +59,7 @@ fn flushes_raise_and_the_timer_ends_with_no_data() {
 
 #[test]
 fn stale_flushes_and_baselines_count_nothing() {
-    let mut e = Engine::restore(cfg(""), 0, vec![], vec![]);
+    let mut e = Engine::restore(cfg(""), 0, vec![], vec![], BTreeMap::new());
     e.ingest(&flush(2, vec![("be", 100, 0, vec![])]), 1_000).unwrap();
     assert_eq!(e.ingest(&flush(2, vec![("be", 100, 0, vec![])]), 1_000).unwrap().result, "stale");
     let mut old = flush(1, vec![("be", 5000, 0, vec![])]);
@@ -71,7 +71,7 @@ fn stale_flushes_and_baselines_count_nothing() {
 
 #[test]
 fn down_suppresses_the_rate_alert_and_up_adopts_it() {
-    let mut e = Engine::restore(cfg(""), 0, vec![], vec![]);
+    let mut e = Engine::restore(cfg(""), 0, vec![], vec![], BTreeMap::new());
     let p = |at: u64, failure: Option<Failure>| ProbeResult { at_ms: at, latency_ms: 1, failure, status: None };
     let down = e.probe("be", p(1_000, Some(Failure::Refused))).unwrap();
     assert!(matches!(down.event, Event::Health(HealthChange::Down { failure: Failure::Refused, failures: 1 })));
@@ -87,7 +87,7 @@ fn down_suppresses_the_rate_alert_and_up_adopts_it() {
 
 #[test]
 fn caps_on_services_and_routes() {
-    let mut e = Engine::restore(cfg("[limits]\nmax_services = 2\nmax_routes = 2"), 0, vec![], vec![]);
+    let mut e = Engine::restore(cfg("[limits]\nmax_services = 2\nmax_routes = 2"), 0, vec![], vec![], BTreeMap::new());
     let got = e.ingest(&flush(1, vec![("be", 10, 3, vec![("a", 1), ("b", 1), ("c", 1)]), ("x", 1, 0, vec![]), ("y", 1, 0, vec![])]), 1_000).unwrap();
     assert_eq!(got.caps.len(), 2, "{:#?}", got.caps);
     assert!(got.caps.iter().any(|c| c.0.contains("max_services") && c.0.contains("\"y\"")));
@@ -103,14 +103,20 @@ fn caps_on_services_and_routes() {
 #[test]
 fn snapshot_holds_what_changed_and_restores_exactly() {
     let c = cfg("");
-    let mut e = Engine::restore(c.clone(), 0, vec![], vec![]);
+    let mut e = Engine::restore(c.clone(), 0, vec![], vec![], BTreeMap::new());
     e.ingest(&flush(1, vec![("be", 100, 20, vec![("GET /a", 20)])]), 1_000).unwrap();
-    let snap = e.take_snapshot();
+    let snap = e.take_snapshot(1_000);
     assert_eq!(snap.services.len(), 1);
     assert_eq!(snap.ledger.len(), 1);
-    assert!(e.take_snapshot().is_empty());
+    assert_eq!(snap.buckets.len(), 1);
+    assert!(e.take_snapshot(1_000).is_empty());
     let base: Vec<_> = snap.ledger.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
-    let mut r = Engine::restore(c, 2_000, base, snap.services);
+    let mut buckets: BTreeMap<String, Vec<Bucket>> = BTreeMap::new();
+    for (n, b) in snap.buckets {
+        buckets.entry(n).or_default().push(b);
+    }
+    let mut r = Engine::restore(c, 2_000, base, snap.services, buckets);
+    assert_eq!(r.services()["be"].window.totals(2_000).errors, 20);
     assert!(r.services()["be"].rate.firing());
     let got = r.ingest(&flush(2, vec![("be", 150, 20, vec![("GET /a", 20)])]), 2_000).unwrap();
     assert!(got.notices.is_empty(), "no duplicate after restart");

@@ -2,7 +2,7 @@ use super::*;
 use crate::alert::{Level, RateAlert, Thresholds};
 use crate::health::{Health, HealthState};
 use crate::notice::Event;
-use crate::window::ErrorWindow;
+use crate::window::{Bucket, ErrorWindow};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("faultline-store-{name}-{}", std::process::id()));
@@ -34,17 +34,26 @@ fn snapshot_and_outbox_round_trip_in_order() {
     assert_eq!(s.first_start_ms(100).unwrap(), 100);
     let mut window = ErrorWindow::new(60_000, 1_000);
     window.add(1_000, 10, 2, &[("GET /a".into(), 2)]);
-    let state = ServiceState { window, totals: Default::default(), routes: Default::default(), rate: RateAlert::new(0), health: HealthState::default() };
+    let state = ServiceState { window: window.clone(), totals: Default::default(), routes: Default::default(), rate: RateAlert::new(0), health: HealthState::default() };
     let base = Baseline { seq: 3, boot_ms: 1, seen_ms: 2, services: Default::default() };
-    let snap = Snapshot { ledger: vec![(("p".into(), "b".into()), Some(base.clone()))], services: vec![("be".into(), state.clone())] };
+    let bucket = window.take_changed(1_000).0.remove(0);
+    let state = ServiceState { window: ErrorWindow::default(), ..state };
+    let old = Bucket { start_ms: 0, requests: 1, errors: 0, routes: Default::default() };
+    let snap = Snapshot {
+        ledger: vec![(("p".into(), "b".into()), Some(base.clone()))],
+        services: vec![("be".into(), state.clone())],
+        buckets: vec![("be".into(), old), ("be".into(), bucket.clone())],
+        expire_before: vec![("be".into(), 500)],
+    };
     let ids = s.commit(&snap, &[("default".into(), notice("be")), ("other".into(), notice("fe")), ("default".into(), notice("ai"))], SERVICE_OWNER, 7).unwrap();
     assert_eq!(ids.len(), 3);
     drop(s);
     let mut s = Store::open(&d).unwrap();
     assert_eq!(s.first_start_ms(999).unwrap(), 100, "kept across restarts");
-    let (b, svcs) = s.load().unwrap();
+    let (b, svcs, buckets) = s.load().unwrap();
     assert_eq!(b, vec![(("p".to_string(), "b".to_string()), base)]);
     assert_eq!(svcs, vec![("be".to_string(), state)]);
+    assert_eq!(buckets.get("be"), Some(&vec![bucket]), "the bucket before the cutoff is deleted");
     assert_eq!(s.depth().unwrap().get("default"), Some(&2));
     let first = s.next_pending("default", SERVICE_OWNER).unwrap().unwrap();
     assert_eq!((first.id, first.notice.service.as_str(), first.fallback), (ids[0], "be", false));
@@ -59,7 +68,7 @@ fn snapshot_and_outbox_round_trip_in_order() {
     hooks.sort();
     assert_eq!(hooks, vec!["default", "other"]);
     // A baseline deletion is applied too.
-    s.commit(&Snapshot { ledger: vec![(("p".into(), "b".into()), None)], services: vec![] }, &[], SERVICE_OWNER, 8).unwrap();
+    s.commit(&Snapshot { ledger: vec![(("p".into(), "b".into()), None)], ..Snapshot::default() }, &[], SERVICE_OWNER, 8).unwrap();
     assert!(s.load().unwrap().0.is_empty());
     let _ = std::fs::remove_dir_all(&d);
 }
