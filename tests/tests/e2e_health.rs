@@ -35,20 +35,25 @@ fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
     ai.set_health(Health::Up);
     assert_eq!(stack.wait_for_alerts(2, TIMEOUT).unwrap(), ["ai DOWN", "ai UP"]);
 
-    // Clients call /ai/ through Envoy; then the service stops (connections refused).
+    // Clients call /ai/ through Envoy; then the service stops (connections refused). The clients pause while
+    // it stops, so that the health check, not the rate of Envoy's 503s, is first to notice (which one is first
+    // is a race otherwise: both are right, but this test wants the exact sequence).
     let mut plan = TrafficPlan::new(&stack.envoy.url(""), Targets::cycle(&["POST /ai/chat"]).unwrap(), Stop::WhenStopped);
     plan.connections = 4;
     plan.rate = Some(50.0);
-    let load = traffic::spawn(&plan).unwrap();
+    let first = traffic::spawn(&plan).unwrap();
     std::thread::sleep(Duration::from_secs(4));
+    let before = first.stop().unwrap();
     stack.service_mut("ai").unwrap().stop();
     assert_eq!(stack.wait_for_alerts(3, TIMEOUT).unwrap(), ["ai DOWN", "ai UP", "ai DOWN"]);
     let down = stack.messages()[2]["embeds"][0]["title"].as_str().unwrap().to_string();
     // The first failed check may meet the pooled connection being reset rather than a refused connect.
     assert!(down.contains("connection"), "the DOWN alert says the connection failed: {down}");
 
-    // While it is down, Envoy answers 503 for it (counted as the service's 5xx), with enough volume to be
-    // CRITICAL — but a DOWN service does not page again for its rate.
+    // While it is down, clients call again and Envoy answers 503 for it (counted as the service's 5xx), with
+    // enough volume to be CRITICAL — but a DOWN service does not page again for its rate.
+    assert_eq!(before.failed(), 0, "{before:?}");
+    let load = traffic::spawn(&plan).unwrap();
     let errors_before = load.snapshot().server_errors();
     faultline_tests::process::wait_until(TIMEOUT, || {
         let status = stack.collector.status().ok()?;
@@ -73,3 +78,4 @@ fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
     let report = load.stop().unwrap();
     assert_eq!(report.failed(), 0, "Envoy answered every request, 503 while ai was stopped: {report:?}");
 }
+

@@ -49,9 +49,9 @@ fn pace(quick: bool) -> Pace {
     if quick {
         Pace {
             options: StackOptions {
-                window: Duration::from_secs(10),
-                health_interval: Duration::from_secs(1),
-                health_timeout: Duration::from_millis(800),
+                window: Duration::from_secs(15),
+                health_interval: Duration::from_millis(500),
+                health_timeout: Duration::from_millis(400),
                 min_requests: 50,
                 ..base
             },
@@ -64,8 +64,8 @@ fn pace(quick: bool) -> Pace {
         Pace {
             options: StackOptions {
                 window: Duration::from_secs(30),
-                health_interval: Duration::from_secs(2),
-                health_timeout: Duration::from_secs(1),
+                health_interval: Duration::from_secs(1),
+                health_timeout: Duration::from_millis(800),
                 min_requests: 100,
                 ..base
             },
@@ -127,10 +127,10 @@ fn run(p: &Pace, stop: &AtomicBool, started: Instant) -> Result<(), String> {
         started,
         &format!(
             "Shortened for the demo: a {} s window (the product's default is 5 min), flushes every {} ms (5 s), \
-             health checks every {} s (60 s), at least {} requests before a rate counts.",
+             health checks every {} ms (60 s), at least {} requests before a rate counts.",
             o.window.as_secs(),
             o.flush_interval_ms,
-            o.health_interval.as_secs(),
+            o.health_interval.as_millis(),
             o.min_requests
         ),
     );
