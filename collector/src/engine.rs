@@ -173,20 +173,31 @@ impl Engine {
             let Some(s) = self.services.get_mut(&d.name) else { continue };
             let mut routes = Vec::with_capacity(d.routes.len());
             let mut folded = false;
-            for (route, n, first, last) in &d.routes {
-                let key = if s.routes.contains_key(route) || s.routes.len() < max_routes { route.clone() } else { folded = true; OTHER_ROUTE.to_string() };
-                let seen = s.routes.entry(key.clone()).or_insert(RouteSeen { first_seen_ms: *first, last_seen_ms: *last, total: 0 });
-                seen.first_seen_ms = seen.first_seen_ms.min(*first);
-                seen.last_seen_ms = seen.last_seen_ms.max(*last);
-                seen.total = seen.total.saturating_add(*n);
-                routes.push((key, *n));
+            for (route, n, first, last) in d.routes {
+                let key = if s.routes.contains_key(&route) || s.routes.len() < max_routes {
+                    route
+                } else {
+                    folded = true;
+                    OTHER_ROUTE.to_string()
+                };
+                match s.routes.get_mut(&key) {
+                    Some(seen) => {
+                        seen.first_seen_ms = seen.first_seen_ms.min(first);
+                        seen.last_seen_ms = seen.last_seen_ms.max(last);
+                        seen.total = seen.total.saturating_add(n);
+                    }
+                    None => {
+                        s.routes.insert(key.clone(), RouteSeen { first_seen_ms: first, last_seen_ms: last, total: n });
+                    }
+                }
+                routes.push((key, n));
             }
             if folded {
                 let text = format!("route cap reached for service {:?} ({max_routes} routes, limits.max_routes): new routes counted as {OTHER_ROUTE:?}", d.name);
                 self.cap("routes", now_ms, text, &mut out.caps);
             }
             let Some(s) = self.services.get_mut(&d.name) else { continue };
-            s.window.add(now_ms, d.responses, d.status_5xx, &routes);
+            s.window.add(now_ms, d.responses, d.status_5xx, routes);
             let t = &mut s.totals;
             t.requests = t.requests.saturating_add(d.responses);
             t.errors = t.errors.saturating_add(d.status_5xx);

@@ -107,16 +107,24 @@ impl Ledger {
         }
         let boots = self.boots.entry(f.proxy_id.clone()).or_default();
         let key = (f.proxy_id.clone(), f.boot_id.clone());
-        let (old, fresh) = match boots.get(&f.boot_id) {
-            Some(b) if f.seq <= b.seq => return Ok(Outcome::Stale { last_seq: b.seq }),
-            Some(b) => (b.clone(), false),
-            None => (Baseline::default(), true),
-        };
+        if let Some(b) = boots.get(&f.boot_id)
+            && f.seq <= b.seq
+        {
+            return Ok(Outcome::Stale { last_seq: b.seq });
+        }
+        let fresh = !boots.contains_key(&f.boot_id);
         let young = f.sent_ms.saturating_sub(f.boot_ms) < window_ms;
-        let mut next = Baseline { seq: f.seq, boot_ms: f.boot_ms, seen_ms: now_ms, services: old.services.clone() };
+        // Updated in place: nothing below can fail, so the flush is applied all or nothing.
+        let mut next = boots.remove(&f.boot_id).unwrap_or_default();
+        next.seq = f.seq;
+        next.boot_ms = f.boot_ms;
+        next.seen_ms = now_ms;
         let mut deltas = Vec::with_capacity(f.services.len());
         for s in &f.services {
-            let base = old.services.get(&s.name).cloned().unwrap_or_default();
+            if !next.services.contains_key(&s.name) {
+                next.services.insert(s.name.clone(), ServiceBase::default());
+            }
+            let Some(base) = next.services.get_mut(&s.name) else { continue };
             let mut d = ServiceDelta {
                 name: s.name.clone(),
                 responses: delta(s.responses, base.responses),
@@ -125,18 +133,25 @@ impl Ledger {
                 no_response: delta(s.no_response, base.no_response),
                 routes: Vec::new(),
             };
-            let mut routes = BTreeMap::new();
+            (base.responses, base.status_4xx, base.status_5xx, base.no_response) = (s.responses, s.status_4xx, s.status_5xx, s.no_response);
             for r in &s.routes {
-                let n = delta(r.count, base.routes.get(&r.route).copied().unwrap_or(0));
+                let n = match base.routes.get_mut(&r.route) {
+                    Some(c) => std::mem::replace(c, r.count),
+                    None => {
+                        base.routes.insert(r.route.clone(), r.count);
+                        0
+                    }
+                };
+                let n = delta(r.count, n);
                 if n > 0 {
                     d.routes.push((r.route.clone(), n, r.first_seen_ms, r.last_seen_ms));
                 }
-                routes.insert(r.route.clone(), r.count);
             }
-            next.services.insert(
-                s.name.clone(),
-                ServiceBase { responses: s.responses, status_4xx: s.status_4xx, status_5xx: s.status_5xx, no_response: s.no_response, routes },
-            );
+            // Routes the proxy no longer reports are forgotten once they could outgrow a flush.
+            if base.routes.len() > 2 * faultline_flush::limits::MAX_ROUTES {
+                let present: std::collections::BTreeSet<&str> = s.routes.iter().map(|r| r.route.as_str()).collect();
+                base.routes.retain(|k, _| present.contains(k.as_str()));
+            }
             deltas.push(d);
         }
         boots.insert(f.boot_id.clone(), next);
