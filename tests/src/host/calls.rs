@@ -21,6 +21,9 @@ pub struct HttpCall {
     pub timeout_ms: u32,
     /// Proxy clock when dispatched, in ms.
     pub dispatched_ms: u64,
+    /// Ordinal of the tick in progress (or last run) when dispatched: the call saw every
+    /// merge of ticks up to this one ([`super::state::TickEvent`]).
+    pub tick_ordinal: u64,
 }
 
 impl HttpCall {

@@ -104,7 +104,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
                 body,
                 timeout_ms: if timeout == 0 { 60_000 } else { timeout as u32 },
                 dispatched_ms: s.shared.now_ms(),
+                tick_ordinal: s.shared.ticks(),
             };
+            lock(&s.shared.dispatched_calls).push(call.clone());
             lock(&s.shared.pending_calls).push(call);
             write_u32(&mut c, rtoken, token)?;
             Ok(Status::Ok.code())

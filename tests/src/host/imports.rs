@@ -49,7 +49,7 @@ fn add_core(linker: &mut Linker<HostState>, mode: &Mode) -> Result<()> {
         "env",
         "proxy_get_current_time_nanoseconds",
         |mut c: Caller<'_, HostState>, rp: i32| -> Result<i32> {
-            let now = c.data().shared.now_ns();
+            let now = c.data().shared.wall_now_ns();
             write_u64(&mut c, rp, now)?;
             Ok(Status::Ok.code())
         },

@@ -26,8 +26,8 @@ mod wasi;
 
 pub use abi::{Action, LogLevel};
 pub use calls::{HttpCall, Reply};
-pub use proxy::{Proxy, ProxyConfig};
-pub use state::{LogLine, Mode, Origin};
+pub use proxy::{Exit, Proxy, ProxyConfig};
+pub use state::{LogLine, Mode, Origin, TickEvent};
 pub use stream::{Ending, Request, Response, StreamOutcome};
 pub use vm::{Started, Vm};
 

@@ -16,6 +16,9 @@ use super::state::{HostState, Interference, Interferer, LogLine, Metric, Mode, P
 use super::stream::{Ending, Request, StreamOutcome};
 use super::vm::{Started, Vm};
 
+mod lifecycle;
+pub use lifecycle::Exit;
+
 /// 2025-12-01T00:00:00Z: where every proxy clock starts unless told otherwise.
 pub const DEFAULT_START_MS: u64 = 1_764_547_200_000;
 
@@ -156,30 +159,7 @@ impl Proxy {
         let extra = usize::from(self.config.main_thread_ticker && self.config.mode.is_envoy());
         let mut vms = Vec::new();
         for i in 0..self.config.workers + extra {
-            let plugin_config = match self
-                .config
-                .vm_plugin_configs
-                .iter()
-                .rev()
-                .find(|(vm, _)| *vm == i)
-            {
-                Some((_, cfg)) => cfg.clone(),
-                None => self.config.plugin_config.clone(),
-            };
-            let state = HostState::new(
-                i,
-                self.shared.clone(),
-                plugin_config,
-                self.config.vm_config.clone(),
-            );
-            let main = i >= self.config.workers;
-            vms.push(Arc::new(Mutex::new(Vm::new(
-                &self.engine,
-                &self.module,
-                &self.linker,
-                state,
-                main,
-            )?)));
+            vms.push(Arc::new(Mutex::new(self.new_vm(i)?)));
         }
         *lock(&self.shared.vms) = vms.iter().map(Arc::downgrade).collect();
         self.vms = vms;
@@ -191,10 +171,35 @@ impl Proxy {
         Ok(())
     }
 
-    /// `nginx -s reload` (or a restart): shared memory is wiped and every VM is new.
+    /// A new, not yet started VM at index `i`, with the latest plugin configuration given
+    /// for it (or the common one).
+    fn new_vm(&self, i: usize) -> Result<Vm, HostError> {
+        let plugin_config = match self
+            .config
+            .vm_plugin_configs
+            .iter()
+            .rev()
+            .find(|(vm, _)| *vm == i)
+        {
+            Some((_, cfg)) => cfg.clone(),
+            None => self.config.plugin_config.clone(),
+        };
+        let state = HostState::new(
+            i,
+            self.shared.clone(),
+            plugin_config,
+            self.config.vm_config.clone(),
+        );
+        let main = i >= self.config.workers;
+        Vm::new(&self.engine, &self.module, &self.linker, state, main)
+    }
+
+    /// `nginx -s reload` (or a restart): shared memory is wiped and every VM is new; calls in
+    /// flight are never answered ([`Proxy::cancelled_calls`]).
     pub fn reload(&mut self) -> Result<(), HostError> {
         lock(&self.shared.store).wipe();
-        lock(&self.shared.pending_calls).clear();
+        let dropped: Vec<_> = lock(&self.shared.pending_calls).drain(..).collect();
+        lock(&self.shared.cancelled_calls).extend(dropped);
         self.spawn_vms()
     }
 

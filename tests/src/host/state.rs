@@ -2,7 +2,7 @@
 //! metrics) and per VM (contexts, streams, buffers of the callback in progress).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use wasmtime::{Memory, TypedFunc};
@@ -61,6 +61,16 @@ pub struct Metric {
 /// interleavings real workers produce.
 pub type Interference = Box<dyn FnMut(&mut Vm) -> Result<(), super::HostError> + Send>;
 
+/// One `proxy_on_tick` the host ran: the `ordinal`-th tick of the proxy (from 1), on VM `vm`,
+/// at `at_ms` on the proxy's monotonic clock. Calls dispatched during it carry its ordinal
+/// ([`super::HttpCall::tick_ordinal`]), which orders flushes against every VM's merges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickEvent {
+    pub ordinal: u64,
+    pub vm: usize,
+    pub at_ms: u64,
+}
+
 pub(crate) struct Interferer {
     pub every: u64,
     pub seen: u64,
@@ -72,12 +82,21 @@ pub(crate) struct Interferer {
 pub struct ProxyShared {
     pub mode: Mode,
     clock_ns: AtomicU64,
+    /// Wall clock minus the monotonic clock (ms): a step of the system clock (NTP, a VM
+    /// resumed) moves what the filter reads as the time, not when its ticks fire.
+    wall_offset_ms: AtomicI64,
     pub store: Mutex<SharedStore>,
     pub logs: Mutex<Vec<LogLine>>,
     pub pending_calls: Mutex<Vec<HttpCall>>,
     pub answered_calls: Mutex<Vec<(HttpCall, Reply)>>,
     pub metrics: Mutex<Vec<Metric>>,
     pub traps: Mutex<Vec<String>>,
+    /// Every call ever dispatched, in dispatch order (whatever became of it).
+    pub dispatched_calls: Mutex<Vec<HttpCall>>,
+    /// Calls whose VM was shut down or replaced before an answer: never delivered.
+    pub cancelled_calls: Mutex<Vec<HttpCall>>,
+    pub(crate) ticks: AtomicU64,
+    pub tick_log: Mutex<Vec<TickEvent>>,
     pub(crate) interferer: Mutex<Option<Interferer>>,
     pub(crate) interfering: AtomicBool,
     pub(crate) vms: Mutex<Vec<Weak<Mutex<Vm>>>>,
@@ -89,12 +108,17 @@ impl ProxyShared {
         ProxyShared {
             mode,
             clock_ns: AtomicU64::new(start_ms.saturating_mul(1_000_000)),
+            wall_offset_ms: AtomicI64::new(0),
             store: Mutex::new(store),
             logs: Mutex::new(Vec::new()),
             pending_calls: Mutex::new(Vec::new()),
             answered_calls: Mutex::new(Vec::new()),
             metrics: Mutex::new(Vec::new()),
             traps: Mutex::new(Vec::new()),
+            dispatched_calls: Mutex::new(Vec::new()),
+            cancelled_calls: Mutex::new(Vec::new()),
+            ticks: AtomicU64::new(0),
+            tick_log: Mutex::new(Vec::new()),
             interferer: Mutex::new(None),
             interfering: AtomicBool::new(false),
             vms: Mutex::new(Vec::new()),
@@ -108,6 +132,35 @@ impl ProxyShared {
 
     pub fn now_ms(&self) -> u64 {
         self.now_ns() / 1_000_000
+    }
+
+    /// The wall clock the filter reads (`proxy_get_current_time_nanoseconds`, WASI realtime):
+    /// the monotonic clock plus any step made with [`ProxyShared::step_wall_clock`].
+    pub fn wall_now_ns(&self) -> u64 {
+        let offset_ms = self.wall_offset_ms.load(Ordering::SeqCst);
+        self.now_ns()
+            .saturating_add_signed(offset_ms.saturating_mul(1_000_000))
+    }
+
+    /// Steps the wall clock by `delta_ms` (either way); ticks and timeouts keep their pace.
+    pub fn step_wall_clock(&self, delta_ms: i64) {
+        self.wall_offset_ms.fetch_add(delta_ms, Ordering::SeqCst);
+    }
+
+    /// Ticks run so far on this proxy (the ordinal of the latest).
+    pub fn ticks(&self) -> u64 {
+        self.ticks.load(Ordering::SeqCst)
+    }
+
+    /// Records the start of a tick of VM `vm`; returns its ordinal.
+    pub(crate) fn record_tick(&self, vm: usize) -> u64 {
+        let ordinal = self.ticks.fetch_add(1, Ordering::SeqCst) + 1;
+        lock(&self.tick_log).push(TickEvent {
+            ordinal,
+            vm,
+            at_ms: self.now_ms(),
+        });
+        ordinal
     }
 
     /// Moves the clock; it never goes backwards.

@@ -89,8 +89,13 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         WASI,
         "clock_time_get",
-        |mut c: Caller<'_, HostState>, _id: i32, _prec: i64, rp: i32| -> Result<i32> {
-            let now = c.data().shared.now_ns();
+        |mut c: Caller<'_, HostState>, id: i32, _prec: i64, rp: i32| -> Result<i32> {
+            // Clock 0 is the realtime (wall) clock; the others are monotonic.
+            let now = if id == 0 {
+                c.data().shared.wall_now_ns()
+            } else {
+                c.data().shared.now_ns()
+            };
             write_u64(&mut c, rp, now)?;
             Ok(ESUCCESS)
         },
