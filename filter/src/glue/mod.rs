@@ -214,6 +214,12 @@ impl RootContext for Root {
     }
 
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        // Reconfigured while running: counts taken under the old configuration are merged
+        // under it first, so none is stranded in the tally (a refused new configuration
+        // stops merging, and a VM shut down in that state would lose them).
+        if let Some(old) = self.state.config() {
+            self.merge(&old);
+        }
         let read = if plugin_configuration_size == 0 {
             Ok(None) // Empty: refused by `config::parse`, without asking for an empty buffer.
         } else {
