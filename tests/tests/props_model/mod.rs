@@ -1,0 +1,5 @@
+//! The property tests' scenario generator, model and driver (see `filter_props.rs`).
+
+pub mod model;
+pub mod run;
+pub mod scenario;
