@@ -1,1 +1,168 @@
-fn main() {}
+//! `faultline-bench`: the benchmarks of issue 5. `bench/run.sh` builds everything, pins this process to the
+//! load CPU and runs the three parts; each writes `<out>/<part>.json` (every figure) and `<out>/<part>.md`
+//! (its section of BENCHMARKS.md).
+
+use clap::{Parser, Subcommand};
+use faultline_bench::{alert, flushload, overhead, report};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "faultline-bench", about = "Faultline's benchmarks (run them with bench/run.sh)")]
+struct Cli {
+    #[command(subcommand)]
+    part: Part,
+}
+
+#[derive(Subcommand)]
+enum Part {
+    /// Filter overhead: Envoy with no wasm / a no-op wasm filter / Faultline / a JSON access log.
+    Overhead {
+        /// Where results go.
+        #[arg(long)]
+        out: PathBuf,
+        /// Few short rounds: checks the setup in minutes, figures are rough.
+        #[arg(long)]
+        quick: bool,
+        /// Rounds per run (default 7; 3 with --quick).
+        #[arg(long)]
+        rounds: Option<u32>,
+        /// Seconds measured per round and configuration (default 10; 4 with --quick).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// CPUs Envoy is pinned to with one worker (`taskset` list); the load runs where this process runs.
+        #[arg(long, default_value = "0")]
+        envoy_cpus: String,
+        /// Which runs: any of c1 (1 worker), c2 (2 workers), errors (1 worker, 50% 5xx over 1,000 paths).
+        #[arg(long, value_delimiter = ',', default_value = "c1,c2,errors")]
+        runs: Vec<String>,
+    },
+    /// Alert delay: 5xx step 0% -> 20% against the true 5-minute rate; health endpoint death -> DOWN.
+    Alert {
+        #[arg(long)]
+        out: PathBuf,
+        /// Shorter warm-up (60 s instead of the 5-minute window) and fewer health trials.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Collector cost: 100 proxies x 50 services x 20 routes flushing every 5 s, then a rising flush rate.
+    Collector {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        quick: bool,
+        /// CPU the collector is pinned to (`taskset` list).
+        #[arg(long, default_value = "0")]
+        collector_cpus: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("faultline-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.part {
+        Part::Overhead { out, quick, rounds, seconds, envoy_cpus, runs } => {
+            let artifacts = overhead::Artifacts {
+                faultline_wasm: faultline_tests::paths::filter_wasm()?,
+                noop_wasm: noop_wasm()?,
+                workdir: workdir(&out)?,
+            };
+            let rounds = rounds.unwrap_or(if quick { 3 } else { 7 });
+            let measure = Duration::from_secs(seconds.unwrap_or(if quick { 4 } else { 10 }));
+            let warmup = Duration::from_secs(if quick { 1 } else { 2 });
+            let base = overhead::OverheadPlan {
+                name: String::new(),
+                concurrency: 1,
+                rounds,
+                warmup,
+                measure,
+                connections: 32,
+                wrk_threads: 1,
+                distinct_paths: None,
+                error_per_mille: 0,
+                envoy_cpus: Some(envoy_cpus.clone()),
+                upstream_workers: 0,
+            };
+            let mut plans = Vec::new();
+            for r in &runs {
+                plans.push(match r.as_str() {
+                    "c1" => overhead::OverheadPlan { name: "1 worker".into(), ..base.clone() },
+                    // Two workers need both CPUs: nothing is left to pin the load away from.
+                    "c2" => overhead::OverheadPlan {
+                        name: "2 workers".into(),
+                        concurrency: 2,
+                        wrk_threads: 2,
+                        envoy_cpus: None,
+                        upstream_workers: 2,
+                        ..base.clone()
+                    },
+                    "errors" => overhead::OverheadPlan {
+                        name: "1 worker, 50% 5xx over 1,000 distinct paths".into(),
+                        distinct_paths: Some(1000),
+                        error_per_mille: 500,
+                        rounds: rounds.min(5),
+                        ..base.clone()
+                    },
+                    other => return Err(format!("unknown run {other:?} (c1, c2, errors)")),
+                });
+            }
+            let mut results = Vec::new();
+            let mut md = String::new();
+            for plan in &plans {
+                let r = overhead::run(plan, &artifacts)?;
+                md.push_str(&report::overhead(&r));
+                results.push(r);
+                // Written after every run, so a later failure keeps what was measured.
+                write(&out, "overhead", &results, &md)?;
+            }
+            Ok(())
+        }
+        Part::Alert { out, quick } => {
+            let r = alert::run(&alert::AlertPlan::new(quick), &workdir(&out)?)?;
+            write(&out, "alert", &r, &alert::markdown(&r))
+        }
+        Part::Collector { out, quick, collector_cpus } => {
+            let r = flushload::run(&flushload::LoadPlan::new(quick, collector_cpus), &workdir(&out)?)?;
+            write(&out, "collector", &r, &flushload::markdown(&r))
+        }
+    }
+}
+
+fn noop_wasm() -> Result<PathBuf, String> {
+    let p = faultline_tests::paths::target_dir().join("wasm32-wasip1/wasm/faultline_noop_filter.wasm");
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{} not found: build it with cargo build -p faultline-noop-filter --target wasm32-wasip1 --profile wasm \
+             (bench/run.sh does)",
+            p.display()
+        ))
+    }
+}
+
+fn workdir(out: &Path) -> Result<PathBuf, String> {
+    let dir = out.join("work");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn write<T: Serialize>(out: &Path, name: &str, value: &T, md: &str) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    for (file, text) in [(format!("{name}.json"), json.as_str()), (format!("{name}.md"), md)] {
+        let path = out.join(file);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    eprintln!("[{name}] results in {}", out.join(format!("{name}.md")).display());
+    Ok(())
+}

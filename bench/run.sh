@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Faultline's benchmarks (issue 5), in one script anyone can run; loopback only, bounded in time.
+#
+#   bench/run.sh            full run, about 35 minutes; writes bench/results/<stamp>/ and updates BENCHMARKS.md
+#   bench/run.sh --quick    about 8 minutes, rough figures; writes bench/results/<stamp>/ only
+#   bench/run.sh --only overhead|alert|collector [--quick]   one part (BENCHMARKS.md is not touched)
+#   bench/run.sh --no-update                                  full run without touching BENCHMARKS.md
+#
+# Installs what it needs: wrk (apt-get), Envoy 1.40 (scripts/install-envoy.sh), the release builds
+# (scripts/build.sh --release) and the no-op filter. Needs 2 CPUs to pin Envoy / the collector apart from the
+# load (CPU 0 for the measured process, CPU 1 for the load); on one CPU it still runs, unpinned and noisier.
+#
+# The figures are only worth something on a quiet machine: the script records the load average and any
+# other cargo / envoy processes it sees in the report, so a noisy run says so.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+quick=""
+only=""
+update=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick="--quick"; update=0 ;;
+    --only) only="$2"; update=0; shift ;;
+    --no-update) update=0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+target=${CARGO_TARGET_DIR:-$root/target}
+case "$target" in /*) ;; *) target=$root/$target ;; esac
+
+# --- what the benchmarks need -------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "bench: installing wrk" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+  else sudo apt-get install -y wrk >/dev/null || { sudo apt-get update >/dev/null && sudo apt-get install -y wrk >/dev/null; }; fi
+fi
+command -v taskset >/dev/null 2>&1 || { echo "bench: taskset (util-linux) is required" >&2; exit 1; }
+"$root/scripts/setup.sh"
+"$root/scripts/build.sh" --release
+cargo build --quiet -p faultline-noop-filter --target wasm32-wasip1 --profile wasm
+export FAULTLINE_BIN_PROFILE=release
+bench="$target/release/faultline-bench"
+[ -x "$bench" ] || { echo "bench: $bench missing after the build" >&2; exit 1; }
+
+cpus=$(nproc)
+if [ "$cpus" -ge 2 ]; then
+  measured_cpu=0; load_cpu=1
+  pin_load=(taskset -c "$load_cpu")
+else
+  measured_cpu=0; load_cpu=0
+  pin_load=()
+  echo "bench: only one CPU: nothing can be pinned apart; figures will be noisier" >&2
+fi
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out="$root/bench/results/$stamp${quick:+-quick}"
+mkdir -p "$out"
+echo "bench: results go to $out" >&2
+
+# --- the machine and its load ---------------------------------------------------------------------------------
+others() {
+  # Other build or proxy processes than ours (their CPU use makes figures noisy).
+  ps -eo pid=,comm= | awk -v me="$$" '$2 ~ /^(cargo|rustc|envoy|cc1|cc1plus|ld|faultline-colle)/ && $1 != me {print $2}' \
+    | sort | uniq -c | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}'
+}
+{
+  echo "- CPU: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) CPUs ($(lscpu | sed -n 's/^Hypervisor vendor:[[:space:]]*//p' | sed 's/^$/bare metal/;s/^\(.\+\)$/virtual machine, \1/'))"
+  echo "- Memory: $(free -m | awk '/^Mem:/{print $2}') MiB; kernel $(uname -r)"
+  echo "- $("$target/envoy/bin/envoy" --version 2>/dev/null | sed -n 's/.*version: *//p' | head -1 | sed 's/^/Envoy /')"
+  echo "- $(rustc --version); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $(taskset --version)"
+  echo "- Load before the run: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min); other build/proxy processes: $(others | sed 's/^$/none/')"
+} > "$out/machine.md"
+cat "$out/machine.md" >&2
+
+run_part() {
+  local part=$1; shift
+  local began=$SECONDS
+  echo "bench: --- $part ---" >&2
+  "${pin_load[@]}" "$bench" "$part" --out "$out" $quick "$@"
+  echo "- $part took $(( (SECONDS - began) / 60 )) min $(( (SECONDS - began) % 60 )) s" >> "$out/durations.md"
+}
+
+started=$SECONDS
+: > "$out/durations.md"
+case "$only" in
+  ""|overhead) run_part overhead --envoy-cpus "$measured_cpu" ;;&
+  ""|collector) run_part collector --collector-cpus "$measured_cpu" ;;&
+  ""|alert) run_part alert ;;
+  overhead|collector) ;;
+  *) echo "bench: --only takes overhead, alert or collector" >&2; exit 2 ;;
+esac
+total=$(( SECONDS - started ))
+echo "- Load after the run: $(cut -d' ' -f1-3 /proc/loadavg); other build/proxy processes: $(others | sed 's/^$/none/')" >> "$out/machine.md"
+
+# --- the report ------------------------------------------------------------------------------------------------
+cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"
+{
+  echo "<!-- bench:begin (written by bench/run.sh: edit the text around it, not inside) -->"
+  echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC'), \`$cmd\`, $(( total / 60 )) min $(( total % 60 )) s in all; raw figures in \`bench/results/$stamp${quick:+-quick}/\`."
+  echo
+  echo "**Machine**"
+  echo
+  cat "$out/machine.md"
+  cat "$out/durations.md"
+  for part in overhead alert collector; do
+    [ -f "$out/$part.md" ] || continue
+    case "$part" in
+      overhead) echo; echo "### Filter overhead" ;;
+      alert) echo; echo "### Alert delay" ;;
+      collector) echo; echo "### Collector cost" ;;
+    esac
+    echo
+    sed 's/^### /#### /' "$out/$part.md"
+  done
+  echo "<!-- bench:end -->"
+} > "$out/report.md"
+rm -rf "$out/work"
+
+if [ "$update" = 1 ] && [ -f "$root/BENCHMARKS.md" ] && grep -q '<!-- bench:begin' "$root/BENCHMARKS.md"; then
+  python3 - "$root/BENCHMARKS.md" "$out/report.md" <<'EOF'
+import re, sys
+doc, new = open(sys.argv[1]).read(), open(sys.argv[2]).read().rstrip("\n")
+doc = re.sub(r"<!-- bench:begin.*?<!-- bench:end -->", lambda _: new, doc, count=1, flags=re.S)
+open(sys.argv[1], "w").write(doc)
+EOF
+  echo "bench: BENCHMARKS.md updated" >&2
+fi
+echo "bench: report in $out/report.md ($(( total / 60 )) min $(( total % 60 )) s)" >&2
