@@ -134,24 +134,16 @@ impl Ledger {
                 routes: Vec::new(),
             };
             (base.responses, base.status_4xx, base.status_5xx, base.no_response) = (s.responses, s.status_4xx, s.status_5xx, s.no_response);
+            // The route baseline becomes exactly this flush's routes (docs/flush-format.md).
+            let mut routes = BTreeMap::new();
             for r in &s.routes {
-                let n = match base.routes.get_mut(&r.route) {
-                    Some(c) => std::mem::replace(c, r.count),
-                    None => {
-                        base.routes.insert(r.route.clone(), r.count);
-                        0
-                    }
-                };
-                let n = delta(r.count, n);
+                let n = delta(r.count, base.routes.get(&r.route).copied().unwrap_or(0));
                 if n > 0 {
                     d.routes.push((r.route.clone(), n, r.first_seen_ms, r.last_seen_ms));
                 }
+                routes.insert(r.route.clone(), r.count);
             }
-            // Routes the proxy no longer reports are forgotten once they could outgrow a flush.
-            if base.routes.len() > 2 * faultline_flush::limits::MAX_ROUTES {
-                let present: std::collections::BTreeSet<&str> = s.routes.iter().map(|r| r.route.as_str()).collect();
-                base.routes.retain(|k, _| present.contains(k.as_str()));
-            }
+            base.routes = routes;
             deltas.push(d);
         }
         boots.insert(f.boot_id.clone(), next);

@@ -191,6 +191,9 @@ impl Ctx<'_> {
         if d.is_zero() && key != "reminder" {
             return Err(self.err(v, key, "must be above zero"));
         }
+        if d > Duration::from_secs(366 * 24 * 3600) {
+            return Err(self.err(v, key, format!("{:?} is longer than a year", v.get_ref())));
+        }
         Ok(d)
     }
 
@@ -201,7 +204,11 @@ impl Ctx<'_> {
             return Err(self.err(v, key, format!("{p} must be a percentage above 0 and at most 100")));
         }
         // Basis points (hundredths of a percent): integer comparisons are exact at the edges.
-        Ok((p * 100.0).round() as u64)
+        let bp = (p * 100.0).round() as u64;
+        if bp == 0 {
+            return Err(self.err(v, key, format!("{p} is below the smallest threshold, 0.01")));
+        }
+        Ok(bp)
     }
 
     fn positive<T: Copy + Into<u64>>(&self, v: &Option<Spanned<T>>, key: &str, default: T) -> Result<T, ConfigError> {
@@ -227,17 +234,20 @@ impl Ctx<'_> {
         };
         let window = self.duration(&raw.window, "window", Duration::from_secs(300))?;
         let bucket = self.duration(&raw.bucket, "bucket", Duration::from_secs(5))?;
-        if let Some(b) = &raw.bucket
-            && (bucket > window || window.as_millis() % bucket.as_millis().max(1) != 0)
-        {
-            return Err(self.err(b, "bucket", format!("{} must divide the window ({})", fmt_d(bucket), fmt_d(window))));
+        if bucket > window || window.as_millis() % bucket.as_millis().max(1) != 0 {
+            let (at, key) = match (&raw.bucket, &raw.window) {
+                (Some(b), _) => (b.span().start, "bucket"),
+                (None, Some(w)) => (w.span().start, "window"),
+                (None, None) => (0, "bucket"),
+            };
+            return Err(self.err_at(at, key, format!("the bucket ({}) must divide the window ({})", fmt_d(bucket), fmt_d(window))));
         }
         if window.as_millis() / bucket.as_millis().max(1) > 10_000 {
             return Err(self.err_at(0, "bucket", "more than 10000 buckets per window"));
         }
         let clear_pct = match &raw.clear_below {
-            Some(v) if !(*v.get_ref() > 0.0 && *v.get_ref() <= 100.0) => {
-                return Err(self.err(v, "clear_below", "must be a percentage above 0 and at most 100"));
+            Some(v) if !(*v.get_ref() >= 1.0 && *v.get_ref() <= 100.0) => {
+                return Err(self.err(v, "clear_below", "must be a percentage from 1 to 100"));
             }
             Some(v) => v.get_ref().round() as u64,
             None => 80,

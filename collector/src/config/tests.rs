@@ -76,6 +76,13 @@ fn thresholds_and_references_are_checked() {
     assert_eq!(e.key, "tokens[0].token");
     let e = parse(&format!("window = \"5m\"\nbucket = \"7s\"\n{fixed}")).unwrap_err();
     assert_eq!((e.line, e.key.as_str()), (2, "bucket"));
+    let e = parse(&format!("window = \"3s\"\n{fixed}")).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (1, "window"), "the default 5 s bucket is above a 3 s window");
+    let e = parse(&format!("warning = 0.001\n{fixed}")).unwrap_err();
+    assert!(e.message.contains("0.01"), "{e}");
+    assert!(parse(&format!("clear_below = 0.3\n{fixed}")).is_err());
+    let e = parse(&format!("reminder = \"100000000y\"\n{fixed}")).unwrap_err();
+    assert_eq!(e.key, "reminder");
     let e = parse(&fixed.replace("health_url = \"http://127.0.0.1:3000/\"", "health_url = \"http://127.0.0.1:3000/\"\nlink = \"https://x/{nope}\"")).unwrap_err();
     assert!(e.message.contains("{nope}"), "{e}");
     let e = parse(&fixed.replace("health_url = \"http://127.0.0.1:3000/\"", "health_url = \"http://127.0.0.1:3000/\"\nexpect_status = \"7xx\"")).unwrap_err();
