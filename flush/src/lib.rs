@@ -131,8 +131,8 @@ impl Flush {
                 self.version
             )));
         }
-        check_name("proxy_id", &self.proxy_id, limits::MAX_NAME_LEN)?;
-        check_name("boot_id", &self.boot_id, limits::MAX_NAME_LEN)?;
+        check_name(&self.proxy_id, limits::MAX_NAME_LEN).map_err(|e| e.at("proxy_id"))?;
+        check_name(&self.boot_id, limits::MAX_NAME_LEN).map_err(|e| e.at("boot_id"))?;
         if self.services.len() > limits::MAX_SERVICES {
             return Err(Invalid(format!(
                 "services: {} entries, more than {}",
@@ -140,51 +140,69 @@ impl Flush {
                 limits::MAX_SERVICES
             )));
         }
-        let mut names = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::with_capacity(self.services.len());
         for (i, s) in self.services.iter().enumerate() {
-            let at = format!("services[{i}]");
-            check_name(&format!("{at}.name"), &s.name, limits::MAX_NAME_LEN)?;
+            // Field paths are only formatted when something is wrong: a valid flush
+            // (the normal case, every few seconds per proxy) allocates nothing here.
+            let at = || format!("services[{i}]");
+            check_name(&s.name, limits::MAX_NAME_LEN)
+                .map_err(|e| e.at(&format!("{}.name", at())))?;
             if !names.insert(s.name.as_str()) {
-                return Err(Invalid(format!("{at}.name: duplicate service {:?}", s.name)));
+                return Err(Invalid(format!(
+                    "{}.name: duplicate service {:?}",
+                    at(),
+                    s.name
+                )));
             }
-            s.validate(&at)?;
+            s.validate(at)?;
         }
         Ok(())
     }
 }
 
 impl ServiceCounters {
-    fn validate(&self, at: &str) -> Result<(), Invalid> {
+    fn validate(&self, at: impl Fn() -> String) -> Result<(), Invalid> {
         let classified = self.status_4xx.checked_add(self.status_5xx);
         if classified.is_none_or(|c| c > self.responses) {
             return Err(Invalid(format!(
-                "{at}: status_4xx + status_5xx exceed responses ({})",
+                "{}: status_4xx + status_5xx exceed responses ({})",
+                at(),
                 self.responses
             )));
         }
         if self.routes.len() > limits::MAX_ROUTES {
             return Err(Invalid(format!(
-                "{at}.routes: {} entries, more than {}",
+                "{}.routes: {} entries, more than {}",
+                at(),
                 self.routes.len(),
                 limits::MAX_ROUTES
             )));
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::with_capacity(self.routes.len());
         let mut sum: u64 = 0;
         for (j, r) in self.routes.iter().enumerate() {
-            let rat = format!("{at}.routes[{j}]");
-            check_name(&format!("{rat}.route"), &r.route, limits::MAX_ROUTE_LEN)?;
+            let rat = || format!("{}.routes[{j}]", at());
+            check_name(&r.route, limits::MAX_ROUTE_LEN)
+                .map_err(|e| e.at(&format!("{}.route", rat())))?;
             if !seen.insert(r.route.as_str()) {
-                return Err(Invalid(format!("{rat}.route: duplicate route {:?}", r.route)));
+                return Err(Invalid(format!(
+                    "{}.route: duplicate route {:?}",
+                    rat(),
+                    r.route
+                )));
             }
             if r.first_seen_ms > r.last_seen_ms {
-                return Err(Invalid(format!("{rat}: first_seen_ms is after last_seen_ms")));
+                return Err(Invalid(format!(
+                    "{}: first_seen_ms is after last_seen_ms",
+                    rat()
+                )));
             }
             sum = sum.saturating_add(r.count);
         }
         if sum > self.status_5xx {
             return Err(Invalid(format!(
-                "{at}.routes: route counts ({sum}) exceed status_5xx ({})",
+                "{}.routes: route counts ({sum}) exceed status_5xx ({})",
+                at(),
                 self.status_5xx
             )));
         }
@@ -192,15 +210,32 @@ impl ServiceCounters {
     }
 }
 
-fn check_name(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+/// What is wrong with a name, before the field it belongs to is known.
+enum BadName {
+    Empty,
+    TooLong(usize),
+    Control,
+}
+
+impl BadName {
+    fn at(self, field: &str) -> Invalid {
+        Invalid(match self {
+            BadName::Empty => format!("{field}: must not be empty"),
+            BadName::TooLong(max) => format!("{field}: longer than {max} bytes"),
+            BadName::Control => format!("{field}: contains control characters"),
+        })
+    }
+}
+
+fn check_name(value: &str, max: usize) -> Result<(), BadName> {
     if value.is_empty() {
-        return Err(Invalid(format!("{field}: must not be empty")));
+        return Err(BadName::Empty);
     }
     if value.len() > max {
-        return Err(Invalid(format!("{field}: longer than {max} bytes")));
+        return Err(BadName::TooLong(max));
     }
     if value.chars().any(char::is_control) {
-        return Err(Invalid(format!("{field}: contains control characters")));
+        return Err(BadName::Control);
     }
     Ok(())
 }
