@@ -2,7 +2,7 @@
 //!
 //! The configuration Envoy runs is always the shipped `envoy/envoy.yaml`, changed only where a test must:
 //! ports and addresses (loopback, port 0 where possible), the `.wasm` path and chosen keys of the plugin
-//! configuration (short flush interval, token). [`render`] makes those changes on the parsed document and
+//! configuration (short flush interval, token). [`render()`] makes those changes on the parsed document and
 //! fails if the shipped file no longer has what it expects, so the tests notice when the file drifts.
 //!
 //! [`Envoy`] starts the binary with `--disable-hot-restart` (no shared-memory segment to collide with other
@@ -10,15 +10,20 @@
 //! PID when dropped (see [`crate::process::Proc`]).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::process::{Proc, wait_until};
+
+mod http;
+mod render;
+
+pub use http::{http_get, http_request};
+pub use render::{Layout, merge, plugin_config, plugin_patch, render, shipped_config, shipped_path, validate, write_config};
+use render::{named_mut, set_socket};
 
 /// Name of the edge listener in the shipped configuration.
 pub const LISTENER: &str = "edge";
@@ -29,186 +34,6 @@ pub const SERVICES: [&str; 3] = ["frontend", "be", "ai"];
 
 /// How long Envoy may take to become ready (a first v8 compile on a loaded 2-core machine included).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The shipped `envoy/envoy.yaml`.
-pub fn shipped_path() -> PathBuf {
-    crate::paths::workspace_root().join("envoy/envoy.yaml")
-}
-
-/// Parses the shipped configuration into a JSON document (YAML is read as JSON values).
-pub fn shipped_config() -> Result<Value, String> {
-    let path = shipped_path();
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// What a run changes in the shipped configuration: every port, address and path it names.
-#[derive(Debug, Clone)]
-pub struct Layout {
-    /// Port of the edge listener on 127.0.0.1 (0: any free one, see [`Envoy::listen_addr`]).
-    pub listen_port: u16,
-    /// Port of the admin interface on 127.0.0.1 (0: any free one).
-    pub admin_port: u16,
-    /// Where each service cluster sends its requests, by cluster name.
-    pub services: BTreeMap<String, SocketAddr>,
-    /// Where the collector listens.
-    pub collector: SocketAddr,
-    /// The filter's `.wasm`.
-    pub wasm: PathBuf,
-    /// Merged into the plugin configuration (objects key by key, anything else replaced).
-    pub plugin: Value,
-}
-
-/// The shipped configuration with the ports, paths and plugin keys of `layout`.
-///
-/// Fails, naming what is missing, when the shipped file lacks the listener, a cluster or the wasm filter
-/// this expects, or when its plugin configuration is not a JSON object.
-pub fn render(shipped: &Value, layout: &Layout) -> Result<Value, String> {
-    let mut doc = shipped.clone();
-    let admin = doc
-        .pointer_mut("/admin/address/socket_address")
-        .ok_or("no admin.address.socket_address")?;
-    set_socket(admin, "127.0.0.1", layout.admin_port)?;
-
-    let listener = named_mut(&mut doc, "/static_resources/listeners", LISTENER)?;
-    let socket = listener
-        .pointer_mut("/address/socket_address")
-        .ok_or("listener edge: no address.socket_address")?;
-    set_socket(socket, "127.0.0.1", layout.listen_port)?;
-
-    for (cluster, addr) in &layout.services {
-        set_cluster_endpoint(&mut doc, cluster, *addr)?;
-    }
-    set_cluster_endpoint(&mut doc, COLLECTOR_CLUSTER, layout.collector)?;
-
-    let wasm = wasm_plugin_mut(&mut doc)?;
-    let filename = wasm
-        .pointer_mut("/vm_config/code/local/filename")
-        .ok_or("wasm filter: no vm_config.code.local.filename")?;
-    *filename = Value::String(layout.wasm.display().to_string());
-    let value = wasm
-        .pointer_mut("/configuration/value")
-        .ok_or("wasm filter: no configuration.value (StringValue)")?;
-    let mut plugin = plugin_config_of(value)?;
-    merge(&mut plugin, &layout.plugin);
-    *value = Value::String(plugin.to_string());
-    Ok(doc)
-}
-
-/// The plugin configuration (JSON) of the Faultline wasm filter in `doc`.
-pub fn plugin_config(doc: &Value) -> Result<Value, String> {
-    let mut doc = doc.clone();
-    let wasm = wasm_plugin_mut(&mut doc)?;
-    let value = wasm
-        .pointer_mut("/configuration/value")
-        .ok_or("wasm filter: no configuration.value (StringValue)")?;
-    plugin_config_of(value)
-}
-
-fn plugin_config_of(value: &Value) -> Result<Value, String> {
-    let text = value.as_str().ok_or("wasm filter: configuration.value is not a string")?;
-    let plugin: Value =
-        serde_json::from_str(text).map_err(|e| format!("plugin configuration is not JSON: {e}"))?;
-    if plugin.is_object() { Ok(plugin) } else { Err("plugin configuration is not a JSON object".into()) }
-}
-
-/// The `config` of the `envoy.filters.http.wasm` entry in the edge listener's HTTP filters.
-fn wasm_plugin_mut(doc: &mut Value) -> Result<&mut Value, String> {
-    let listener = named_mut(doc, "/static_resources/listeners", LISTENER)?;
-    let chains = listener
-        .pointer_mut("/filter_chains")
-        .and_then(Value::as_array_mut)
-        .ok_or("listener edge: no filter_chains")?;
-    for chain in chains {
-        let Some(filters) = chain.get_mut("filters").and_then(Value::as_array_mut) else { continue };
-        for filter in filters {
-            let Some(http) =
-                filter.pointer_mut("/typed_config/http_filters").and_then(Value::as_array_mut)
-            else {
-                continue;
-            };
-            for f in http {
-                if f.get("name").and_then(Value::as_str) == Some("envoy.filters.http.wasm") {
-                    return f.pointer_mut("/typed_config/config").ok_or_else(|| {
-                        "envoy.filters.http.wasm has no typed_config.config".to_string()
-                    });
-                }
-            }
-        }
-    }
-    Err("listener edge has no envoy.filters.http.wasm filter".into())
-}
-
-fn named_mut<'a>(doc: &'a mut Value, list: &str, name: &str) -> Result<&'a mut Value, String> {
-    doc.pointer_mut(list)
-        .and_then(Value::as_array_mut)
-        .and_then(|items| {
-            items.iter_mut().find(|i| i.get("name").and_then(Value::as_str) == Some(name))
-        })
-        .ok_or_else(|| format!("{list}: nothing named {name:?}"))
-}
-
-fn set_cluster_endpoint(doc: &mut Value, cluster: &str, addr: SocketAddr) -> Result<(), String> {
-    let c = named_mut(doc, "/static_resources/clusters", cluster)?;
-    let socket = c
-        .pointer_mut("/load_assignment/endpoints/0/lb_endpoints/0/endpoint/address/socket_address")
-        .ok_or_else(|| format!("cluster {cluster}: no endpoint socket_address"))?;
-    set_socket(socket, &addr.ip().to_string(), addr.port())
-}
-
-fn set_socket(socket: &mut Value, address: &str, port: u16) -> Result<(), String> {
-    let obj = socket.as_object_mut().ok_or("socket_address is not an object")?;
-    obj.insert("address".into(), Value::String(address.into()));
-    obj.insert("port_value".into(), Value::from(port));
-    Ok(())
-}
-
-/// Merges `patch` into `base`: objects key by key (recursively), anything else replaced.
-pub fn merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                match b.get_mut(k) {
-                    Some(existing) => merge(existing, v),
-                    None => {
-                        b.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
-}
-
-/// Writes `doc` as a config file Envoy reads (JSON is valid YAML) under `target/test-logs/`.
-pub fn write_config(name: &str, doc: &Value) -> Result<PathBuf, String> {
-    let dir = crate::paths::target_dir().join("test-logs");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let path = dir.join(format!("{name}-{}-{stamp}.yaml", std::process::id()));
-    let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(path)
-}
-
-/// Runs `envoy --mode validate -c path`; on failure, the error holds Envoy's own words.
-pub fn validate(path: &Path) -> Result<(), String> {
-    let envoy = crate::paths::envoy()?;
-    let out = Command::new(&envoy)
-        .args(["--mode", "validate", "--disable-hot-restart", "-l", "warning", "-c"])
-        .arg(path)
-        .output()
-        .map_err(|e| format!("running {}: {e}", envoy.display()))?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("envoy --mode validate -c {} failed: {text}", path.display()))
-    }
-}
 
 /// A running Envoy: its process, admin address and edge listener address.
 pub struct Envoy {
@@ -365,84 +190,10 @@ pub fn parse_stats(body: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// A minimal blocking HTTP/1.1 GET (one request per connection) for admin and status endpoints.
-pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    http_request(addr, "GET", path, &[], b"")
-}
-
-/// A minimal blocking HTTP/1.1 request: `Connection: close`, the body read to the end.
-pub fn http_request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Result<(u16, String), String> {
-    let timeout = Duration::from_secs(10);
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).map_err(|e| format!("{method} {path}: {e}"))?;
-    stream.write_all(body).map_err(|e| format!("{method} {path}: {e}"))?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| format!("{method} {path}: {e}"))?;
-    parse_response(&raw).map_err(|e| format!("{method} {path} on {addr}: {e}"))
-}
-
-fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of headers")?;
-    let head = String::from_utf8_lossy(raw.get(..split).unwrap_or_default());
-    let body = raw.get(split + 4..).unwrap_or_default();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line in {head:?}"))?;
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let eol = body.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk")?;
-        let size_text = String::from_utf8_lossy(body.get(..eol).unwrap_or_default()).into_owned();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|e| format!("bad chunk size {size_text:?}: {e}"))?;
-        body = body.get(eol + 2..).ok_or("bad chunk")?;
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(body.get(..size).ok_or("short chunk")?);
-        body = body.get(size + 2..).ok_or("short chunk")?;
-    }
-}
-
-/// Keys of the plugin configuration as an object, for building [`Layout::plugin`].
-pub fn plugin_patch(pairs: &[(&str, Value)]) -> Value {
-    let mut m = Map::new();
-    for (k, v) in pairs {
-        m.insert((*k).to_string(), v.clone());
-    }
-    Value::Object(m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn layout() -> Layout {
         Layout {
@@ -482,11 +233,9 @@ mod tests {
     }
 
     #[test]
-    fn parses_stats_and_chunked_bodies() {
+    fn parses_stats() {
         let s = parse_stats("a.b: 3\nc: 4\nh: P0(nan,1) P25(nan,2)\n");
         assert_eq!(s.len(), 2);
         assert_eq!(s["a.b"], 3);
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        assert_eq!(parse_response(raw).unwrap(), (200, "abcde".to_string()));
     }
 }
