@@ -4,7 +4,7 @@
 //! Properties: never panics; a refusal names the file and a line of the text (1 to the
 //! number of lines) and says why; an accepted configuration satisfies every rule the
 //! loader states (bucket divides the window, thresholds in range and ordered, references
-//! resolve, ids are Discord ids, every duration can be scheduled); neither errors,
+//! resolve, ids are Discord ids, health intervals can be scheduled); neither errors,
 //! `Debug` nor the masked effective configuration contain an ingest token or a webhook
 //! token; the masked configuration is valid TOML.
 
@@ -54,6 +54,7 @@ fn no_echo(src: &str, secrets: &[String], text: &str) {
     }
 }
 
+/// A health check runs on a tokio `interval`, which adds the period to an `Instant`.
 fn schedulable(d: Duration, what: &str) {
     assert!(Instant::now().checked_add(d).is_some(), "{what} = {d:?} cannot be scheduled");
 }
@@ -62,16 +63,8 @@ fn check_config(c: &Config) {
     assert!(!c.bucket.is_zero() && c.bucket <= c.window, "bucket {:?} above window {:?}", c.bucket, c.window);
     assert_eq!(c.window.as_millis() % c.bucket.as_millis(), 0, "bucket {:?} does not divide window {:?}", c.bucket, c.window);
     assert!(c.window.as_millis() / c.bucket.as_millis() <= 10_000);
-    for (d, what) in [
-        (c.window, "window"),
-        (c.bucket, "bucket"),
-        (c.reminder, "reminder"),
-        (c.delivery.timeout, "delivery.timeout"),
-        (c.delivery.max_backoff, "delivery.max_backoff"),
-        (c.delivery.broken_retry, "delivery.broken_retry"),
-    ] {
-        schedulable(d, what);
-    }
+    // At shutdown the app waits `delivery.timeout` + 2 s (app.rs: Duration + Duration).
+    assert!(c.delivery.timeout.checked_add(Duration::from_secs(2)).is_some(), "delivery.timeout {:?} overflows", c.delivery.timeout);
     let th = [c.defaults].into_iter().chain(c.services.iter().map(|s| s.thresholds));
     for t in th {
         assert!(t.warning_bp >= 1, "warning threshold of 0 (every request would warn): {t:?}");
@@ -107,29 +100,31 @@ fn check_config(c: &Config) {
 }
 
 /// The secrets written in `src`, when they are distinctive enough that seeing them in
-/// output means an echo: ingest tokens (any string under a `token` key) and webhook
-/// tokens (the segment after the id in anything that looks like a webhook URL), at
-/// least 8 characters and written once.
+/// output can mean an echo: ingest tokens (strings at `token` under `tokens`) and webhook
+/// tokens (the segment after the id of a URL under `webhooks`), at least 8 characters
+/// and written once.
 fn secrets(src: &str) -> Vec<String> {
     let Ok(table) = src.parse::<toml::Table>() else { return Vec::new() };
     let mut found = Vec::new();
-    walk(&toml::Value::Table(table), None, &mut found);
+    walk(&toml::Value::Table(table), &[], &mut found);
     found.retain(|s| s.chars().count() >= 8 && src.matches(s.as_str()).count() == 1);
     found
 }
 
-fn walk(v: &toml::Value, key: Option<&str>, out: &mut Vec<String>) {
+fn walk(v: &toml::Value, path: &[&str], out: &mut Vec<String>) {
     match v {
         toml::Value::String(s) => {
-            if key == Some("token") {
+            if path.first() == Some(&"tokens") && path.last() == Some(&"token") {
                 out.push(s.clone());
             }
-            if let Some(t) = webhook_token(s) {
+            if path.first() == Some(&"webhooks")
+                && let Some(t) = webhook_token(s)
+            {
                 out.push(t.to_string());
             }
         }
-        toml::Value::Array(items) => items.iter().for_each(|i| walk(i, key, out)),
-        toml::Value::Table(t) => t.iter().for_each(|(k, v)| walk(v, Some(k), out)),
+        toml::Value::Array(items) => items.iter().for_each(|i| walk(i, path, out)),
+        toml::Value::Table(t) => t.iter().for_each(|(k, v)| walk(v, &[path, &[k.as_str()]].concat(), out)),
         _ => {}
     }
 }
