@@ -11,7 +11,7 @@
 //! boot; no callback may trap. The only counts allowed to vanish are those of a VM that dies
 //! abruptly, and exactly its tally since its last merge.
 //!
-//! Cases: 48 per host by default, deterministic (fixed seed); `PROPTEST_CASES=1000` and
+//! Cases: 32 per host by default, deterministic (fixed seed); `PROPTEST_CASES=1000` and
 //! `PROPTEST_RNG_SEED=<n>` explore further. See FUZZING.md, "Property tests".
 #![allow(
     clippy::expect_used,
@@ -29,8 +29,8 @@ use props_model::scenario::scenario;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 
 /// Default cases per host (each a whole scenario of up to `MAX_OPS` steps).
-const CASES: u32 = 48;
-const MAX_OPS: usize = 80;
+const CASES: u32 = 32;
+const MAX_OPS: usize = 64;
 
 fn config(envoy: bool) -> Config {
     let mut c = Config::default();

@@ -11,8 +11,6 @@
 
 use std::collections::BTreeMap;
 
-use faultline_flush::{Flush, OTHER_ROUTE};
-
 use faultline_tests::host::Exit;
 
 use super::scenario::{EndSpec, Req, ValidCfg};
@@ -39,7 +37,7 @@ impl Counts {
         }
     }
 
-    fn totals(&self) -> (u64, u64, u64, u64) {
+    pub fn totals(&self) -> (u64, u64, u64, u64) {
         (
             self.responses,
             self.status_4xx,
@@ -48,7 +46,7 @@ impl Counts {
         )
     }
 
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.responses == 0 && self.no_response == 0
     }
 }
@@ -123,6 +121,9 @@ fn host_name(raw: &[u8]) -> Option<String> {
     Some(s)
 }
 
+/// The service that takes the counts of services beyond `max_services`.
+pub const OVERFLOW_SERVICE: &str = "(other)";
+
 /// One VM as the model sees it.
 #[derive(Debug, Clone)]
 pub struct VmModel {
@@ -141,6 +142,11 @@ pub struct Boot {
     /// Largest and smallest `max_routes` of any merge that carried counts in this boot.
     pub routes_hi: usize,
     pub routes_lo: usize,
+    /// The same for `max_services`.
+    pub services_hi: usize,
+    pub services_lo: usize,
+    /// Responses + no-responses in the last flush checked.
+    pub flushed: u64,
 }
 
 impl Boot {
@@ -151,6 +157,9 @@ impl Boot {
             last_seq: None,
             routes_hi: 0,
             routes_lo: usize::MAX,
+            services_hi: 0,
+            services_lo: usize::MAX,
+            flushed: 0,
         }
     }
 }
@@ -165,8 +174,9 @@ pub struct Model {
     pub old_boots: Vec<String>,
     /// Counts lost with VMs that died abruptly (their tally since their last merge).
     pub lost: Book,
-    /// Counts of boots that were wiped away (merged or not).
-    pub wiped: Book,
+    /// Responses and no-responses counted in wiped boots but in none of their flushes
+    /// (merged after the last flush, or still in a tally): what a wipe costs.
+    pub unflushed_at_wipe: u64,
 }
 
 impl Model {
@@ -183,7 +193,7 @@ impl Model {
             boot: Boot::new(),
             old_boots: Vec::new(),
             lost: Book::new(),
-            wiped: Book::new(),
+            unflushed_at_wipe: 0,
         }
     }
 
@@ -236,6 +246,8 @@ impl Model {
         }
         self.boot.routes_hi = self.boot.routes_hi.max(cfg.max_routes);
         self.boot.routes_lo = self.boot.routes_lo.min(cfg.max_routes);
+        self.boot.services_hi = self.boot.services_hi.max(cfg.max_services);
+        self.boot.services_lo = self.boot.services_lo.min(cfg.max_services);
         add_book(&mut self.boot.merged, &v.pending);
         v.pending.clear();
         true
@@ -270,11 +282,13 @@ impl Model {
         if let Some(id) = self.boot.id.take() {
             self.old_boots.push(id);
         }
-        add_book(&mut self.wiped, &self.boot.merged);
+        let mut counted = self.boot.merged.clone();
         for v in &mut self.vms {
-            add_book(&mut self.wiped, &v.pending);
+            add_book(&mut counted, &v.pending);
             v.pending.clear();
         }
+        let (responses, _, _, none) = book_totals(&counted);
+        self.unflushed_at_wipe += responses + none - self.boot.flushed;
         self.boot = Boot::new();
     }
 
@@ -283,102 +297,5 @@ impl Model {
         self.vms
             .iter()
             .all(|v| v.pending.values().all(Counts::is_empty))
-    }
-
-    /// Checks one flush (dispatched after every merge the model has applied, and no other)
-    /// against the current boot: same boot id, seq up, counters exactly the merged ones,
-    /// routes within their bound and summing to the 5xx.
-    pub fn check_flush(&mut self, f: &Flush) -> Result<(), String> {
-        if f.proxy_id != "edge-1" || f.version != 1 {
-            return Err(format!("proxy_id/version: {} {}", f.proxy_id, f.version));
-        }
-        match &self.boot.id {
-            Some(id) if *id != f.boot_id => {
-                return Err(format!("boot id {} within boot {id}", f.boot_id));
-            }
-            Some(_) => {}
-            None if self.old_boots.contains(&f.boot_id) => {
-                return Err(format!("boot id {} reused after a wipe", f.boot_id));
-            }
-            None => self.boot.id = Some(f.boot_id.clone()),
-        }
-        if let Some(last) = self.boot.last_seq
-            && f.seq <= last
-        {
-            return Err(format!("seq {} after seq {last} in one boot", f.seq));
-        }
-        self.boot.last_seq = Some(f.seq);
-
-        let expected: BTreeMap<&str, (u64, u64, u64, u64)> = self
-            .boot
-            .merged
-            .iter()
-            .filter(|(_, c)| !c.is_empty())
-            .map(|(s, c)| (s.as_str(), c.totals()))
-            .collect();
-        let got: BTreeMap<&str, (u64, u64, u64, u64)> = f
-            .services
-            .iter()
-            .map(|s| {
-                let t = (s.responses, s.status_4xx, s.status_5xx, s.no_response);
-                (s.name.as_str(), t)
-            })
-            .collect();
-        if got.len() != f.services.len() {
-            return Err("a service appears twice".into());
-        }
-        if got != expected {
-            return Err(format!(
-                "flush seq {} counters {got:?}, model {expected:?}",
-                f.seq
-            ));
-        }
-        for s in &f.services {
-            let model = self.boot.merged.get(&s.name).cloned().unwrap_or_default();
-            let sum: u64 = s.routes.iter().map(|r| r.count).sum();
-            if sum != s.status_5xx {
-                return Err(format!(
-                    "{}: routes sum to {sum}, 5xx {}",
-                    s.name, s.status_5xx
-                ));
-            }
-            if s.routes.len() > self.boot.routes_hi + 1 {
-                return Err(format!(
-                    "{}: {} routes, bound {} + other",
-                    s.name,
-                    s.routes.len(),
-                    self.boot.routes_hi
-                ));
-            }
-            for r in &s.routes {
-                if r.first_seen_ms > r.last_seen_ms {
-                    return Err(format!("{}: {:?} first after last", s.name, r.route));
-                }
-                if r.route == OTHER_ROUTE {
-                    continue;
-                }
-                let m = model.routes.get(&r.route).copied().unwrap_or(0);
-                if r.count > m {
-                    return Err(format!(
-                        "{}: route {:?} has {}, model {m}",
-                        s.name, r.route, r.count
-                    ));
-                }
-            }
-            // No table could fold anything: the routes are exactly the model's.
-            if model.routes.len() <= self.boot.routes_lo {
-                let got: BTreeMap<&str, u64> = s
-                    .routes
-                    .iter()
-                    .map(|r| (r.route.as_str(), r.count))
-                    .collect();
-                let want: BTreeMap<&str, u64> =
-                    model.routes.iter().map(|(r, n)| (r.as_str(), *n)).collect();
-                if got != want {
-                    return Err(format!("{}: routes {got:?}, model {want:?}", s.name));
-                }
-            }
-        }
-        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use faultline_tests::host::{
     Ending, HttpCall, Proxy, ProxyConfig, Reply, Request, Response, StreamOutcome,
 };
 
-use super::model::{Model, book_totals};
+use super::model::{Model, OVERFLOW_SERVICE, book_totals};
 use super::scenario::{Answer, Cfg, EndSpec, Op, Req, Scenario, ValidCfg};
 
 /// What a run did (summed over cases for the record).
@@ -17,6 +17,8 @@ pub struct Stats {
     pub ops: u64,
     pub streams: u64,
     pub flushes_checked: u64,
+    /// Flushes holding the overflow service "(other)" (a `max_services` bound folded).
+    pub flushes_with_overflow: u64,
     pub settles: u64,
     pub ticks: u64,
     pub restarts_graceful: u64,
@@ -25,6 +27,8 @@ pub struct Stats {
     pub wipes: u64,
     /// Responses + no-responses lost with abruptly dropped VMs (the model's exact bound).
     pub lost_abrupt: u64,
+    /// Responses + no-responses of wiped boots that no flush of theirs carried.
+    pub unflushed_at_wipe: u64,
     pub simulated_ms: u64,
 }
 
@@ -34,6 +38,7 @@ impl Stats {
         self.ops += o.ops;
         self.streams += o.streams;
         self.flushes_checked += o.flushes_checked;
+        self.flushes_with_overflow += o.flushes_with_overflow;
         self.settles += o.settles;
         self.ticks += o.ticks;
         self.restarts_graceful += o.restarts_graceful;
@@ -41,6 +46,7 @@ impl Stats {
         self.reconfigures += o.reconfigures;
         self.wipes += o.wipes;
         self.lost_abrupt += o.lost_abrupt;
+        self.unflushed_at_wipe += o.unflushed_at_wipe;
         self.simulated_ms += o.simulated_ms;
     }
 }
@@ -111,6 +117,7 @@ pub fn run(s: &Scenario) -> Result<Stats, String> {
     d.stats.ticks = d.proxy.tick_log().len() as u64;
     let lost = book_totals(&d.model.lost);
     d.stats.lost_abrupt = lost.0 + lost.3;
+    d.stats.unflushed_at_wipe = d.model.unflushed_at_wipe;
     d.stats.simulated_ms = d.proxy.now_ms() - start_ms;
     Ok(d.stats)
 }
@@ -280,6 +287,9 @@ impl Driver {
             )
         })?;
         self.stats.flushes_checked += 1;
+        if flush.services.iter().any(|s| s.name == OVERFLOW_SERVICE) {
+            self.stats.flushes_with_overflow += 1;
+        }
         self.fresh = true;
         Ok(())
     }

@@ -15,6 +15,7 @@ pub struct ValidCfg {
     pub service: Option<&'static str>,
     pub default_service: &'static str,
     pub max_routes: usize,
+    pub max_services: usize,
     pub merge_ms: u64,
     pub flush_ms: u64,
     /// Without a collector the VM counts and merges but never flushes.
@@ -28,6 +29,7 @@ impl ValidCfg {
             service,
             default_service: "unknown",
             max_routes: 32,
+            max_services: 64,
             merge_ms: 250,
             flush_ms: 1_000,
             collector: true,
@@ -81,6 +83,7 @@ impl Cfg {
                 "flush_interval_ms": v.flush_ms,
                 "merge_interval_ms": v.merge_ms,
                 "max_routes": v.max_routes,
+                "max_services": v.max_services,
                 "shm_zone": "faultline"
             });
             if let Some(obj) = c.as_object_mut() {
@@ -261,18 +264,30 @@ pub fn valid_cfg() -> impl Strategy<Value = ValidCfg> {
         service(),
         prop_oneof![Just("unknown"), Just("fallback")],
         prop_oneof![Just(1usize), Just(2), Just(3), Just(32)],
+        prop_oneof![8 => Just(64usize), 1 => Just(1), 1 => Just(2)],
         prop_oneof![Just(100u64), Just(250), Just(1_000)],
         prop_oneof![Just(1_000u64), Just(2_000), Just(5_000)],
         prop::bool::weighted(0.9),
     )
         .prop_map(
-            |(service, default_service, max_routes, merge_ms, flush_ms, collector)| ValidCfg {
+            |(
                 service,
                 default_service,
                 max_routes,
+                max_services,
                 merge_ms,
                 flush_ms,
                 collector,
+            )| {
+                ValidCfg {
+                    service,
+                    default_service,
+                    max_routes,
+                    max_services,
+                    merge_ms,
+                    flush_ms,
+                    collector,
+                }
             },
         )
 }
