@@ -73,6 +73,10 @@ pub struct Shared {
     pub http: reqwest::Client,
     pub started_ms: u64,
     pub first_start_ms: u64,
+    /// Flushes accepted and refused since start, for `/metrics`.
+    pub stats: crate::observe::IngestStats,
+    /// A read-only connection for the status page's history: its reads never wait for the core.
+    pub reader: Mutex<rusqlite::Connection>,
 }
 
 impl Shared {
@@ -114,7 +118,9 @@ pub fn open(cfg: Config) -> Result<Arc<Shared>, Error> {
     let now = now_ms();
     let first_start_ms = store.first_start_ms(now)?;
     let (baselines, services, buckets) = store.load()?;
-    let engine = Engine::restore(cfg.clone(), now, baselines, services, buckets);
+    let mut engine = Engine::restore(cfg.clone(), now, baselines, services, buckets);
+    engine.resume_minutes(store.open_minutes(now)?);
+    let reader = Mutex::new(Store::open_read_only(&cfg.state_dir)?);
     let http = reqwest::Client::builder()
         .user_agent(concat!("faultline-collector/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -127,6 +133,8 @@ pub fn open(cfg: Config) -> Result<Arc<Shared>, Error> {
         http,
         started_ms: now,
         first_start_ms,
+        stats: Default::default(),
+        reader,
         cfg,
     }))
 }
@@ -134,14 +142,25 @@ pub fn open(cfg: Config) -> Result<Arc<Shared>, Error> {
 async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune_ms = 0u64;
     loop {
         tokio::select! {
             _ = every.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+        let history = shared.cfg.history;
         let r = shared.with_core(|c| {
             let now = now_ms();
             let notices = c.engine.tick(now);
+            if now.saturating_sub(last_prune_ms) >= 60_000 {
+                last_prune_ms = now;
+                let before = now.saturating_sub(u64::try_from(history.retention.as_millis()).unwrap_or(u64::MAX));
+                match c.store.prune_history(before, history.max_rows) {
+                    Ok(n) if n > 0 => tracing::debug!("history: pruned {n} rows"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!("pruning history failed: {e}"),
+                }
+            }
             c.commit(notices, now)
         });
         match r.await {

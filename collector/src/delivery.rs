@@ -95,6 +95,8 @@ pub struct WebhookStatus {
     pub last_error: Option<String>,
     pub since_ms: u64,
     pub delivered: u64,
+    /// Attempts that Discord refused or that failed (429, 4xx, 5xx, network), since start.
+    pub failed: u64,
 }
 
 /// The row's body: the full message, or the plain fallback after a 400.
@@ -115,10 +117,17 @@ fn set_status(shared: &Shared, name: &str, state: &'static str, err: Option<Stri
     s.state = state;
     if delivered {
         s.delivered += 1;
+    } else if err.is_some() {
+        s.failed += 1;
     }
     if err.is_some() || state == "ok" {
         s.last_error = err;
     }
+}
+
+fn count_failure(shared: &Shared, name: &str) {
+    let mut all = shared.webhooks.lock().unwrap_or_else(|p| p.into_inner());
+    all.entry(name.to_string()).or_default().failed += 1;
 }
 
 async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) {
@@ -177,10 +186,12 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
             }
             Verdict::BadRequest(why) if !row.fallback => {
                 tracing::warn!(webhook = %name, alert = id, "Discord refused the message ({why}): sending the plain fallback");
+                count_failure(&shared, &name);
                 let _ = shared.with_core(move |c| c.store.mark_fallback(id)).await;
             }
             Verdict::BadRequest(why) => {
                 tracing::error!(webhook = %name, alert = id, "Discord refused the fallback too ({why}): alert dropped, kept in history");
+                count_failure(&shared, &name);
                 let _ = shared.with_core(move |c| c.store.finish(id, now_ms(), None, "refused")).await;
             }
             Verdict::Broken(why) => {

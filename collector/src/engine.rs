@@ -6,6 +6,7 @@ use crate::alert::RateAlert;
 use crate::config::Config;
 use crate::health::{HealthChange, HealthState, ProbeResult};
 use crate::ledger::{Baseline, Ledger, LedgerCaps, LedgerChanges, LedgerError, Outcome};
+use crate::minutes::{Minute, MinuteLog};
 use crate::notice::{Event, Notice, RouteLine};
 use crate::window::{Bucket, ErrorWindow};
 use faultline_flush::{Flush, OTHER_ROUTE};
@@ -71,12 +72,14 @@ pub struct Snapshot {
     pub buckets: Vec<(String, Bucket)>,
     /// Per service: stored buckets starting before this are out of the window.
     pub expire_before: Vec<(String, u64)>,
+    /// Per-minute history changed since the last snapshot (whole minutes, to upsert).
+    pub minutes: Vec<Minute>,
 }
 
 impl Snapshot {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.ledger.is_empty() && self.services.is_empty() && self.buckets.is_empty()
+        self.ledger.is_empty() && self.services.is_empty() && self.buckets.is_empty() && self.minutes.is_empty()
     }
 }
 
@@ -87,6 +90,7 @@ pub struct Engine {
     services: BTreeMap<String, ServiceState>,
     dirty: BTreeSet<String>,
     last_cap_log_ms: BTreeMap<&'static str, u64>,
+    minutes: MinuteLog,
 }
 
 fn ms(d: std::time::Duration) -> u64 {
@@ -107,7 +111,7 @@ impl Engine {
         for s in &cfg.services {
             map.entry(s.name.clone()).or_insert_with(|| Engine::fresh(&cfg, now_ms));
         }
-        Engine { ledger: Ledger::restore(baselines), services: map, dirty: BTreeSet::new(), last_cap_log_ms: BTreeMap::new(), cfg }
+        Engine { ledger: Ledger::restore(baselines), services: map, dirty: BTreeSet::new(), last_cap_log_ms: BTreeMap::new(), minutes: MinuteLog::default(), cfg }
     }
 
     fn fresh(cfg: &Config, now_ms: u64) -> ServiceState {
@@ -118,6 +122,11 @@ impl Engine {
             rate: RateAlert::new(now_ms),
             health: HealthState::default(),
         }
+    }
+
+    /// Resumes the per-minute history of minutes still open at a restart.
+    pub fn resume_minutes(&mut self, minutes: Vec<Minute>) {
+        self.minutes.resume(minutes);
     }
 
     /// The configuration in force.
@@ -172,6 +181,7 @@ impl Engine {
             }
             let Some(s) = self.services.get_mut(&d.name) else { continue };
             let mut routes = Vec::with_capacity(d.routes.len());
+            let mut minute_routes = Vec::with_capacity(d.routes.len());
             let mut folded = false;
             for (route, n, first, last) in d.routes {
                 let key = if s.routes.contains_key(&route) || s.routes.len() < max_routes {
@@ -190,6 +200,7 @@ impl Engine {
                         s.routes.insert(key.clone(), RouteSeen { first_seen_ms: first, last_seen_ms: last, total: n });
                     }
                 }
+                minute_routes.push((key.clone(), n, first, last));
                 routes.push((key, n));
             }
             if folded {
@@ -198,6 +209,7 @@ impl Engine {
             }
             let Some(s) = self.services.get_mut(&d.name) else { continue };
             s.window.add(now_ms, d.responses, d.status_5xx, routes);
+            self.minutes.add(&d.name, now_ms, d.responses, d.status_5xx, &minute_routes);
             let t = &mut s.totals;
             t.requests = t.requests.saturating_add(d.responses);
             t.errors = t.errors.saturating_add(d.status_5xx);
@@ -281,7 +293,7 @@ impl Engine {
 
     /// Hands the state changed since the last call to the store.
     pub fn take_snapshot(&mut self, now_ms: u64) -> Snapshot {
-        let mut snap = Snapshot { ledger: self.ledger.take_changes(), ..Snapshot::default() };
+        let mut snap = Snapshot { ledger: self.ledger.take_changes(), minutes: self.minutes.take_changed(now_ms), ..Snapshot::default() };
         for name in std::mem::take(&mut self.dirty) {
             let Some(s) = self.services.get_mut(&name) else { continue };
             let (changed, cutoff) = s.window.take_changed(now_ms);
@@ -302,6 +314,7 @@ impl Engine {
         }
         self.dirty.extend(snap.services.into_iter().map(|(n, _)| n));
         self.ledger.mark_all_changed(snap.ledger.into_iter().map(|(k, _)| k));
+        self.minutes.restore_unwritten(snap.minutes);
     }
 }
 

@@ -2,9 +2,11 @@
 //! is failing or down, and tells its owners on Discord without losing an alert.
 //!
 //! Pure modules (no I/O, time as an argument): [`config`], [`ledger`], [`window`],
-//! [`alert`], [`health`] (state), [`engine`], [`message`], [`notice`]. Edges: [`store`]
-//! (SQLite), [`delivery`] (Discord), [`server`] and [`status`] (HTTP), [`health::probe`],
-//! [`app`] (wiring), [`testalert`].
+//! [`alert`], [`health`] (state), [`engine`], [`message`], [`notice`], [`minutes`] (per-minute
+//! history), [`metrics`] (Prometheus text), [`rules`] (Prometheus rules), [`history_text`].
+//! Edges: [`store`] (SQLite), [`delivery`] (Discord), [`server`], [`status`], [`observe`] and
+//! [`status_page`] (HTTP), [`health::probe`], [`app`] (wiring), [`testalert`], [`report`]
+//! (the `history` and `rules` commands).
 #![forbid(unsafe_code)]
 
 pub mod alert;
@@ -13,10 +15,17 @@ pub mod config;
 pub mod delivery;
 pub mod engine;
 pub mod health;
+pub mod history_text;
 pub mod ledger;
 pub mod message;
+pub mod metrics;
+pub mod minutes;
 pub mod notice;
+pub mod observe;
+pub mod rules;
+pub mod report;
 pub mod server;
+pub mod status_page;
 pub mod status;
 pub mod store;
 pub mod testalert;

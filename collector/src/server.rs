@@ -1,8 +1,11 @@
 //! The HTTP edge: `POST /v1/flush` (bearer token, constant-time compare, optional proxy
-//! binding), `GET /healthz` and `GET /v1/status`. Thin: parsing, auth and status codes
-//! here; decisions in the engine.
+//! binding), `GET /healthz`, and the read-only views `GET /` (status page), `GET /v1/status`,
+//! `GET /v1/history` and `GET /metrics` (open on a loopback listener without `status_token`,
+//! else they need the token as `Authorization: Bearer` or `?token=`). Thin: parsing, auth
+//! and status codes here; decisions in the engine.
 
 use crate::app::{Shared, now_ms};
+use crate::observe::Reject;
 use crate::status;
 use bytes::Bytes;
 use faultline_flush::{Flush, INGEST_PATH, limits::MAX_BODY_BYTES};
@@ -24,6 +27,59 @@ fn reply(status: StatusCode, body: serde_json::Value) -> Resp {
 
 fn error(status: StatusCode, message: impl Into<String>) -> Resp {
     reply(status, json!({ "error": message.into() }))
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
+    r.headers_mut().insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Decodes `%XX` and `+` of a query component (invalid escapes are kept as written).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = |j: usize| b.get(j).and_then(|h| (*h as char).to_digit(16));
+        match (c, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The query string's parameters (the first of each name wins).
+pub fn query_params(query: Option<&str>) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.entry(unescape(k)).or_insert_with(|| unescape(v));
+    }
+    out
+}
+
+/// Whether the request may read the status views (see the module doc).
+fn may_read(shared: &Shared, req: &Request<Incoming>) -> bool {
+    if shared.cfg.status_open() {
+        return true;
+    }
+    let bearer = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(|t| t.trim().to_string());
+    let given = bearer.or_else(|| query_params(req.uri().query()).remove("token"));
+    given.is_some_and(|t| shared.cfg.status_token_matches(&t))
 }
 
 /// Compares without an early exit on the first differing byte.
@@ -49,27 +105,37 @@ fn authorize<'a>(shared: &'a Shared, req: &Request<Incoming>) -> Option<&'a crat
 
 async fn flush(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     let Some(token) = authorize(&shared, &req) else {
+        shared.stats.reject(Reject::Unauthorized);
         return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
     };
     let allowed = token.proxies.clone();
     let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        shared.stats.reject(Reject::TooLarge);
         return error(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {MAX_BODY_BYTES} bytes"));
     }
     let body = match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            shared.stats.reject(Reject::TooLarge);
             return error(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {MAX_BODY_BYTES} bytes"));
         }
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("reading body: {e}")),
+        Err(e) => {
+            shared.stats.reject(Reject::Malformed);
+            return error(StatusCode::BAD_REQUEST, format!("reading body: {e}"));
+        }
     };
     let f = match Flush::parse(&body) {
         Ok(f) => f,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.0),
+        Err(e) => {
+            shared.stats.reject(Reject::Malformed);
+            return error(StatusCode::BAD_REQUEST, e.0);
+        }
     };
     if let Some(list) = allowed
         && !list.iter().any(|p| p == &f.proxy_id)
     {
+        shared.stats.reject(Reject::Forbidden);
         return error(StatusCode::FORBIDDEN, format!("this token may not flush for proxy {:?}", f.proxy_id));
     }
     let result = shared
@@ -89,6 +155,7 @@ async fn flush(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         .await;
     match result {
         Ok((outcome, wrote)) => {
+            shared.stats.accepted(outcome);
             match wrote {
                 Ok(hooks) => shared.wake_all(&hooks),
                 Err(e) => tracing::error!("writing alert state failed (kept in memory, retried every second): {e}"),
@@ -96,6 +163,7 @@ async fn flush(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
             reply(StatusCode::OK, json!({ "result": outcome }))
         }
         Err(r) => {
+            shared.stats.reject(Reject::OverCapacity);
             if r.log {
                 tracing::warn!("cap hit: {}", r.error);
             }
@@ -104,18 +172,54 @@ async fn flush(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     }
 }
 
+const VIEWS: [&str; 4] = ["/", "/v1/status", "/v1/history", "/metrics"];
+
+async fn view(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path();
+    if !may_read(&shared, &req) {
+        let mut r = if path == "/" {
+            let body = "This Faultline status page needs a token: open it as /?token=YOUR_STATUS_TOKEN (the collector's status_token).\n".to_string();
+            text(StatusCode::UNAUTHORIZED, "text/plain; charset=utf-8", body)
+        } else {
+            error(StatusCode::UNAUTHORIZED, "this view needs the status token (Authorization: Bearer, or ?token=)")
+        };
+        r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer realm=\"faultline\""));
+        return r;
+    }
+    match path {
+        "/" => text(StatusCode::OK, "text/html; charset=utf-8", crate::status_page::page()),
+        "/metrics" => {
+            let m = crate::observe::metrics_view(&shared).await;
+            text(StatusCode::OK, crate::metrics::CONTENT_TYPE, crate::metrics::render(&m))
+        }
+        "/v1/history" => {
+            let retention = u64::try_from(shared.cfg.history.retention.as_millis()).unwrap_or(u64::MAX);
+            let q = match crate::observe::parse_query(&query_params(req.uri().query()), retention) {
+                Ok(q) => q,
+                Err(e) => return error(StatusCode::BAD_REQUEST, e),
+            };
+            match crate::observe::history_json(&shared, &q) {
+                Ok(v) => reply(StatusCode::OK, v),
+                Err(e) => {
+                    tracing::error!("reading history failed: {e}");
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "reading history failed")
+                }
+            }
+        }
+        _ => reply(StatusCode::OK, status::status(&shared).await),
+    }
+}
+
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
-    match (req.method(), req.uri().path()) {
+    let path = req.uri().path();
+    match (req.method(), path) {
         (&Method::POST, INGEST_PATH) => flush(shared, req).await,
         (&Method::GET, "/healthz") => {
             let h = status::healthz(&shared).await;
             reply(StatusCode::OK, h)
         }
-        (&Method::GET, "/v1/status") => {
-            let s = status::status(&shared).await;
-            reply(StatusCode::OK, s)
-        }
-        (_, INGEST_PATH | "/healthz" | "/v1/status") => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        (&Method::GET, p) if VIEWS.contains(&p) => view(shared, req).await,
+        (_, p) if p == INGEST_PATH || p == "/healthz" || VIEWS.contains(&p) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -157,5 +261,16 @@ mod tests {
         assert!(!super::ct_eq(b"secret-1", b"secret-2"));
         assert!(!super::ct_eq(b"secret", b"secret-1"));
         assert!(!super::ct_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        let q = super::query_params(Some("since=1h&token=a%2Bb%3D%3D&x&service=my+svc&since=2h&bad=%zz"));
+        assert_eq!(q["since"], "1h");
+        assert_eq!(q["token"], "a+b==");
+        assert_eq!(q["service"], "my svc");
+        assert_eq!(q["x"], "");
+        assert_eq!(q["bad"], "%zz");
+        assert!(super::query_params(None).is_empty());
     }
 }

@@ -6,13 +6,12 @@ use crate::engine::{ServiceState, top_routes};
 use crate::health::Health;
 use serde_json::{Value, json};
 
-fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Value {
-    let cfg = &shared.cfg;
-    let t = s.window.totals(now);
-    let down = s.health.health == Health::Down;
-    let state = if down {
+/// The state shown for a service: `down` (health check), `no_data` (empty window, nothing
+/// firing), else its rate level (`ok`, `warning`, `critical`).
+pub fn state_of(s: &ServiceState, window_requests: u64) -> &'static str {
+    if s.health.health == Health::Down {
         "down"
-    } else if t.requests == 0 && !s.rate.firing() {
+    } else if window_requests == 0 && !s.rate.firing() {
         "no_data"
     } else {
         match s.rate.level {
@@ -20,7 +19,15 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Valu
             crate::alert::Level::Warning => "warning",
             crate::alert::Level::Critical => "critical",
         }
-    };
+    }
+}
+
+fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Value {
+    let cfg = &shared.cfg;
+    let t = s.window.totals(now);
+    let down = s.health.health == Health::Down;
+    let state = state_of(s, t.requests);
+    let th = cfg.thresholds(name);
     let since = if down { s.health.down_since_ms.unwrap_or(s.rate.since_ms) } else { s.rate.since_ms };
     let rate = (t.requests > 0).then(|| t.errors as f64 / t.requests as f64);
     let health = s.health.last.as_ref().map(|p| {
@@ -47,6 +54,7 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Valu
         "top_routes": top_routes(&t.routes, &s.routes, cfg.top_routes),
         "health": health,
         "incident": incident,
+        "thresholds": {"warning": th.warning_bp as f64 / 10_000.0, "critical": th.critical_bp as f64 / 10_000.0, "min_requests": th.min_requests},
     })
 }
 
@@ -59,6 +67,7 @@ pub async fn status(shared: &Shared) -> Value {
         "now_ms": now,
         "started_ms": shared.started_ms,
         "first_start_ms": shared.first_start_ms,
+        "window_ms": u64::try_from(shared.cfg.window.as_millis()).unwrap_or(u64::MAX),
         "services": services,
     })
 }

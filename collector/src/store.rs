@@ -5,6 +5,7 @@
 //! is sent.
 
 use crate::engine::{ServiceState, Snapshot};
+use crate::minutes::{Minute, minute_of};
 use crate::ledger::Baseline;
 use crate::window::Bucket;
 use crate::notice::Notice;
@@ -59,6 +60,8 @@ CREATE TABLE IF NOT EXISTS sent (id INTEGER PRIMARY KEY, webhook TEXT NOT NULL, 
   sent_ms INTEGER NOT NULL, message_id TEXT, outcome TEXT NOT NULL, notice TEXT NOT NULL);
 ";
 
+pub mod history;
+
 /// Delivered or abandoned alerts kept for history (issue 6); older ones are pruned.
 const SENT_KEPT: i64 = 10_000;
 
@@ -71,7 +74,56 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
+        let has_attempts: i64 = conn.query_row("SELECT COUNT(*) FROM pragma_table_info('sent') WHERE name = 'attempts'", [], |r| r.get(0))?;
+        if has_attempts == 0 {
+            // Databases written before the history feature: keep the delivery attempts too.
+            conn.execute_batch("ALTER TABLE sent ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")?;
+        }
+        conn.execute_batch(history::SCHEMA)?;
         Ok(Store { conn, full_sync: true })
+    }
+
+    /// Opens `faultline.db` in `dir` read-only (the `history` command, the status page's reads):
+    /// in WAL mode it reads a consistent state while the service writes, and never blocks it.
+    pub fn open_read_only(dir: &Path) -> Result<Connection, StoreError> {
+        let path = dir.join("faultline.db");
+        if !path.exists() {
+            return Err(StoreError::Dir { path, source: std::io::Error::new(std::io::ErrorKind::NotFound, "no database here (has the collector run with this state_dir?)") });
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(conn)
+    }
+
+    /// The history on the service's own connection.
+    pub fn history(&self) -> history::History<'_> {
+        history::History(&self.conn)
+    }
+
+    /// Minutes still open at `now_ms` (the current one), to resume counting after a restart.
+    pub fn open_minutes(&self, now_ms: u64) -> Result<Vec<Minute>, StoreError> {
+        let start = minute_of(now_ms);
+        let mut out: Vec<Minute> = self
+            .history()
+            .minutes(None, start)?
+            .into_iter()
+            .map(|m| Minute { service: m.service, start_ms: m.start_ms, requests: m.requests, errors: m.errors, routes: Default::default() })
+            .collect();
+        let mut st = self.conn.prepare("SELECT service, start_ms, route, count, first_seen_ms, last_seen_ms FROM minute_route WHERE start_ms >= ?1")?;
+        let rows = st.query_map(params![start as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?)))?;
+        for row in rows {
+            let (svc, at, route, n, first, last) = row?;
+            if let Some(m) = out.iter_mut().find(|m| m.service == svc && m.start_ms as i64 == at) {
+                let c = crate::minutes::RouteMinute { count: n.max(0) as u64, first_seen_ms: first.max(0) as u64, last_seen_ms: last.max(0) as u64 };
+                m.routes.insert(route, c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes history older than `before_ms` and beyond `max_rows` rows per table.
+    pub fn prune_history(&mut self, before_ms: u64, max_rows: u64) -> Result<usize, StoreError> {
+        history::prune(&self.conn, before_ms, max_rows)
     }
 
     /// Alerts and delivery records are synced to disk at commit (FULL). A snapshot without alerts
@@ -145,6 +197,7 @@ impl Store {
                 expire.execute(params![name, *before as i64])?;
             }
         }
+        history::write_minutes(&tx, &snap.minutes)?;
         let mut ids = Vec::with_capacity(notices.len());
         {
             let mut ins = tx.prepare_cached("INSERT INTO outbox (webhook, owner, created_ms, notice) VALUES (?1, ?2, ?3, ?4)")?;
@@ -193,8 +246,8 @@ impl Store {
         self.sync(true)?;
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT OR REPLACE INTO sent (id, webhook, service, created_ms, sent_ms, message_id, outcome, notice)
-             SELECT id, webhook, CASE WHEN json_valid(notice) THEN COALESCE(json_extract(notice, '$.service'), '?') ELSE '?' END, created_ms, ?2, ?3, ?4, notice FROM outbox WHERE id = ?1",
+            "INSERT OR REPLACE INTO sent (id, webhook, service, created_ms, sent_ms, message_id, outcome, notice, attempts)
+             SELECT id, webhook, CASE WHEN json_valid(notice) THEN COALESCE(json_extract(notice, '$.service'), '?') ELSE '?' END, created_ms, ?2, ?3, ?4, notice, attempts FROM outbox WHERE id = ?1",
             params![id, now_ms as i64, message_id, outcome],
         )?;
         tx.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;

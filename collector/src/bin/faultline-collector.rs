@@ -35,6 +35,60 @@ enum Command {
         #[arg(long, short)]
         service: Option<String>,
     },
+    /// Prints the history (per-minute 5xx rate, a text chart, failing routes, alerts) from the
+    /// database; safe while the service runs (read-only).
+    History {
+        /// Only this service (default: every service with history in the period).
+        #[arg(long, short)]
+        service: Option<String>,
+        /// How far back, e.g. "1h", "30m", "2d".
+        #[arg(long, default_value = "1h")]
+        since: String,
+        /// Configuration file (for its state_dir and thresholds).
+        #[arg(long, short, conflicts_with = "state_dir")]
+        config: Option<PathBuf>,
+        /// The state directory holding faultline.db (default thresholds).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Prints a Prometheus rules file with the same two tiers over the /metrics counters.
+    Rules {
+        /// Configuration file (its thresholds, per-service overrides and window); else the defaults.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The rate window, e.g. "5m" (default: the configuration's window, else 5m).
+        #[arg(long)]
+        window: Option<String>,
+    },
+}
+
+fn duration(what: &str, v: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(v) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(format!("--{what}: must be above zero")),
+        Err(e) => Err(format!("--{what}: {v:?} is not a duration like \"1h\" or \"5m\": {e}")),
+    }
+}
+
+fn history(service: Option<String>, since: &str, config: Option<PathBuf>, state_dir: Option<PathBuf>) -> Result<(), String> {
+    let since = duration("since", since)?;
+    let cfg = config.as_deref().map(Config::load).transpose().map_err(|e| e.to_string())?;
+    let dir = match (&cfg, state_dir) {
+        (Some(c), _) => c.state_dir.clone(),
+        (None, Some(d)) => d,
+        (None, None) => PathBuf::from("/var/lib/faultline-collector"),
+    };
+    let src = faultline_collector::report::Source { state_dir: &dir, config: cfg.as_ref() };
+    let text = faultline_collector::report::history(&src, service.as_deref(), since, faultline_collector::app::now_ms()).map_err(|e| e.to_string())?;
+    print!("{text}");
+    Ok(())
+}
+
+fn rules(config: Option<PathBuf>, window: Option<String>) -> Result<(), String> {
+    let cfg = config.as_deref().map(Config::load).transpose().map_err(|e| e.to_string())?;
+    let window = window.as_deref().map(|w| duration("window", w)).transpose()?;
+    print!("{}", faultline_collector::report::rules(cfg.as_ref(), window));
+    Ok(())
 }
 
 fn init_logs() {
@@ -61,6 +115,8 @@ fn main() -> ExitCode {
                 .and_then(|cfg| runtime()?.block_on(faultline_collector::testalert::run(cfg, service)).map_err(|e| e.to_string()))
                 .map(|done| println!("{done}"))
         }
+        Command::History { service, since, config, state_dir } => history(service, &since, config, state_dir),
+        Command::Rules { config, window } => rules(config, window),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,6 +26,9 @@ pub fn render(c: &Config) -> String {
     let _ = writeln!(o, "clear_below = {}  # percent of a threshold", d.clear_pct);
     let _ = writeln!(o, "reminder = {}", q(&fmt_d(c.reminder)));
     let _ = writeln!(o, "top_routes = {}", c.top_routes);
+    if c.status_token.is_some() {
+        let _ = writeln!(o, "status_token = \"****\"");
+    }
     for t in &c.tokens {
         let _ = writeln!(o, "\n[[tokens]]\ntoken = \"****\"");
         if let Some(p) = &t.proxies {
@@ -51,6 +54,7 @@ pub fn render(c: &Config) -> String {
         q(&fmt_d(dl.max_backoff)),
         q(&fmt_d(dl.broken_retry))
     );
+    let _ = writeln!(o, "\n[history]\nretention = {}\nmax_rows = {}", q(&fmt_d(c.history.retention)), c.history.max_rows);
     for s in &c.services {
         let _ = writeln!(o, "\n[[services]]\nname = {}", q(&s.name));
         if let Some(h) = &s.health {

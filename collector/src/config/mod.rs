@@ -1,8 +1,11 @@
 //! The collector's configuration: one TOML file, validated as a whole. Every rejected
 //! value is reported as `file:line: key: why`, and defaults are those of issue 3.
 
+mod history;
 mod locate;
 mod raw;
+
+pub use history::{DEFAULT_MAX_ROWS, DEFAULT_RETENTION, HistoryConfig, StatusToken};
 
 use crate::alert::Thresholds;
 use raw::{RawConfig, RawExpect, RawService};
@@ -109,6 +112,9 @@ pub struct Config {
     pub limits: Limits,
     pub delivery: DeliveryConfig,
     pub services: Vec<ServiceConfig>,
+    /// Required to read the status page and its JSON when set (see `Config::status_open`).
+    pub status_token: Option<StatusToken>,
+    pub history: HistoryConfig,
 }
 
 impl std::fmt::Debug for IngestToken {
@@ -157,6 +163,22 @@ impl Config {
     /// Name of the webhook alerts for `service` go to.
     pub fn webhook_for(&self, service: &str) -> &str {
         self.service(service).map(|s| s.webhook.as_str()).unwrap_or(DEFAULT_WEBHOOK)
+    }
+
+    /// Whether the status page, its JSON and `/metrics` are readable without a token: only on
+    /// a loopback listener with no `status_token` configured.
+    pub fn status_open(&self) -> bool {
+        self.status_token.is_none() && self.listen.ip().is_loopback()
+    }
+
+    /// Whether `given` opens the status page: the `status_token` if one is set, else (beyond
+    /// loopback) any ingest token. Every candidate is compared in constant time.
+    pub fn status_token_matches(&self, given: &str) -> bool {
+        let eq = |t: &str| crate::server::ct_eq(t.as_bytes(), given.as_bytes());
+        match &self.status_token {
+            Some(t) => eq(&t.0),
+            None => self.tokens.iter().fold(false, |hit, t| eq(&t.token) | hit),
+        }
     }
 
     /// The effective configuration as TOML, with every secret masked.
@@ -306,7 +328,9 @@ impl Ctx<'_> {
             // Unconfigured services (and the test alert) fall back to the default webhook.
             return Err(self.err_at(0, "webhooks.default", "required: alerts for services not listed here go to it"));
         }
-        Ok(Config { file: path.to_path_buf(), listen, state_dir, window, bucket, defaults, reminder, top_routes, tokens, webhooks, limits, delivery, services })
+        let status_token = self.status_token(&raw)?;
+        let history = self.history(&raw)?;
+        Ok(Config { file: path.to_path_buf(), listen, state_dir, window, bucket, defaults, reminder, top_routes, tokens, webhooks, limits, delivery, services, status_token, history })
     }
 
     fn service(&self, i: usize, s: &RawService, defaults: Thresholds, webhooks: &BTreeMap<String, Webhook>) -> Result<ServiceConfig, ConfigError> {

@@ -29,6 +29,17 @@ pub struct RawConfig {
     pub delivery: RawDelivery,
     #[serde(default)]
     pub services: Vec<RawService>,
+    pub status_token: Option<Spanned<String>>,
+    #[serde(default)]
+    pub history: RawHistory,
+}
+
+/// `[history]`: how long per-minute aggregates and alert records are kept, and how many rows.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHistory {
+    pub retention: Option<Spanned<String>>,
+    pub max_rows: Option<Spanned<u64>>,
 }
 
 /// One ingest token, optionally bound to proxy ids.

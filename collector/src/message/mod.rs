@@ -51,6 +51,11 @@ fn level_look(l: Level) -> (&'static str, u32) {
     }
 }
 
+/// The headline of a notice (the message title), for history listings.
+pub fn title(n: &Notice) -> String {
+    headline(n).0
+}
+
 /// Title emoji, headline and colour of a notice.
 fn headline(n: &Notice) -> (String, u32) {
     let svc = &n.service;

@@ -44,6 +44,7 @@ fn snapshot_and_outbox_round_trip_in_order() {
         services: vec![("be".into(), state.clone())],
         buckets: vec![("be".into(), old), ("be".into(), bucket.clone())],
         expire_before: vec![("be".into(), 500)],
+        minutes: vec![],
     };
     let ids = s.commit(&snap, &[("default".into(), notice("be")), ("other".into(), notice("fe")), ("default".into(), notice("ai"))], SERVICE_OWNER, 7).unwrap();
     assert_eq!(ids.len(), 3);
