@@ -111,3 +111,28 @@ fn effective_config_masks_secrets() {
     assert!(out.contains("interval = \"1m\""), "{out}");
     assert!(!format!("{c:?}").contains("tok-abc"));
 }
+
+#[test]
+fn status_token_and_history_have_defaults_and_are_checked() {
+    let fixed = OK.replace("timeout = \"10s\"", "timeout = \"2s\"");
+    let c = parse(&fixed).unwrap();
+    assert_eq!(c.history, HistoryConfig { retention: Duration::from_secs(7 * 86_400), max_rows: DEFAULT_MAX_ROWS });
+    assert!(c.status_open(), "loopback without status_token: open");
+    assert!(!c.status_token_matches("secret-token-1") || c.status_token.is_none());
+    let c = parse(&format!("listen = \"0.0.0.0:7070\"\n{fixed}")).unwrap();
+    assert!(!c.status_open(), "beyond loopback a token is needed");
+    assert!(c.status_token_matches("secret-token-1") && !c.status_token_matches("secret-token-2"), "any ingest token without status_token");
+    let c = parse(&format!("status_token = \"page-token-9\"\n{fixed}\n[history]\nretention = \"2d\"\nmax_rows = 5000\n")).unwrap();
+    assert!(!c.status_open(), "a configured status_token is always required");
+    assert!(c.status_token_matches("page-token-9") && !c.status_token_matches("secret-token-1"));
+    assert_eq!(c.history, HistoryConfig { retention: Duration::from_secs(2 * 86_400), max_rows: 5000 });
+    let out = c.masked_toml();
+    assert!(!out.contains("page-token-9") && out.contains("status_token = \"****\"") && out.contains("retention = \"2days\""), "{out}");
+    assert!(!format!("{c:?}").contains("page-token-9"));
+    let e = parse(&format!("status_token = \"short\"\n{fixed}")).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (1, "status_token"));
+    let e = parse(&format!("{fixed}\n[history]\nretention = \"30s\"\n")).unwrap_err();
+    assert_eq!(e.key, "history.retention");
+    let e = parse(&format!("{fixed}\n[history]\nmax_rows = 10\n")).unwrap_err();
+    assert_eq!(e.key, "history.max_rows");
+}

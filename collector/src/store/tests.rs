@@ -85,3 +85,51 @@ fn an_undecodable_row_does_not_block_the_queue() {
     assert!(outcome.starts_with("undecodable"));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn history_is_written_with_snapshots_read_back_and_pruned() {
+    use crate::minutes::{Minute, RouteMinute};
+    let d = dir("hist");
+    let mut s = Store::open(&d).unwrap();
+    let minute = |start_ms: u64, requests: u64, errors: u64, route: u64| Minute {
+        service: "be".into(),
+        start_ms,
+        requests,
+        errors,
+        routes: [("GET /a".to_string(), RouteMinute { count: route, first_seen_ms: start_ms + 1, last_seen_ms: start_ms + 2 })].into_iter().collect(),
+    };
+    s.commit(&Snapshot { minutes: vec![minute(0, 10, 1, 1), minute(60_000, 20, 2, 2)], ..Snapshot::default() }, &[], SERVICE_OWNER, 1).unwrap();
+    // A minute written again carries its whole counts: nothing is added twice.
+    s.commit(&Snapshot { minutes: vec![minute(60_000, 30, 3, 3)], ..Snapshot::default() }, &[("default".into(), notice("be"))], SERVICE_OWNER, 61_000).unwrap();
+    let ro = Store::open_read_only(&d).unwrap();
+    let h = history::History(&ro);
+    let m = h.minutes(Some("be"), 0).unwrap();
+    assert_eq!(m.iter().map(|m| (m.start_ms, m.requests, m.errors)).collect::<Vec<_>>(), vec![(0, 10, 1), (60_000, 30, 3)]);
+    assert!(h.minutes(Some("ai"), 0).unwrap().is_empty());
+    let r = h.routes(None, 0, 5).unwrap();
+    assert_eq!((r.len(), r[0].count, r[0].first_seen_ms, r[0].last_seen_ms), (1, 4, 1, 60_002));
+    // The test notice is not a service alert; a real one is listed pending, then delivered.
+    assert!(h.alerts(None, 0, 10).unwrap().is_empty(), "test alerts are not history");
+    let mut n = notice("be");
+    n.event = Event::Rate(crate::alert::RateChange::Raised { to: Level::Critical });
+    let id = s.commit(&Snapshot::default(), &[("default".into(), n)], SERVICE_OWNER, 62_000).unwrap()[0];
+    let a = h.alerts(Some("be"), 0, 10).unwrap();
+    assert_eq!((a.len(), a[0].outcome.as_str(), a[0].title.as_str()), (1, "pending", "🔴 be — CRITICAL raised"));
+    s.bump_attempts(id).unwrap();
+    s.finish(id, 63_000, Some("m9"), "delivered").unwrap();
+    let a = h.alerts(None, 0, 10).unwrap();
+    assert_eq!((a[0].outcome.as_str(), a[0].sent_ms, a[0].attempts, a[0].message_id.as_deref()), ("delivered", Some(63_000), 1, Some("m9")));
+    // After a restart the current minute resumes from its stored counts.
+    assert_eq!(s.open_minutes(61_000).unwrap()[0].routes["GET /a"].count, 3);
+    // Retention: minute 0 goes; the row cap then keeps only whole newest minutes.
+    assert_eq!(s.prune_history(60_000, 1_000_000).unwrap(), 2);
+    assert_eq!(h.minutes(None, 0).unwrap().len(), 1);
+    s.commit(&Snapshot { minutes: (2..5).map(|i| minute(i * 60_000, 1, 0, 1)).collect(), ..Snapshot::default() }, &[], SERVICE_OWNER, 1).unwrap();
+    s.prune_history(0, 2).unwrap();
+    assert_eq!(h.minutes(None, 0).unwrap().iter().map(|m| m.start_ms).collect::<Vec<_>>(), vec![180_000, 240_000]);
+    // Delivered alerts older than the retention go too.
+    s.prune_history(64_000, 1_000_000).unwrap();
+    assert!(h.alerts(None, 0, 10).unwrap().is_empty());
+    assert!(ro.execute("DELETE FROM minute", []).is_err(), "the reader is read-only");
+    let _ = std::fs::remove_dir_all(&d);
+}
