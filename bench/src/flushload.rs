@@ -92,12 +92,46 @@ pub struct Step {
 pub struct LoadResult {
     pub plan: LoadPlan,
     pub body_bytes: usize,
+    pub decode: DecodeCost,
     pub nominal: Step,
+    /// Collector CPU share with no flush arriving, right after the nominal load.
+    pub idle_cpu_share: f64,
     /// Peak RSS (VmHWM) at the end of the nominal load.
     pub peak_rss_mib_nominal: f64,
     pub peak_rss_mib: f64,
     pub ramp: Vec<Step>,
     pub max_sustained: Option<f64>,
+}
+
+/// What decoding one flush body costs in this process, without any collector around it: the floor set by
+/// the format itself (milliseconds per flush, median of repeated runs).
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeCost {
+    /// `serde_json::from_slice::<Flush>` alone.
+    pub json_ms: f64,
+    /// `Flush::validate` alone (bounds, duplicates, sums).
+    pub validate_ms: f64,
+}
+
+/// Times decoding and validating `body` (`rounds` batches of 20).
+pub fn decode_cost(body: &[u8], rounds: usize) -> Result<DecodeCost, String> {
+    let mut json = Vec::new();
+    let mut validate = Vec::new();
+    for _ in 0..rounds.max(1) {
+        let start = Instant::now();
+        let mut parsed = Vec::with_capacity(20);
+        for _ in 0..20 {
+            parsed.push(serde_json::from_slice::<faultline_flush::Flush>(body).map_err(|e| e.to_string())?);
+        }
+        json.push(start.elapsed().as_secs_f64() * 1000.0 / 20.0);
+        let start = Instant::now();
+        for f in &parsed {
+            f.validate().map_err(|e| e.to_string())?;
+        }
+        validate.push(start.elapsed().as_secs_f64() * 1000.0 / 20.0);
+    }
+    let median = |v: &[f64]| crate::stats::Spread::of(v).map(|s| s.median).unwrap_or(f64::NAN);
+    Ok(DecodeCost { json_ms: median(&json), validate_ms: median(&validate) })
 }
 
 /// Runs the collector benchmark (progress on stderr).
@@ -118,13 +152,25 @@ pub fn run(plan: &LoadPlan, workdir: &Path) -> Result<LoadResult, String> {
     let fleet: Vec<Arc<Mutex<SimProxy>>> = (0..plan.proxies)
         .map(|i| Arc::new(Mutex::new(SimProxy::new(i, plan.services, plan.routes, boot_ms, Growth::default()))))
         .collect();
-    let body_bytes = fleet.first().map(|p| lock(p).clone().next_body(boot_ms).len()).unwrap_or(0);
+    let sample = fleet.first().map(|p| lock(p).clone().next_body(boot_ms)).unwrap_or_default();
+    let body_bytes = sample.len();
+    let decode = decode_cost(&sample, 25)?;
+    eprintln!("[collector] decoding one flush here: JSON {:.3} ms + validation {:.3} ms", decode.json_ms, decode.validate_ms);
     eprintln!("[collector] {} proxies x {} services x {} routes, {body_bytes} bytes per flush", plan.proxies, plan.services, plan.routes);
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let nominal = runtime.block_on(step(&fleet, collector.addr(), collector.pid(), plan.nominal_rate(), plan.nominal))?;
     log_step("nominal", &nominal);
     let (_, peak_nominal) = procfs::rss(collector.pid()).map_err(|e| e.to_string())?;
+    // What the collector spends with its state loaded and no flush arriving (the 1 s evaluation, health, ...).
+    let idle_for = Duration::from_secs(5);
+    // After the next 1 s tick has written what the last flushes changed.
+    std::thread::sleep(Duration::from_millis(1500));
+    let cpu0 = procfs::cpu_time(collector.pid()).map_err(|e| e.to_string())?;
+    std::thread::sleep(idle_for);
+    let idle = procfs::cpu_time(collector.pid()).map_err(|e| e.to_string())?.saturating_sub(cpu0);
+    let idle_cpu_share = idle.as_secs_f64() / idle_for.as_secs_f64();
+    eprintln!("[collector] idle with the nominal state loaded: {:.1}% of a core", idle_cpu_share * 100.0);
     let mut ramp = Vec::new();
     let mut rate = plan.ramp_from;
     let mut last_ok: Option<f64> = None;
@@ -159,8 +205,10 @@ pub fn run(plan: &LoadPlan, workdir: &Path) -> Result<LoadResult, String> {
     Ok(LoadResult {
         plan: plan.clone(),
         body_bytes,
+        decode,
         nominal,
         peak_rss_mib_nominal: mib(peak_nominal),
+        idle_cpu_share,
         peak_rss_mib: mib(peak),
         ramp,
         max_sustained: last_ok,
@@ -337,6 +385,17 @@ pub fn markdown(r: &LoadResult) -> String {
         n.seconds,
         n.cpu_ms_per_flush,
         crate::report::verdict(Some(n.cpu_ms_per_flush), 1.0, false)
+    );
+    let _ = writeln!(
+        t,
+        "| the same, without the collector's idle CPU ({:.2}% of a core with that state and no flushes) | {:.3} ms | |",
+        r.idle_cpu_share * 100.0,
+        (n.cpu_ms_per_flush - r.idle_cpu_share * 1000.0 / n.offered).max(0.0)
+    );
+    let _ = writeln!(
+        t,
+        "| of which the format alone: `serde_json` decode + `Flush::validate` of one body, measured in-process | {:.3} + {:.3} ms | |",
+        r.decode.json_ms, r.decode.validate_ms
     );
     let _ = writeln!(t, "| flush answered in (p50 / p99) | {:.1} / {:.1} ms | |", n.latency_p50_ms, n.latency_p99_ms);
     let _ = writeln!(
