@@ -89,3 +89,43 @@ fn routes_reach_their_services_from_both_workers() {
     assert!(!log.contains("Plugin configured to fail closed failed to load"), "{log}");
     assert!(!log.contains("Function: proxy_on"), "no filter callback failed:\n{log}");
 }
+
+/// The shipped Envoy and nginx configurations and the collector's example configuration fit together: the
+/// filter's token is one the collector accepts for that proxy id, the collector cluster / nginx upstream is the
+/// collector's listen address, and every service the proxies name is one the collector knows.
+#[test]
+fn shipped_proxy_configs_match_the_example_collector_config() {
+    let example = paths::workspace_root().join("collector/faultline.example.toml");
+    let collector = faultline_collector::config::Config::load(&example).unwrap();
+    let accepts = |token: &str, proxy: &str| {
+        collector.tokens.iter().any(|t| {
+            t.token == token && t.proxies.as_ref().is_none_or(|p| p.iter().any(|x| x == proxy))
+        })
+    };
+    let known = |service: &str| collector.services.iter().any(|s| s.name == service);
+
+    let doc = envoy::shipped_config().unwrap();
+    let plugin = faultline_filter::config::parse(envoy::plugin_config(&doc).unwrap().to_string().as_bytes()).unwrap();
+    let proxy = plugin.proxy_id.as_deref().unwrap();
+    let c = plugin.collector.as_ref().unwrap();
+    assert!(accepts(&c.token, proxy), "the collector accepts Envoy's token for proxy {proxy}");
+    let clusters = doc["static_resources"]["clusters"].as_array().unwrap();
+    let collector_cluster = clusters.iter().find(|k| k["name"] == c.upstream.as_str()).expect("the collector cluster");
+    let sock = &collector_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
+    assert_eq!(format!("{}:{}", sock["address"].as_str().unwrap(), sock["port_value"]), collector.listen.to_string());
+    for k in clusters.iter().filter(|k| k["name"] != c.upstream.as_str()) {
+        assert!(known(k["name"].as_str().unwrap()), "cluster {} is a service of the collector", k["name"]);
+    }
+
+    let nginx = std::fs::read_to_string(paths::workspace_root().join("nginx/nginx.conf")).unwrap();
+    let configs: Vec<&str> =
+        nginx.lines().filter_map(|l| l.trim().strip_prefix("proxy_wasm faultline '")?.strip_suffix("';")).collect();
+    assert_eq!(configs.len(), 4, "one per location");
+    for text in configs {
+        let cfg = faultline_filter::config::parse(text.as_bytes()).unwrap();
+        let c = cfg.collector.as_ref().unwrap();
+        assert!(accepts(&c.token, cfg.proxy_id.as_deref().unwrap()), "nginx token accepted: {text}");
+        assert_eq!(c.upstream, collector.listen.to_string(), "nginx flushes to the collector's address");
+        assert!(known(cfg.service.as_deref().unwrap()), "nginx service known: {text}");
+    }
+}
