@@ -17,7 +17,7 @@
   function span(ms) {
     const s = Math.max(0, Math.round(ms / 1000));
     if (s < 60) return s + " s";
-    if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min" + (s % 60 ? " " + (s % 60) + " s" : "");
     return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
   }
   function ago(ms, now) {
