@@ -7,7 +7,6 @@ use crate::collector_support::*;
 use faultline_flush::{Flush, RouteCounters, ServiceCounters, VERSION};
 use faultline_tests::discord::FakeDiscord;
 use faultline_tests::process::wait_until;
-use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -31,8 +30,11 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-/// A flush from `proxy` with several services: `(name, responses, 5xx, [(route, 5xx)])`, cumulative.
-pub fn flush_of(proxy: &str, boot: &str, seq: u64, services: &[(&str, u64, u64, &[(&str, u64)])]) -> Flush {
+/// One service's cumulative counters in a flush: `(name, responses, 5xx, [(route, 5xx)])`.
+pub type Counts<'a> = (&'a str, u64, u64, &'a [(&'a str, u64)]);
+
+/// A flush from `proxy` with several services, cumulative.
+pub fn flush_of(proxy: &str, boot: &str, seq: u64, services: &[Counts<'_>]) -> Flush {
     let now = now_ms();
     Flush {
         version: VERSION,
