@@ -136,7 +136,7 @@ fn run(p: &Pace, stop: &AtomicBool, started: Instant) -> Result<(), String> {
     );
     let mut stack = Stack::start(o.clone())?;
     say(started, &format!("Envoy listening on {} (try: curl {}/server/users/1/orders)", stack.envoy.url(""), stack.envoy.url("")));
-    say(started, &format!("collector status: http://{}/v1/status", stack.collector.addr()));
+    say(started, &format!("status page: open http://{}/ in a browser to watch it change (JSON: /v1/status)", stack.collector.addr()));
     let live = match &stack.discord {
         Some(d) => {
             say(started, "alerts go to a local Discord-compatible server and are printed below as they arrive.");
