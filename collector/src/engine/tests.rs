@@ -130,3 +130,24 @@ fn top_routes_rank_by_count_then_recency_then_name() {
     let top: Vec<String> = top_routes(&w, &seen, 3).into_iter().map(|r| r.route).collect();
     assert_eq!(top, vec!["b", "c", "d"]);
 }
+
+#[test]
+fn flushes_feed_the_per_minute_history_handed_out_with_snapshots() {
+    let mut e = Engine::restore(cfg(""), 0, vec![], vec![], BTreeMap::new());
+    e.ingest(&flush(1, vec![("be", 100, 4, vec![("GET /a", 4)])]), 59_000).unwrap();
+    e.ingest(&flush(2, vec![("be", 300, 10, vec![("GET /a", 10)])]), 61_000).unwrap();
+    let snap = e.take_snapshot(61_000);
+    let got: Vec<(u64, u64, u64, u64)> = snap.minutes.iter().map(|m| (m.start_ms, m.requests, m.errors, m.routes["GET /a"].count)).collect();
+    assert_eq!(got, vec![(0, 100, 4, 4), (60_000, 200, 6, 6)]);
+    assert_eq!(snap.minutes[1].routes["GET /a"].last_seen_ms, 20, "route times from the flush");
+    // A snapshot that could not be written gives its minutes back, whole.
+    e.restore_snapshot(snap);
+    e.ingest(&flush(3, vec![("be", 400, 10, vec![("GET /a", 10)])]), 62_000).unwrap();
+    let again = e.take_snapshot(62_000);
+    let got: Vec<(u64, u64)> = again.minutes.iter().map(|m| (m.start_ms, m.requests)).collect();
+    assert_eq!(got, vec![(0, 100), (60_000, 300)]);
+    assert!(e.take_snapshot(62_500).minutes.is_empty());
+    // A stale flush adds nothing.
+    e.ingest(&flush(3, vec![("be", 999, 99, vec![])]), 63_000).unwrap();
+    assert!(e.take_snapshot(63_000).minutes.is_empty());
+}
