@@ -172,6 +172,19 @@ async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 
 async fn health_loop(shared: Arc<Shared>, name: String, mut stop: watch::Receiver<bool>) {
     let Some(hc) = shared.cfg.service(&name).and_then(|s| s.health.clone()) else { return };
+    // A fresh connection per check, never a pooled one: a check then proves the service still
+    // accepts connections, and a stopped service reads "connection refused", not "reset".
+    let client = match reqwest::Client::builder()
+        .user_agent(concat!("faultline-collector/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(0)
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(service = %name, "health checks disabled: HTTP client: {e}");
+            return;
+        }
+    };
     let mut every = tokio::time::interval(hc.interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -179,7 +192,7 @@ async fn health_loop(shared: Arc<Shared>, name: String, mut stop: watch::Receive
             _ = every.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let result = probe::probe(&shared.http, &hc, now_ms()).await;
+        let result = probe::probe(&client, &hc, now_ms()).await;
         if let Some(f) = &result.failure {
             tracing::debug!(service = %name, "health check failed: {f}");
         }

@@ -47,8 +47,8 @@ fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
     stack.service_mut("ai").unwrap().stop();
     assert_eq!(stack.wait_for_alerts(3, TIMEOUT).unwrap(), ["ai DOWN", "ai UP", "ai DOWN"]);
     let down = stack.messages()[2]["embeds"][0]["title"].as_str().unwrap().to_string();
-    // The first failed check may meet the pooled connection being reset rather than a refused connect.
-    assert!(down.contains("connection"), "the DOWN alert says the connection failed: {down}");
+    // Each check opens a fresh connection, so a stopped service reads as refused (not a pooled reset).
+    assert!(down.contains("refused"), "the DOWN alert says the connection was refused: {down}");
 
     // While it is down, clients call again and Envoy answers 503 for it (counted as the service's 5xx), with
     // enough volume to be CRITICAL — but a DOWN service does not page again for its rate.
