@@ -69,6 +69,9 @@ pub struct TickEvent {
     pub ordinal: u64,
     pub vm: usize,
     pub at_ms: u64,
+    /// Run as interference, inside another VM's shared-data write (that VM's callback
+    /// was still in progress).
+    pub nested: bool,
 }
 
 pub(crate) struct Interferer {
@@ -159,6 +162,7 @@ impl ProxyShared {
             ordinal,
             vm,
             at_ms: self.now_ms(),
+            nested: self.interfering.load(Ordering::SeqCst),
         });
         ordinal
     }

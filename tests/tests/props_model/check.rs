@@ -6,12 +6,16 @@
 //! still sums exactly over the services, every named service holds at most its own counts,
 //! and at most `max_services` services are named. Route tables: summing to the 5xx, at most
 //! `max_routes` named + "other", named routes never above the model's count.
+//!
+//! A flush sent by a tick that ran *inside* another VM's merge (forced interleaving) may see
+//! any whole services of that merge: `partial` holds them, and each service must then be
+//! either without or with its part.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use faultline_flush::{Flush, OTHER_ROUTE, ServiceCounters};
 
-use super::model::{Counts, Model, OVERFLOW_SERVICE};
+use super::model::{Book, Counts, Model, OVERFLOW_SERVICE, add_book};
 
 type Totals = (u64, u64, u64, u64);
 
@@ -26,9 +30,10 @@ fn sum(it: impl Iterator<Item = Totals>) -> Totals {
 }
 
 impl Model {
-    /// Checks one flush, dispatched after every merge the model has applied and no other:
-    /// same boot id, seq up, counters as the merged ones, bounded route tables.
-    pub fn check_flush(&mut self, f: &Flush) -> Result<(), String> {
+    /// Checks one flush, dispatched after every merge the model has applied and no other
+    /// (plus, with `partial`, any whole services of a merge in progress): same boot id, seq
+    /// up, counters as the merged ones, bounded route tables.
+    pub fn check_flush(&mut self, f: &Flush, partial: Option<&Book>) -> Result<(), String> {
         if f.proxy_id != "edge-1" || f.version != 1 {
             return Err(format!("proxy_id/version: {} {}", f.proxy_id, f.version));
         }
@@ -49,13 +54,18 @@ impl Model {
         }
         self.boot.last_seq = Some(f.seq);
 
-        let merged: BTreeMap<&str, &Counts> = self
-            .boot
-            .merged
-            .iter()
-            .filter(|(_, c)| !c.is_empty())
-            .map(|(s, c)| (s.as_str(), c))
-            .collect();
+        let nonempty = |b: &Book| -> BTreeMap<String, Counts> {
+            b.iter()
+                .filter(|(_, c)| !c.is_empty())
+                .map(|(s, c)| (s.clone(), c.clone()))
+                .collect()
+        };
+        let lo = nonempty(&self.boot.merged);
+        let mut hi_book = self.boot.merged.clone();
+        if let Some(p) = partial {
+            add_book(&mut hi_book, p);
+        }
+        let hi = nonempty(&hi_book);
         let got: BTreeMap<&str, Totals> = f
             .services
             .iter()
@@ -64,15 +74,19 @@ impl Model {
         if got.len() != f.services.len() {
             return Err("a service appears twice".into());
         }
-        let may_fold = merged.len() > self.boot.services_lo;
+        let of = |b: &BTreeMap<String, Counts>, n: &str| {
+            b.get(n).map(Counts::totals).unwrap_or_default()
+        };
+        let may_fold = hi.len() > self.boot.services_lo;
         if may_fold {
-            let want = sum(merged.values().map(|c| c.totals()));
+            let want_lo = sum(lo.values().map(Counts::totals));
+            let want_hi = sum(hi.values().map(Counts::totals));
             let have = sum(got.values().copied());
-            if have != want {
+            if !(within(want_lo, have) && within(have, want_hi)) {
                 return Err(format!(
-                    "flush seq {}: totals {have:?} over {got:?}, model {want:?} over {:?}",
+                    "flush seq {}: totals {have:?} over {got:?}, model {want_lo:?}..={want_hi:?} over {:?}",
                     f.seq,
-                    merged.keys()
+                    hi.keys()
                 ));
             }
             let named = got.keys().filter(|n| **n != OVERFLOW_SERVICE).count();
@@ -83,27 +97,39 @@ impl Model {
                 ));
             }
             for (name, t) in &got {
-                if *name == OVERFLOW_SERVICE {
-                    continue;
-                }
-                let m = merged.get(name).map(|c| c.totals()).unwrap_or_default();
-                if t.0 > m.0 || t.1 > m.1 || t.2 > m.2 || t.3 > m.3 {
-                    return Err(format!("{name}: {t:?} above the model's {m:?}"));
+                if *name != OVERFLOW_SERVICE && !within(*t, of(&hi, name)) {
+                    return Err(format!(
+                        "{name}: {t:?} above the model's {:?}",
+                        of(&hi, name)
+                    ));
                 }
             }
         } else {
-            let want: BTreeMap<&str, Totals> =
-                merged.iter().map(|(n, c)| (*n, c.totals())).collect();
-            if got != want {
-                return Err(format!(
-                    "flush seq {} counters {got:?}, model {want:?}",
-                    f.seq
-                ));
+            let names: BTreeSet<&str> = got
+                .keys()
+                .copied()
+                .chain(hi.keys().map(String::as_str))
+                .collect();
+            for name in names {
+                let t = got.get(name).copied().unwrap_or_default();
+                if t != of(&lo, name) && t != of(&hi, name) {
+                    return Err(format!(
+                        "flush seq {} counters {got:?}, model {:?}{}",
+                        f.seq,
+                        lo.iter().map(|(n, c)| (n, c.totals())).collect::<Vec<_>>(),
+                        if partial.is_some() {
+                            " (+ a merge in progress)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
             }
         }
         self.boot.flushed = got.values().map(|t| t.0 + t.3).sum();
+        let exact = partial.is_none() && !may_fold;
         for s in &f.services {
-            self.check_routes(s, &merged, may_fold)?;
+            self.check_routes(s, &hi, exact)?;
         }
         Ok(())
     }
@@ -111,8 +137,8 @@ impl Model {
     fn check_routes(
         &self,
         s: &ServiceCounters,
-        merged: &BTreeMap<&str, &Counts>,
-        may_fold: bool,
+        merged: &BTreeMap<String, Counts>,
+        exact: bool,
     ) -> Result<(), String> {
         let total: u64 = s.routes.iter().map(|r| r.count).sum();
         if total != s.status_5xx {
@@ -131,9 +157,9 @@ impl Model {
         }
         // Where this service's routes can come from: its own, or any folded service's.
         let own: Vec<&Counts> = if s.name == OVERFLOW_SERVICE {
-            merged.values().copied().collect()
+            merged.values().collect()
         } else {
-            merged.get(s.name.as_str()).copied().into_iter().collect()
+            merged.get(s.name.as_str()).into_iter().collect()
         };
         for r in &s.routes {
             if r.first_seen_ms > r.last_seen_ms {
@@ -151,7 +177,7 @@ impl Model {
             }
         }
         // No table could fold anything: the routes are exactly the model's.
-        if let ([model], false) = (own.as_slice(), may_fold)
+        if let ([model], true) = (own.as_slice(), exact)
             && model.routes.len() <= self.boot.routes_lo
         {
             let got: BTreeMap<&str, u64> = s
@@ -167,4 +193,9 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// Every counter of `a` at most the same counter of `b`.
+fn within(a: Totals, b: Totals) -> bool {
+    a.0 <= b.0 && a.1 <= b.1 && a.2 <= b.2 && a.3 <= b.3
 }

@@ -54,7 +54,7 @@ impl Counts {
 /// Service name -> counters.
 pub type Book = BTreeMap<String, Counts>;
 
-fn add_book(into: &mut Book, from: &Book) {
+pub fn add_book(into: &mut Book, from: &Book) {
     for (s, c) in from {
         into.entry(s.clone()).or_default().add(c);
     }
@@ -244,13 +244,38 @@ impl Model {
         if v.pending.values().all(Counts::is_empty) {
             return false;
         }
-        self.boot.routes_hi = self.boot.routes_hi.max(cfg.max_routes);
-        self.boot.routes_lo = self.boot.routes_lo.min(cfg.max_routes);
-        self.boot.services_hi = self.boot.services_hi.max(cfg.max_services);
-        self.boot.services_lo = self.boot.services_lo.min(cfg.max_services);
+        let b = &mut self.boot;
+        b.routes_hi = b.routes_hi.max(cfg.max_routes);
+        b.routes_lo = b.routes_lo.min(cfg.max_routes);
+        b.services_hi = b.services_hi.max(cfg.max_services);
+        b.services_lo = b.services_lo.min(cfg.max_services);
         add_book(&mut self.boot.merged, &v.pending);
         v.pending.clear();
         true
+    }
+
+    /// What VM `vm` would merge now (nothing with a refused configuration).
+    pub fn pending_of(&self, vm: usize) -> Book {
+        match self.vms.get(vm) {
+            Some(v) if v.cfg.is_some() => v.pending.clone(),
+            _ => Book::new(),
+        }
+    }
+
+    /// Takes VM `vm`'s bounds into the boot's before its merge completes (a flush may see
+    /// part of it).
+    pub fn widen_bounds(&mut self, vm: usize) {
+        let Some(cfg) = self.vms.get(vm).and_then(|v| v.cfg.clone()) else {
+            return;
+        };
+        if self.pending_of(vm).values().all(Counts::is_empty) {
+            return;
+        }
+        let b = &mut self.boot;
+        b.routes_hi = b.routes_hi.max(cfg.max_routes);
+        b.routes_lo = b.routes_lo.min(cfg.max_routes);
+        b.services_hi = b.services_hi.max(cfg.max_services);
+        b.services_lo = b.services_lo.min(cfg.max_services);
     }
 
     /// `proxy_on_configure` again: the tally taken under the old configuration is merged

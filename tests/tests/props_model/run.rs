@@ -4,10 +4,10 @@
 
 use faultline_tests::host::kit::{self, TOKEN};
 use faultline_tests::host::{
-    Ending, HttpCall, Proxy, ProxyConfig, Reply, Request, Response, StreamOutcome,
+    Ending, HttpCall, Proxy, ProxyConfig, Reply, Request, Response, StreamOutcome, TickEvent, Vm,
 };
 
-use super::model::{Model, OVERFLOW_SERVICE, book_totals};
+use super::model::{Book, Model, OVERFLOW_SERVICE, book_totals};
 use super::scenario::{Answer, Cfg, EndSpec, Op, Req, Scenario, ValidCfg};
 
 /// What a run did (summed over cases for the record).
@@ -19,6 +19,10 @@ pub struct Stats {
     pub flushes_checked: u64,
     /// Flushes holding the overflow service "(other)" (a `max_services` bound folded).
     pub flushes_with_overflow: u64,
+    /// Ticks run inside another VM's shared-data write, and flushes they sent.
+    pub interferences: u64,
+    pub nested_ticks: u64,
+    pub flushes_mid_merge: u64,
     pub settles: u64,
     pub ticks: u64,
     pub restarts_graceful: u64,
@@ -39,6 +43,9 @@ impl Stats {
         self.streams += o.streams;
         self.flushes_checked += o.flushes_checked;
         self.flushes_with_overflow += o.flushes_with_overflow;
+        self.interferences += o.interferences;
+        self.nested_ticks += o.nested_ticks;
+        self.flushes_mid_merge += o.flushes_mid_merge;
         self.settles += o.settles;
         self.ticks += o.ticks;
         self.restarts_graceful += o.restarts_graceful;
@@ -59,6 +66,8 @@ struct Driver {
     proxy: Proxy,
     model: Model,
     answer: Answer,
+    /// Every how many shared-data writes another VM ticks in the middle of one.
+    race: Option<u64>,
     last_tick: u64,
     last_call: u64,
     /// A flush was checked after the last merge that carried counts.
@@ -91,6 +100,7 @@ pub fn run(s: &Scenario) -> Result<Stats, String> {
         proxy,
         model: Model::new(s.envoy, cfgs),
         answer: Answer::Accept,
+        race: None,
         last_tick: 0,
         last_call: 0,
         fresh: true,
@@ -136,9 +146,12 @@ impl Driver {
                 Ok(())
             }
             Op::Jump(ms) => {
-                self.proxy.advance(*ms).map_err(|e| e.to_string())?;
-                self.events()?;
+                self.run_for(*ms)?;
                 self.answer_pending()
+            }
+            Op::Race(every) => {
+                self.race = *every;
+                Ok(())
             }
             Op::WallStep(ms) => {
                 self.proxy.step_wall_clock(*ms);
@@ -244,43 +257,96 @@ impl Driver {
         let mut left = ms;
         while left > 0 {
             let step = left.min(100);
-            self.proxy.advance(step).map_err(|e| e.to_string())?;
-            self.events()?;
+            self.run_for(step)?;
             self.answer_pending()?;
             left -= step;
         }
         Ok(())
     }
 
+    /// Moves the proxy's clock (ticks and timeouts fire), racing ticks into shared-data
+    /// writes if asked, then feeds the model.
+    fn run_for(&mut self, ms: u64) -> Result<(), String> {
+        if let Some(every) = self.race {
+            self.proxy
+                .interfere_on_write(every, Box::new(|vm: &mut Vm| vm.tick()));
+        }
+        let result = self.proxy.advance(ms).map_err(|e| e.to_string());
+        self.stats.interferences += self.proxy.stop_interfering();
+        result?;
+        self.events()
+    }
+
     /// Applies the ticks run since last time to the model (each merges its VM), checking
-    /// every flush dispatched in between right after the merges it saw.
+    /// every flush dispatched in between right after the merges it saw. A tick run inside
+    /// another VM's tick (forced interleaving) sees that VM's merge in progress.
     fn events(&mut self) -> Result<(), String> {
         let ticks = self.proxy.ticks_after(self.last_tick);
-        let calls = self.proxy.calls_after(self.last_call);
-        let mut calls = calls.iter().peekable();
-        for t in &ticks {
+        let mut calls = self
+            .proxy
+            .calls_after(self.last_call)
+            .into_iter()
+            .peekable();
+        let mut i = 0;
+        while let Some(t) = ticks.get(i).copied() {
             while let Some(c) = calls.next_if(|c| c.tick_ordinal < t.ordinal) {
-                self.check_call(c)?;
+                self.check_call(&c, None)?;
+            }
+            if t.nested {
+                return Err(format!("tick {} ran nested outside any tick", t.ordinal));
+            }
+            let nested: Vec<TickEvent> = ticks
+                .iter()
+                .skip(i + 1)
+                .take_while(|n| n.nested)
+                .copied()
+                .collect();
+            let last = nested.last().map_or(t.ordinal, |n| n.ordinal);
+            if !nested.is_empty() {
+                let part = self.model.pending_of(t.vm);
+                self.model.widen_bounds(t.vm);
+                for n in &nested {
+                    self.stats.nested_ticks += 1;
+                    if self.model.merge(n.vm) {
+                        self.fresh = false;
+                    }
+                    while let Some(c) =
+                        calls.next_if(|c| c.tick_ordinal == n.ordinal && c.vm == n.vm)
+                    {
+                        self.check_call(&c, Some(&part))?;
+                        self.stats.flushes_mid_merge += 1;
+                    }
+                }
             }
             if self.model.merge(t.vm) {
                 self.fresh = false;
             }
-            self.last_tick = t.ordinal;
+            while let Some(c) = calls.next_if(|c| c.tick_ordinal <= last) {
+                if c.vm != t.vm {
+                    return Err(format!(
+                        "call #{} of VM {} within tick {} of VM {}",
+                        c.seq, c.vm, t.ordinal, t.vm
+                    ));
+                }
+                self.check_call(&c, None)?;
+            }
+            self.last_tick = last;
+            i += 1 + nested.len();
         }
         for c in calls {
-            self.check_call(c)?;
+            self.check_call(&c, None)?;
         }
         Ok(())
     }
 
-    fn check_call(&mut self, c: &HttpCall) -> Result<(), String> {
+    fn check_call(&mut self, c: &HttpCall, partial: Option<&Book>) -> Result<(), String> {
         self.last_call = c.seq;
         let bearer = format!("Bearer {TOKEN}");
         if c.header("authorization").as_deref() != Some(bearer.as_str()) {
             return Err(format!("call #{} without the bearer token", c.seq));
         }
         let flush = kit::parse(c)?;
-        self.model.check_flush(&flush).map_err(|e| {
+        self.model.check_flush(&flush, partial).map_err(|e| {
             format!(
                 "flush #{} from VM {} (tick {}): {e}",
                 c.seq, c.vm, c.tick_ordinal

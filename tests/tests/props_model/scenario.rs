@@ -239,6 +239,9 @@ pub enum Op {
     Wipe,
     /// Run until everything counted is merged and flushed; the flush must equal the model.
     Settle,
+    /// From now on, every n-th shared-data write pauses while another VM ticks (`None`:
+    /// no more).
+    Race(Option<u64>),
 }
 
 /// A whole run: the proxy and what happens to it.
@@ -460,6 +463,7 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(vm, e, c)| Op::Restart(vm, e, c)),
         1 => Just(Op::Wipe),
         2 => Just(Op::Settle),
+        3 => prop_oneof![1 => Just(None), 3 => (1u64..=3).prop_map(Some)].prop_map(Op::Race),
     ]
 }
 
