@@ -24,8 +24,9 @@ mod props_model;
 
 use std::cell::RefCell;
 
-use props_model::run::{Stats, run};
-use props_model::scenario::scenario;
+use props_model::run::run;
+use props_model::stats::Stats;
+use props_model::strategies::scenario;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 
 /// Default cases per host (each a whole scenario of up to `MAX_OPS` steps).

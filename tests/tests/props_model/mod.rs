@@ -4,3 +4,5 @@ pub mod check;
 pub mod model;
 pub mod run;
 pub mod scenario;
+pub mod stats;
+pub mod strategies;
