@@ -198,6 +198,10 @@ impl Parser<'_> {
             .b
             .get(self.i..self.i + 4)
             .ok_or_else(|| self.err("4 hex digits"))?;
+        // from_str_radix alone would also take a sign (`\u+41f`).
+        if !h.iter().all(u8::is_ascii_hexdigit) {
+            return Err(self.err("4 hex digits"));
+        }
         let s = std::str::from_utf8(h).map_err(|_| self.err("4 hex digits"))?;
         let v = u32::from_str_radix(s, 16).map_err(|_| self.err("4 hex digits"))?;
         self.i += 4;
@@ -333,6 +337,8 @@ mod tests {
             "1e",
             "\"\\x\"",
             "\"\\ud800\"",
+            // Signed hex (found by fuzzing, FUZZING.md): was read as U+083D.
+            "\"\\u+83d\"",
             "\"a\u{1}\"",
             "tru",
             "nul",
