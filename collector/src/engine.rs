@@ -181,7 +181,7 @@ impl Engine {
             }
             let Some(s) = self.services.get_mut(&d.name) else { continue };
             let mut routes = Vec::with_capacity(d.routes.len());
-            let mut minute_routes = Vec::with_capacity(d.routes.len());
+            let mut minute = self.minutes.at(&d.name, now_ms);
             let mut folded = false;
             for (route, n, first, last) in d.routes {
                 let key = if s.routes.contains_key(&route) || s.routes.len() < max_routes {
@@ -200,8 +200,13 @@ impl Engine {
                         s.routes.insert(key.clone(), RouteSeen { first_seen_ms: first, last_seen_ms: last, total: n });
                     }
                 }
-                minute_routes.push((key.clone(), n, first, last));
+                if let Some(m) = minute.as_deref_mut() {
+                    m.add_route(&key, n, first, last);
+                }
                 routes.push((key, n));
+            }
+            if let Some(m) = minute {
+                m.add_counts(d.responses, d.status_5xx);
             }
             if folded {
                 let text = format!("route cap reached for service {:?} ({max_routes} routes, limits.max_routes): new routes counted as {OTHER_ROUTE:?}", d.name);
@@ -209,7 +214,6 @@ impl Engine {
             }
             let Some(s) = self.services.get_mut(&d.name) else { continue };
             s.window.add(now_ms, d.responses, d.status_5xx, routes);
-            self.minutes.add(&d.name, now_ms, d.responses, d.status_5xx, &minute_routes);
             let t = &mut s.totals;
             t.requests = t.requests.saturating_add(d.responses);
             t.errors = t.errors.saturating_add(d.status_5xx);

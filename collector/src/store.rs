@@ -107,14 +107,14 @@ impl Store {
             .history()
             .minutes(None, start)?
             .into_iter()
-            .map(|m| Minute { service: m.service, start_ms: m.start_ms, requests: m.requests, errors: m.errors, routes: Default::default() })
+            .map(|m| Minute { service: m.service, start_ms: m.start_ms, requests: m.requests, errors: m.errors, routes: Default::default(), dirty: false })
             .collect();
         let mut st = self.conn.prepare("SELECT service, start_ms, route, count, first_seen_ms, last_seen_ms FROM minute_route WHERE start_ms >= ?1")?;
         let rows = st.query_map(params![start as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?)))?;
         for row in rows {
             let (svc, at, route, n, first, last) = row?;
             if let Some(m) = out.iter_mut().find(|m| m.service == svc && m.start_ms as i64 == at) {
-                let c = crate::minutes::RouteMinute { count: n.max(0) as u64, first_seen_ms: first.max(0) as u64, last_seen_ms: last.max(0) as u64 };
+                let c = crate::minutes::RouteMinute { count: n.max(0) as u64, first_seen_ms: first.max(0) as u64, last_seen_ms: last.max(0) as u64, dirty: false };
                 m.routes.insert(route, c);
             }
         }

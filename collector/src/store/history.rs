@@ -10,13 +10,13 @@ use crate::notice::Notice;
 use rusqlite::{Connection, Transaction, params};
 use serde::Serialize;
 
+/// Keyed by time first: writes go to the end of the tree, pruning and "since" reads are range scans,
+/// and no second index has to be kept up to date on every write.
 pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS minute (service TEXT NOT NULL, start_ms INTEGER NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
-  PRIMARY KEY (service, start_ms)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS minute_by_time ON minute (start_ms);
-CREATE TABLE IF NOT EXISTS minute_route (service TEXT NOT NULL, start_ms INTEGER NOT NULL, route TEXT NOT NULL, count INTEGER NOT NULL,
-  first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, PRIMARY KEY (service, start_ms, route)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS minute_route_by_time ON minute_route (start_ms);
+CREATE TABLE IF NOT EXISTS minute (start_ms INTEGER NOT NULL, service TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
+  PRIMARY KEY (start_ms, service)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS minute_route (start_ms INTEGER NOT NULL, service TEXT NOT NULL, route TEXT NOT NULL, count INTEGER NOT NULL,
+  first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, PRIMARY KEY (start_ms, service, route)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sent_by_time ON sent (sent_ms);
 ";
 
@@ -32,11 +32,11 @@ fn u(v: i64) -> u64 {
 pub(super) fn write_minutes(tx: &Transaction<'_>, minutes: &[Minute]) -> Result<(), StoreError> {
     let mut m = tx.prepare_cached(
         "INSERT INTO minute (service, start_ms, requests, errors) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (service, start_ms) DO UPDATE SET requests = excluded.requests, errors = excluded.errors",
+         ON CONFLICT (start_ms, service) DO UPDATE SET requests = excluded.requests, errors = excluded.errors",
     )?;
     let mut r = tx.prepare_cached(
         "INSERT INTO minute_route (service, start_ms, route, count, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (service, start_ms, route) DO UPDATE SET count = excluded.count, first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms",
+         ON CONFLICT (start_ms, service, route) DO UPDATE SET count = excluded.count, first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms",
     )?;
     for x in minutes {
         m.execute(params![x.service, i(x.start_ms), i(x.requests), i(x.errors)])?;

@@ -96,7 +96,8 @@ fn history_is_written_with_snapshots_read_back_and_pruned() {
         start_ms,
         requests,
         errors,
-        routes: [("GET /a".to_string(), RouteMinute { count: route, first_seen_ms: start_ms + 1, last_seen_ms: start_ms + 2 })].into_iter().collect(),
+        dirty: true,
+        routes: [("GET /a".to_string(), RouteMinute { count: route, first_seen_ms: start_ms + 1, last_seen_ms: start_ms + 2, dirty: true })].into_iter().collect(),
     };
     s.commit(&Snapshot { minutes: vec![minute(0, 10, 1, 1), minute(60_000, 20, 2, 2)], ..Snapshot::default() }, &[], SERVICE_OWNER, 1).unwrap();
     // A minute written again carries its whole counts: nothing is added twice.
