@@ -60,7 +60,13 @@ pub fn render(c: &Config) -> String {
         if let Some(h) = &s.health {
             let ranges: Vec<String> = h.expect.0.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
             let _ = writeln!(o, "health_url = {}\ninterval = {}\ntimeout = {}", q(&h.url), q(&fmt_d(h.interval)), q(&fmt_d(h.timeout)));
-            let _ = writeln!(o, "expect_status = {}  # accepted: {}", q(&ranges.join(",")), ranges.join(", "));
+            // Written back in a form `expect_status` accepts: "2xx", 200, or [200, 204].
+            let value = match h.expect.0.as_slice() {
+                [(lo, hi)] if lo % 100 == 0 && *hi == lo + 99 => q(&format!("{}xx", lo / 100)),
+                [(lo, hi)] if lo == hi => lo.to_string(),
+                many => format!("[{}]", many.iter().map(|(lo, _)| lo.to_string()).collect::<Vec<_>>().join(", ")),
+            };
+            let _ = writeln!(o, "expect_status = {value}  # accepted: {}", ranges.join(", "));
             let _ = writeln!(o, "failures_before_down = {}\nsuccesses_before_up = {}", h.failures_before_down, h.successes_before_up);
         } else {
             let _ = writeln!(o, "# no health check");

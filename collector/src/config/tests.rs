@@ -129,6 +129,11 @@ fn status_token_and_history_have_defaults_and_are_checked() {
     let out = c.masked_toml();
     assert!(!out.contains("page-token-9") && out.contains("status_token = \"****\"") && out.contains("retention = \"2days\""), "{out}");
     assert!(!format!("{c:?}").contains("page-token-9"));
+    // The effective configuration reads back as the same configuration (secrets re-entered).
+    let back = parse(&out.replace("\"****\"", "\"re-entered-token\"").replace("/****\"", "/re-entered\"")).unwrap();
+    assert_eq!(back.masked_toml(), out);
+    let c204 = parse(&fixed.replace("health_url = \"http://127.0.0.1:3000/\"", "health_url = \"http://127.0.0.1:3000/\"\nexpect_status = [200, 204]")).unwrap();
+    assert!(c204.masked_toml().contains("expect_status = [200, 204]"), "{}", c204.masked_toml());
     let e = parse(&format!("status_token = \"short\"\n{fixed}")).unwrap_err();
     assert_eq!((e.line, e.key.as_str()), (1, "status_token"));
     let e = parse(&format!("{fixed}\n[history]\nretention = \"30s\"\n")).unwrap_err();
