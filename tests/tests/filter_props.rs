@@ -156,3 +156,59 @@ fn a_reconfiguration_merges_before_the_next_flush() {
         assert!(proxy.traps().is_empty(), "{:?}", proxy.traps());
     }
 }
+
+// The host behaviours the property tests rely on, shown plainly.
+
+/// A VM replaced while its flush is in flight: the call is cancelled (a proxy never delivers
+/// an answer to a VM that is gone; the new instance's SDK would trap on an unknown token), and
+/// the next flush, by the new VM, carries everything.
+#[test]
+fn a_flusher_replaced_mid_flight_loses_nothing() {
+    for envoy in [true, false] {
+        let mut proxy = one_worker(envoy);
+        for i in 0..3 {
+            proxy
+                .exchange(0, &Request::get(format!("/a/{i}")), &Ending::status(503))
+                .unwrap();
+        }
+        proxy.advance(kit::FLUSH_MS + kit::MERGE_MS).unwrap();
+        let in_flight = proxy.pending_calls();
+        assert_eq!(in_flight.len(), 1, "one flush in flight");
+        proxy.restart_vm(0, Exit::Graceful, None).unwrap();
+        assert!(proxy.pending_calls().is_empty());
+        assert_eq!(proxy.cancelled_calls().len(), 1);
+        for _ in 0..2 {
+            proxy
+                .exchange(0, &Request::get("/b"), &Ending::status(200))
+                .unwrap();
+        }
+        let last = settle(&proxy).unwrap();
+        assert_eq!(totals(&last, "be"), (5, 0, 3, 0), "envoy={envoy}: {last:?}");
+        assert!(last.seq > kit::parse(&in_flight[0]).unwrap().seq);
+        assert!(proxy.traps().is_empty(), "{:?}", proxy.traps());
+    }
+}
+
+/// A wall-clock step moves what the filter reads as the time (`sent_ms`), not the pace of
+/// its ticks: one flush at the next tick (the lease is long due), then one per interval.
+#[test]
+fn a_wall_clock_step_moves_sent_ms_not_the_cadence() {
+    for envoy in [true, false] {
+        let proxy = one_worker(envoy);
+        let before = settle(&proxy).unwrap();
+        let hour: u64 = 3_600_000;
+        proxy.step_wall_clock(hour as i64);
+        let sent = kit::run_ok(&proxy, 2 * kit::FLUSH_MS).unwrap();
+        assert!(
+            (2..=3).contains(&sent.len()),
+            "{} flushes in two intervals",
+            sent.len()
+        );
+        for s in &sent {
+            assert!(s.flush.sent_ms >= before.sent_ms + hour, "{:?}", s.flush);
+            assert_eq!(s.flush.boot_id, before.boot_id);
+        }
+        assert!(sent.windows(2).all(|w| w[1].flush.seq > w[0].flush.seq));
+        assert!(proxy.traps().is_empty(), "{:?}", proxy.traps());
+    }
+}
