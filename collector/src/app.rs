@@ -7,6 +7,7 @@ use crate::engine::Engine;
 use crate::health::probe;
 use crate::notice::Notice;
 use crate::store::{SERVICE_OWNER, Store, StoreError};
+use crate::unsaved::{self, LogNow, Unsaved};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,32 +36,118 @@ pub fn now_ms() -> u64 {
 pub struct Core {
     pub engine: Engine,
     pub store: Store,
-    /// Notices not yet written (only after a failed write); never sent before written.
-    pending: Vec<Notice>,
+    /// Alerts not yet written (only while writes fail): delivered from memory meanwhile.
+    pub unsaved: Unsaved,
+    /// Outbox rows Discord accepted whose record failed: never sent again, recorded when possible.
+    unrecorded: Vec<(i64, u64, Option<String>, &'static str)>,
 }
 
 impl Core {
+    /// A core on a restored engine and its store.
+    pub fn new(engine: Engine, store: Store) -> Core {
+        Core { engine, store, unsaved: Unsaved::default(), unrecorded: Vec::new() }
+    }
+
     /// Queues notices and writes them with the changed state now. Returns the webhooks to wake.
+    /// A failed write keeps everything in memory (retried by the next call, every second from the
+    /// ticker), is logged loudly, and wakes the webhooks so that the alerts go out from memory.
     pub fn commit(&mut self, notices: Vec<Notice>, now: u64) -> Result<Vec<String>, StoreError> {
-        self.pending.extend(notices);
-        let snap = self.engine.take_snapshot(now);
-        if snap.is_empty() && self.pending.is_empty() {
+        for n in notices {
+            let hook = self.engine.config().webhook_for(&n.service).to_string();
+            self.unsaved.push(hook, n);
+        }
+        self.record_unrecorded(now);
+        if self.unsaved.sending() {
+            // Its outcome decides whether it goes to the outbox or the history: written next time.
             return Ok(vec![]);
         }
-        let cfg = self.engine.config();
-        let rows: Vec<(String, Notice)> = self.pending.iter().map(|n| (cfg.webhook_for(&n.service).to_string(), n.clone())).collect();
+        let snap = self.engine.take_snapshot(now);
+        let alerts = self.unsaved.to_write();
+        if snap.is_empty() && alerts.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows: Vec<(String, Notice)> = alerts.iter().map(|a| (a.webhook.clone(), a.notice.clone())).collect();
+        let done: Vec<Option<(u64, Option<String>, &'static str)>> = alerts
+            .iter()
+            .map(|a| match &a.delivery {
+                unsaved::Delivery::Done { sent_ms, message_id, outcome } => Some((*sent_ms, message_id.clone(), *outcome)),
+                _ => None,
+            })
+            .collect();
+        let waiting: Vec<String> = alerts.iter().filter(|a| a.delivery == unsaved::Delivery::Waiting).map(|a| a.webhook.clone()).collect();
+        let fallback: Vec<bool> = alerts.iter().map(|a| a.fallback).collect();
         match self.store.commit(&snap, &rows, SERVICE_OWNER, now) {
-            Ok(_) => {
-                self.pending.clear();
-                let mut hooks: Vec<String> = rows.into_iter().map(|(h, _)| h).collect();
+            Ok(ids) => {
+                self.unsaved.written(rows.len());
+                for ((id, d), fb) in ids.iter().zip(done).zip(fallback) {
+                    match d {
+                        // Sent from memory: straight into the history, never into the queue again.
+                        Some((sent_ms, message_id, outcome)) if self.store.finish(*id, sent_ms, message_id.as_deref(), outcome).is_err() => {
+                            self.unrecorded.push((*id, sent_ms, message_id, outcome));
+                        }
+                        Some(_) => {}
+                        None if fb => {
+                            let _ = self.store.mark_fallback(*id);
+                        }
+                        None => {}
+                    }
+                }
+                if let LogNow::Recovered { for_ms } = self.unsaved.succeeded(now) {
+                    tracing::warn!("state database writable again after {} s: {} alert(s) and the state kept in memory are saved", for_ms / 1000, rows.len());
+                }
+                let mut hooks = waiting;
                 hooks.dedup();
                 Ok(hooks)
             }
             Err(e) => {
                 self.engine.restore_snapshot(snap);
-                Err(e)
+                if let LogNow::Failing { for_ms } = self.unsaved.failed(e.to_string(), now) {
+                    tracing::error!(
+                        "STATE DATABASE NOT WRITABLE for {} s ({e}): alerting from memory ({} alert(s) not saved); counts and alert state are kept in memory and saved when it is writable again, but lost if the collector stops before then",
+                        for_ms / 1000,
+                        self.unsaved.len()
+                    );
+                }
+                Ok(self.unsaved.waiting_webhooks())
             }
         }
+    }
+
+    /// The oldest undelivered outbox row of `webhook`, skipping rows Discord already accepted.
+    pub fn next_row(&mut self, webhook: &str) -> Result<Option<crate::store::OutboxRow>, StoreError> {
+        if self.unrecorded.is_empty() {
+            return self.store.next_pending(webhook, SERVICE_OWNER);
+        }
+        let skip: Vec<i64> = self.unrecorded.iter().map(|r| r.0).collect();
+        let conn = self.store.history().0;
+        let mut st = conn.prepare("SELECT id, notice, fallback, attempts FROM outbox WHERE webhook = ?1 AND owner = ?2 ORDER BY id")?;
+        let mut rows = st.query(rusqlite::params![webhook, SERVICE_OWNER])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if skip.contains(&id) {
+                continue;
+            }
+            let notice: String = r.get(1)?;
+            let Ok(notice) = serde_json::from_str::<Notice>(&notice) else { continue };
+            let attempts = u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX);
+            return Ok(Some(crate::store::OutboxRow { id, webhook: webhook.to_string(), notice, fallback: r.get::<_, i64>(2)? != 0, attempts }));
+        }
+        Ok(None)
+    }
+
+    /// Discord accepted outbox row `id`: recorded now, or kept to be recorded (and never sent again).
+    pub fn delivered(&mut self, id: i64, now: u64, message_id: Option<String>, outcome: &'static str) -> Result<(), StoreError> {
+        self.store.finish(id, now, message_id.as_deref(), outcome).inspect_err(|_| self.unrecorded.push((id, now, message_id, outcome)))
+    }
+
+    fn record_unrecorded(&mut self, _now: u64) {
+        let mut left = Vec::new();
+        for (id, at, mid, outcome) in std::mem::take(&mut self.unrecorded) {
+            if self.store.finish(id, at, mid.as_deref(), outcome).is_err() {
+                left.push((id, at, mid, outcome));
+            }
+        }
+        self.unrecorded = left;
     }
 }
 
@@ -127,7 +214,7 @@ pub fn open(cfg: Config) -> Result<Arc<Shared>, Error> {
         .map_err(|e| Error::Other(format!("HTTP client: {e}")))?;
     let wakers = cfg.webhooks.keys().map(|k| (k.clone(), Arc::new(Notify::new()))).collect();
     Ok(Arc::new(Shared {
-        core: Arc::new(Mutex::new(Core { engine, store, pending: Vec::new() })),
+        core: Arc::new(Mutex::new(Core::new(engine, store))),
         webhooks: Mutex::new(BTreeMap::new()),
         wakers,
         http,
@@ -234,7 +321,10 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     while tasks.join_next().await.is_some() {}
     let grace = shared.cfg.delivery.timeout + Duration::from_secs(2);
     let _ = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
-    shared.with_core(|c| c.commit(vec![], now_ms())).await?;
+    let unsaved = shared.with_core(|c| c.commit(vec![], now_ms()).map(|_| c.unsaved.len())).await?;
+    if unsaved > 0 {
+        tracing::error!("stopping with the state database still not writable: {unsaved} alert(s) and the latest counts were never saved");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -6,7 +6,8 @@
 
 use crate::app::{Shared, now_ms};
 use crate::message;
-use crate::store::{OutboxRow, SERVICE_OWNER};
+use crate::store::OutboxRow;
+use crate::unsaved::UnsavedAlert;
 use serde::Serialize;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -137,64 +138,106 @@ async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Delivers `name`'s outbox rows until `stop`.
+/// What a delivery loop is sending: an outbox row, or an alert held in memory while the state
+/// database cannot be written (see [`crate::unsaved`]).
+enum Job {
+    Saved(OutboxRow),
+    Unsaved(UnsavedAlert),
+}
+
+/// The next job of webhook `name`: its oldest outbox row, else its oldest alert held in memory.
+async fn next_job(shared: &Shared, name: &str) -> Option<Job> {
+    let n = name.to_string();
+    let row = shared.with_core(move |c| c.next_row(&n)).await;
+    match row {
+        Ok(Some(row)) => return Some(Job::Saved(row)),
+        Ok(None) => {}
+        Err(e) => tracing::error!(webhook = %name, "reading the outbox failed: {e}"),
+    }
+    let n = name.to_string();
+    shared.with_core(move |c| c.unsaved.take_next(&n)).await.map(Job::Unsaved)
+}
+
+/// Delivers `name`'s outbox rows (and alerts held in memory) until `stop`.
 pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver<bool>) {
     let wake = shared.wake(&name);
     let mut attempt = 0u32;
     let Some(url) = shared.cfg.webhooks.get(&name).map(|w| w.url.clone()) else { return };
     set_status(&shared, &name, "ok", None, false);
     while !*stop.borrow() {
-        let n = name.clone();
-        let row = shared.with_core(move |c| c.store.next_pending(&n, SERVICE_OWNER)).await;
-        let row = match row {
-            Ok(Some(row)) => row,
-            Ok(None) => {
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    _ = stop.wait_for(|s| *s) => {}
-                }
-                continue;
+        let Some(job) = next_job(&shared, &name).await else {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = stop.wait_for(|s| *s) => {}
             }
-            Err(e) => {
-                tracing::error!(webhook = %name, "reading the outbox failed: {e}");
-                pause(Duration::from_secs(1), &mut stop).await;
-                continue;
+            continue;
+        };
+        let (body, fallback, id, service, key) = match &job {
+            Job::Saved(row) => (body_for(&shared, row), row.fallback, row.id, row.notice.service.clone(), None),
+            Job::Unsaved(a) => {
+                let body = if a.fallback { message::fallback(&a.notice, 0) } else { message::render(&a.notice, shared.cfg.service(&a.notice.service), 0) };
+                (body, a.fallback, 0, a.notice.service.clone(), Some(a.key))
             }
         };
-        let body = body_for(&shared, &row);
         let verdict = send(&shared.http, &url, &body, shared.cfg.delivery.timeout).await;
-        let id = row.id;
+        // A memory alert not delivered this time waits again (with the fallback next after a 400).
+        let release = |fallback_next: bool| {
+            let shared = shared.clone();
+            async move {
+                if let Some(k) = key {
+                    shared.with_core(move |c| c.unsaved.retry(k, fallback_next)).await;
+                }
+            }
+        };
         match verdict {
             Verdict::Delivered { message_id, pause: wait } => {
                 attempt = 0;
-                let outcome = if row.fallback { "delivered_fallback" } else { "delivered" };
-                let r = shared.with_core(move |c| c.store.finish(id, now_ms(), message_id.as_deref(), outcome)).await;
+                let outcome = if fallback { "delivered_fallback" } else { "delivered" };
+                let r = match key {
+                    Some(k) => {
+                        shared.with_core(move |c| c.unsaved.done(k, now_ms(), message_id, outcome)).await;
+                        Ok(())
+                    }
+                    None => shared.with_core(move |c| c.delivered(id, now_ms(), message_id, outcome)).await,
+                };
                 if let Err(e) = r {
-                    tracing::error!(webhook = %name, alert = id, "alert delivered but not recorded (it may be sent again): {e}");
+                    tracing::error!(webhook = %name, alert = id, "alert delivered but not recorded yet (kept in memory, never sent again): {e}");
                 }
-                tracing::info!(webhook = %name, alert = id, service = %row.notice.service, "alert delivered");
+                tracing::info!(webhook = %name, alert = id, service = %service, "alert delivered");
                 set_status(&shared, &name, "ok", None, true);
                 if let Some(w) = wait {
                     pause(w, &mut stop).await;
                 }
             }
             Verdict::RateLimited(wait) => {
+                release(false).await;
                 tracing::warn!(webhook = %name, alert = id, "Discord rate limit: waiting {wait:?}");
                 set_status(&shared, &name, "rate_limited", Some(format!("429: waiting {wait:?}")), false);
                 pause(wait, &mut stop).await;
             }
-            Verdict::BadRequest(why) if !row.fallback => {
+            Verdict::BadRequest(why) if !fallback => {
                 tracing::warn!(webhook = %name, alert = id, "Discord refused the message ({why}): sending the plain fallback");
                 count_failure(&shared, &name);
-                let _ = shared.with_core(move |c| c.store.mark_fallback(id)).await;
+                match key {
+                    Some(_) => release(true).await,
+                    None => {
+                        let _ = shared.with_core(move |c| c.store.mark_fallback(id)).await;
+                    }
+                }
             }
             Verdict::BadRequest(why) => {
                 tracing::error!(webhook = %name, alert = id, "Discord refused the fallback too ({why}): alert dropped, kept in history");
                 count_failure(&shared, &name);
-                let _ = shared.with_core(move |c| c.store.finish(id, now_ms(), None, "refused")).await;
+                match key {
+                    Some(k) => shared.with_core(move |c| c.unsaved.done(k, now_ms(), None, "refused")).await,
+                    None => {
+                        let _ = shared.with_core(move |c| c.delivered(id, now_ms(), None, "refused")).await;
+                    }
+                }
             }
             Verdict::Broken(why) => {
+                release(false).await;
                 let pending = shared.with_core(|c| c.store.depth()).await.ok().and_then(|d| d.get(&name).copied()).unwrap_or(0);
                 tracing::error!(
                     webhook = %name,
@@ -205,10 +248,13 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
                 pause(shared.cfg.delivery.broken_retry, &mut stop).await;
             }
             Verdict::Transient(why) => {
+                release(false).await;
                 let wait = backoff(attempt, shared.cfg.delivery.max_backoff);
                 attempt = attempt.saturating_add(1);
                 tracing::warn!(webhook = %name, alert = id, "delivery failed ({why}): retrying in {wait:?}");
-                let _ = shared.with_core(move |c| c.store.bump_attempts(id)).await;
+                if key.is_none() {
+                    let _ = shared.with_core(move |c| c.store.bump_attempts(id)).await;
+                }
                 set_status(&shared, &name, "retrying", Some(why), false);
                 pause(wait, &mut stop).await;
             }

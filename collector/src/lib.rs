@@ -2,7 +2,7 @@
 //! is failing or down, and tells its owners on Discord without losing an alert.
 //!
 //! Pure modules (no I/O, time as an argument): [`config`], [`ledger`], [`window`],
-//! [`alert`], [`health`] (state), [`engine`], [`message`], [`notice`], [`minutes`] (per-minute
+//! [`alert`], [`health`] (state), [`engine`], [`message`], [`notice`], [`unsaved`], [`minutes`] (per-minute
 //! history), [`metrics`] (Prometheus text), [`rules`] (Prometheus rules), [`history_text`].
 //! Edges: [`store`] (SQLite), [`delivery`] (Discord), [`server`], [`status`], [`observe`] and
 //! [`status_page`] (HTTP), [`health::probe`], [`app`] (wiring), [`testalert`], [`report`]
@@ -29,4 +29,5 @@ pub mod status_page;
 pub mod status;
 pub mod store;
 pub mod testalert;
+pub mod unsaved;
 pub mod window;

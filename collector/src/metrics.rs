@@ -86,7 +86,7 @@ pub fn render(m: &Metrics) -> String {
     let _ = writeln!(o, "faultline_start_time_seconds {}", secs(m.started_ms));
     head(&mut o, "faultline_window_seconds", "gauge", "The sliding window the collector judges 5xx rates over.");
     let _ = writeln!(o, "faultline_window_seconds {}", secs(m.window_ms));
-    head(&mut o, "faultline_database_ok", "gauge", "1 when the state database answered the last read.");
+    head(&mut o, "faultline_database_ok", "gauge", "1 when the state database answered the last read and takes writes.");
     let _ = writeln!(o, "faultline_database_ok {}", u8::from(m.database_ok));
 
     let per = |o: &mut String, name: &str, kind: &str, help: &str, f: &dyn Fn(&ServiceMetrics) -> Option<String>| {

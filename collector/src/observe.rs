@@ -148,7 +148,7 @@ pub fn history_json(shared: &Shared, q: &HistoryQuery) -> Result<Value, StoreErr
 pub async fn metrics_view(shared: &Shared) -> Metrics {
     let now = now_ms();
     let cfg = shared.cfg.clone();
-    let (services, depth) = shared
+    let (services, depth, writable) = shared
         .with_core(|c| {
             let services: Vec<ServiceMetrics> = c
                 .engine
@@ -174,10 +174,11 @@ pub async fn metrics_view(shared: &Shared) -> Metrics {
                     }
                 })
                 .collect();
-            (services, c.store.depth())
+            (services, c.store.depth(), c.unsaved.trouble.is_none())
         })
         .await;
-    let database_ok = depth.is_ok();
+    // Not ok while reads fail or while writes fail (alerts then go out from memory, see `unsaved`).
+    let database_ok = depth.is_ok() && writable;
     let depth = depth.unwrap_or_default();
     let hooks = shared.webhooks.lock().map(|h| h.clone()).unwrap_or_default();
     let webhooks = cfg

@@ -72,24 +72,29 @@ pub async fn status(shared: &Shared) -> Value {
     })
 }
 
-/// `GET /healthz`: alive, and how deliveries are going.
+/// `GET /healthz`: alive, how deliveries are going, and whether the state database takes writes
+/// (`database_ok: false`, `database_error`, `unsaved_alerts` while alerts go out from memory).
 pub async fn healthz(shared: &Shared) -> Value {
-    let depth = shared.with_core(|c| c.store.depth()).await;
+    let (depth, trouble, unsaved) = shared.with_core(|c| (c.store.depth(), c.unsaved.trouble.clone(), c.unsaved.undelivered())).await;
     let hooks = shared.webhooks.lock().map(|h| h.clone()).unwrap_or_default();
     let failing = hooks.values().any(|h| h.state != "ok");
-    let (total, per, db_ok) = match depth {
+    let (total, per, read_ok) = match depth {
         Ok(d) => (d.values().sum::<u64>(), d, true),
         Err(e) => {
             tracing::error!("healthz: reading the outbox failed: {e}");
             (0, Default::default(), false)
         }
     };
+    let db_ok = read_ok && trouble.is_none();
     json!({
         "status": if failing || !db_ok { "degraded" } else { "ok" },
         "alive": true,
         "database_ok": db_ok,
+        "database_error": trouble.as_ref().map(|t| t.error.clone()),
+        "database_failing_since_ms": trouble.as_ref().map(|t| t.since_ms),
+        "unsaved_alerts": unsaved,
         "uptime_ms": now_ms().saturating_sub(shared.started_ms),
-        "outbox_depth": total,
+        "outbox_depth": total + unsaved as u64,
         "outbox": per,
         "webhooks": hooks,
     })

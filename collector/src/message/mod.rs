@@ -173,7 +173,7 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
         "description": desc,
         "color": colour,
         "fields": fields,
-        "footer": {"text": format!("Faultline · alert #{id}")},
+        "footer": {"text": footer(id)},
     });
     if let (Some(ts), Some(obj)) = (rfc3339(n.at_ms), embed.as_object_mut()) {
         obj.insert("timestamp".into(), Value::String(ts));
@@ -186,10 +186,17 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
     json!({ "username": "Faultline", "content": content, "allowed_mentions": allowed, "embeds": [embed] })
 }
 
+/// The footer naming outbox row `id`; 0 for an alert sent from memory because the state database
+/// could not be written (see [`crate::unsaved`]).
+fn footer(id: i64) -> String {
+    if id > 0 { format!("Faultline · alert #{id}") } else { "Faultline · alert not saved: state database unwritable".to_string() }
+}
+
 /// The plain fallback sent once after Discord refused the full message (400): content only.
 pub fn fallback(n: &Notice, id: i64) -> Value {
     let (head, _) = headline(n);
-    let text = format!("[Faultline alert #{id}] {head}. {}", rate_line(n).replace("**", ""));
+    let tag = if id > 0 { format!("alert #{id}") } else { "alert not saved".to_string() };
+    let text = format!("[Faultline {tag}] {head}. {}", rate_line(n).replace("**", ""));
     json!({ "username": "Faultline", "content": cut(&text, LIMITS.content), "allowed_mentions": {"parse": []} })
 }
 
