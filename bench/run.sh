@@ -101,7 +101,7 @@ echo "- Load after the run: $(cut -d' ' -f1-3 /proc/loadavg); other build/proxy 
 cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"
 {
   echo "<!-- bench:begin (written by bench/run.sh: edit the text around it, not inside) -->"
-  echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC'), \`$cmd\`, $(( total / 60 )) min $(( total % 60 )) s in all; raw figures in \`bench/results/$stamp${quick:+-quick}/\`."
+  echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC'), \`$cmd\`, $(( total / 60 )) min $(( total % 60 )) s in all; every figure as JSON in \`bench/results/$stamp${quick:+-quick}/\` on the machine that ran it (not committed)."
   echo
   echo "**Machine**"
   echo
