@@ -113,26 +113,46 @@ impl Core {
         }
     }
 
-    /// The oldest undelivered outbox row of `webhook`, skipping rows Discord already accepted.
+    /// The next outbox row of `webhook` to send: the oldest one of a configured service, else the oldest
+    /// (each service's alerts stay in order; alerts of services nobody listed, e.g. a flood of unknown
+    /// names from one proxy, never hold up the pages of the services the team configured). Rows Discord
+    /// already accepted but that could not be recorded yet are skipped.
     pub fn next_row(&mut self, webhook: &str) -> Result<Option<crate::store::OutboxRow>, StoreError> {
-        if self.unrecorded.is_empty() {
-            return self.store.next_pending(webhook, SERVICE_OWNER);
-        }
         let skip: Vec<i64> = self.unrecorded.iter().map(|r| r.0).collect();
-        let conn = self.store.history().0;
-        let mut st = conn.prepare("SELECT id, notice, fallback, attempts FROM outbox WHERE webhook = ?1 AND owner = ?2 ORDER BY id")?;
-        let mut rows = st.query(rusqlite::params![webhook, SERVICE_OWNER])?;
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            if skip.contains(&id) {
-                continue;
+        let cfg = self.engine.config();
+        let found = {
+            let conn = self.store.history().0;
+            let mut st = conn.prepare_cached(
+                "SELECT id, CASE WHEN json_valid(notice) THEN COALESCE(json_extract(notice, '$.service'), '') ELSE '' END
+                 FROM outbox WHERE webhook = ?1 AND owner = ?2 ORDER BY id",
+            )?;
+            let mut rows = st.query(rusqlite::params![webhook, SERVICE_OWNER])?;
+            let (mut oldest, mut chosen) = (None, None);
+            while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
+                if skip.contains(&id) {
+                    continue;
+                }
+                oldest = oldest.or(Some(id));
+                let service: String = r.get(1).unwrap_or_default();
+                if cfg.service(&service).is_some() {
+                    chosen = Some(id);
+                    break;
+                }
             }
-            let notice: String = r.get(1)?;
-            let Ok(notice) = serde_json::from_str::<Notice>(&notice) else { continue };
-            let attempts = u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX);
-            return Ok(Some(crate::store::OutboxRow { id, webhook: webhook.to_string(), notice, fallback: r.get::<_, i64>(2)? != 0, attempts }));
+            drop(rows);
+            let Some(id) = chosen.or(oldest) else { return Ok(None) };
+            let row = conn.query_row("SELECT notice, fallback, attempts FROM outbox WHERE id = ?1", rusqlite::params![id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0, r.get::<_, i64>(2)?))
+            })?;
+            (id, row)
+        };
+        let (id, row) = found;
+        match serde_json::from_str::<Notice>(&row.0) {
+            Ok(notice) => Ok(Some(crate::store::OutboxRow { id, webhook: webhook.to_string(), notice, fallback: row.1, attempts: u32::try_from(row.2).unwrap_or(u32::MAX) })),
+            // An undecodable row: the store moves it out of the way (it is then the oldest).
+            Err(_) => self.store.next_pending(webhook, SERVICE_OWNER),
         }
-        Ok(None)
     }
 
     /// Discord accepted outbox row `id`: recorded now, or kept to be recorded (and never sent again).

@@ -164,6 +164,11 @@ impl Collector {
         }
     }
 
+    /// The running process's id (0 when it is not running), e.g. to read its memory from /proc.
+    pub fn pid(&self) -> u32 {
+        self.proc.as_ref().map(Proc::pid).unwrap_or(0)
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
