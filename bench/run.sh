@@ -5,6 +5,8 @@
 #   bench/run.sh --quick    about 8 minutes, rough figures; writes bench/results/<stamp>/ only
 #   bench/run.sh --only overhead|alert|collector [--quick]   one part (BENCHMARKS.md is not touched)
 #   bench/run.sh --no-update                                  full run without touching BENCHMARKS.md
+#   bench/run.sh --wait-quiet MIN   first wait up to MIN minutes for a quiet machine (CPUs ≥ 90% idle over
+#                                   10 s and no other cargo/rustc/envoy/collector process), then run anyway
 #
 # Installs what it needs: wrk (apt-get), Envoy 1.40 (scripts/install-envoy.sh), the release builds
 # (scripts/build.sh --release) and the no-op filter. Needs 2 CPUs to pin Envoy / the collector apart from the
@@ -19,12 +21,14 @@ cd "$root"
 quick=""
 only=""
 update=1
+wait_quiet=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick="--quick"; update=0 ;;
     --only) only="$2"; update=0; shift ;;
     --no-update) update=0 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --wait-quiet) wait_quiet="$2"; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -68,12 +72,31 @@ others() {
   ps -eo pid=,comm= | awk -v me="$$" '$2 ~ /^(cargo|rustc|envoy|cc1|cc1plus|ld|faultline-colle)/ && $1 != me {print $2}' \
     | sort | uniq -c | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}'
 }
+idle_percent() {
+  # Share of CPU time spent idle over the next 10 s, all CPUs (from /proc/stat).
+  local a b
+  a=($(head -1 /proc/stat)); sleep 10; b=($(head -1 /proc/stat))
+  local total=0 i
+  for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
+  echo $(( 100 * (b[4] - a[4] + b[5] - a[5]) / (total > 0 ? total : 1) ))
+}
+if [ "$wait_quiet" -gt 0 ]; then
+  deadline=$(( SECONDS + wait_quiet * 60 ))
+  while :; do
+    idle=$(idle_percent); busy=$(others)
+    if [ "$idle" -ge 90 ] && [ -z "$busy" ]; then echo "bench: machine quiet (${idle}% idle)" >&2; break; fi
+    if [ "$SECONDS" -ge "$deadline" ]; then echo "bench: still busy after $wait_quiet min (${idle}% idle; $busy): running anyway" >&2; break; fi
+    echo "bench: waiting for a quiet machine (${idle}% idle; ${busy:-no other processes})" >&2
+    sleep 20
+  done
+fi
+quiet_note="CPUs $(idle_percent)% idle over the 10 s before the run"
 {
   echo "- CPU: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) CPUs ($(lscpu | sed -n 's/^Hypervisor vendor:[[:space:]]*//p' | sed 's/^$/bare metal/;s/^\(.\+\)$/virtual machine, \1/'))"
   echo "- Memory: $(free -m | awk '/^Mem:/{print $2}') MiB; kernel $(uname -r)"
   echo "- $("$target/envoy/bin/envoy" --version 2>/dev/null | sed -n 's/.*version: *//p' | head -1 | sed 's/^/Envoy /')"
   echo "- $(rustc --version); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $(taskset --version)"
-  echo "- Load before the run: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min); other build/proxy processes: $(others | sed 's/^$/none/')"
+  echo "- Load before the run: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $quiet_note; other build/proxy processes: $(others | sed 's/^$/none/')"
 } > "$out/machine.md"
 cat "$out/machine.md" >&2
 
