@@ -6,6 +6,7 @@
 //! t0s, and the time to the DOWN message is measured, then they come back (time to UP).
 
 use crate::collector::{Collector, CollectorSpec, ServiceEntry, TOKEN};
+use crate::procfs;
 use crate::stats::Spread;
 use crate::truth::{self, Point};
 use faultline_tests::discord::FakeDiscord;
@@ -243,6 +244,8 @@ pub fn run(plan: &AlertPlan, workdir: &Path) -> Result<AlertResult, String> {
         max_proxies: 16,
     };
     let collector = Collector::start(&spec, workdir)?;
+    // Not a throughput test: the proxy and the collector may use every CPU (this process is pinned to one).
+    procfs::pin(collector.pid(), &procfs::all_cpus()).map_err(|e| e.to_string())?;
     let layout = Layout {
         listen_port: 0,
         admin_port: 0,
@@ -256,7 +259,8 @@ pub fn run(plan: &AlertPlan, workdir: &Path) -> Result<AlertResult, String> {
             "merge_interval_ms": plan.merge_interval_ms,
         }),
     };
-    let envoy = Envoy::start(&envoy::render(&envoy::shipped_config()?, &layout)?, plan.concurrency)?;
+    let mut envoy = Envoy::start(&envoy::render(&envoy::shipped_config()?, &layout)?, plan.concurrency)?;
+    procfs::pin(envoy.process().pid(), &procfs::all_cpus()).map_err(|e| e.to_string())?;
 
     let traffic = traffic::spawn(&TrafficPlan {
         connections: 4,

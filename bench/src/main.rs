@@ -97,12 +97,13 @@ fn run(cli: Cli) -> Result<(), String> {
             for r in &runs {
                 plans.push(match r.as_str() {
                     "c1" => overhead::OverheadPlan { name: "1 worker".into(), ..base.clone() },
-                    // Two workers need both CPUs: nothing is left to pin the load away from.
+                    // Two workers need both CPUs: Envoy may use all of them (it would otherwise inherit this
+                    // process's CPU), and nothing is left to pin the load away from.
                     "c2" => overhead::OverheadPlan {
                         name: "2 workers".into(),
                         concurrency: 2,
                         wrk_threads: 2,
-                        envoy_cpus: None,
+                        envoy_cpus: Some(faultline_bench::procfs::all_cpus()),
                         upstream_workers: 2,
                         ..base.clone()
                     },

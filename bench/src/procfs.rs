@@ -81,6 +81,12 @@ pub fn pin(pid: u32, cpus: &str) -> Result<(), ProcError> {
     }
 }
 
+/// Every CPU of the machine as a `taskset` list ("0-1").
+pub fn all_cpus() -> String {
+    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("0-{}", n.saturating_sub(1))
+}
+
 /// The CPUs this process may run on, as `taskset` prints them (e.g. "1" or "0,1").
 pub fn own_cpus() -> String {
     Command::new("taskset")

@@ -51,6 +51,7 @@ pub fn overhead(r: &OverheadResult) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "### {}\n", p.name);
     let pin = match &p.envoy_cpus {
+        Some(c) if c.contains('-') || c.contains(',') => format!("Envoy on CPUs {c}"),
         Some(c) => format!("Envoy pinned to CPU {c}"),
         None => "Envoy not pinned".into(),
     };
