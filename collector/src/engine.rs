@@ -54,6 +54,9 @@ pub struct Ingested {
     pub result: &'static str,
     pub notices: Vec<Notice>,
     pub caps: Vec<CapHit>,
+    /// Set when the flush came longer than the window after this boot's previous one (the collector
+    /// was unreachable or down): how long. Its counts went to the totals and history, not the window.
+    pub late_ms: Option<u64>,
 }
 
 /// A flush refused because of a cap; `log` says whether to log it now (rate-limited).
@@ -151,6 +154,11 @@ impl Engine {
     pub fn ingest(&mut self, f: &Flush, now_ms: u64) -> Result<Ingested, Refused> {
         let caps = LedgerCaps { max_proxies: self.cfg.limits.max_proxies, max_boots_per_proxy: self.cfg.limits.max_boots_per_proxy };
         let mut out = Ingested::default();
+        // Counts that arrive after a gap longer than the window happened mostly before the window: they
+        // are counted (totals, history) but not put into the window, so an episode that ended while the
+        // collector was away never pages late as if new. Fresh flushes refill the window within seconds.
+        let gap = self.ledger.seen_ms(&f.proxy_id, &f.boot_id).map(|seen| now_ms.saturating_sub(seen));
+        let late = gap.filter(|g| *g > ms(self.cfg.window));
         let deltas = match self.ledger.apply(f, now_ms, ms(self.cfg.window), caps) {
             Ok(Outcome::Applied(d)) => d,
             Ok(Outcome::Baseline) => {
@@ -168,6 +176,7 @@ impl Engine {
             }
         };
         out.result = "applied";
+        out.late_ms = late;
         let (max_services, max_routes) = (self.cfg.limits.max_services, self.cfg.limits.max_routes);
         for d in deltas {
             if !self.services.contains_key(&d.name) {
@@ -213,7 +222,9 @@ impl Engine {
                 self.cap("routes", now_ms, text, &mut out.caps);
             }
             let Some(s) = self.services.get_mut(&d.name) else { continue };
-            s.window.add(now_ms, d.responses, d.status_5xx, routes);
+            if late.is_none() {
+                s.window.add(now_ms, d.responses, d.status_5xx, routes);
+            }
             let t = &mut s.totals;
             t.requests = t.requests.saturating_add(d.responses);
             t.errors = t.errors.saturating_add(d.status_5xx);

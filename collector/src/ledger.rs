@@ -95,6 +95,11 @@ impl Ledger {
         l
     }
 
+    /// Collector time of the last flush accepted from this boot of this proxy.
+    pub fn seen_ms(&self, proxy_id: &str, boot_id: &str) -> Option<u64> {
+        self.boots.get(proxy_id)?.get(boot_id).map(|b| b.seen_ms)
+    }
+
     /// Number of known proxies.
     pub fn proxies(&self) -> usize {
         self.boots.len()

@@ -151,3 +151,21 @@ fn flushes_feed_the_per_minute_history_handed_out_with_snapshots() {
     e.ingest(&flush(3, vec![("be", 999, 99, vec![])]), 63_000).unwrap();
     assert!(e.take_snapshot(63_000).minutes.is_empty());
 }
+
+#[test]
+fn counts_arriving_after_a_gap_longer_than_the_window_are_counted_but_never_page() {
+    let mut e = Engine::restore(cfg(""), 0, vec![], vec![], BTreeMap::new());
+    assert_eq!(e.ingest(&flush(1, vec![("be", 100, 0, vec![])]), 10_000).unwrap().late_ms, None);
+    // The collector was unreachable for 61 s (window 60 s): a 30% episode inside that gap does not page.
+    let got = e.ingest(&flush(2, vec![("be", 1_100, 300, vec![("GET /a", 300)])]), 71_001).unwrap();
+    assert_eq!((got.result, got.notices.len(), got.late_ms), ("applied", 0, Some(61_001)));
+    assert_eq!((e.services()["be"].totals.requests, e.services()["be"].totals.errors), (1_100, 300), "counted");
+    assert_eq!(e.services()["be"].window.counts(71_001), (0, 0), "not in the window (the first flush aged out of it)");
+    // The next flush is fresh: a problem still there pages.
+    let got = e.ingest(&flush(3, vec![("be", 1_300, 340, vec![("GET /a", 340)])]), 72_000).unwrap();
+    assert_eq!(got.late_ms, None);
+    assert_eq!(rate(&got.notices[0]), RateChange::Raised { to: Level::Critical });
+    // Exactly the window: still fresh.
+    let got = e.ingest(&flush(4, vec![("be", 1_400, 340, vec![])]), 132_000).unwrap();
+    assert_eq!(got.late_ms, None);
+}
