@@ -20,9 +20,9 @@ use faultline_tests::process::free_port;
 use faultline_tests::stack::Collector;
 
 const TOKEN: &str = "fault-discord-token-51aa";
-const FLAPPING: [&str; 4] = ["svc-a", "svc-b", "svc-c", "svc-d"];
-const PERIOD_MS: u64 = 8_000;
-const BAD_MS: u64 = 3_000;
+const FLAPPING: [&str; 3] = ["svc-a", "svc-b", "svc-c"];
+const PERIOD_MS: u64 = 12_000;
+const BAD_MS: u64 = 4_000;
 /// The collector's delivery timeout (slow answers beyond it are timeouts).
 const TIMEOUT_MS: u64 = 1_000;
 
@@ -52,7 +52,7 @@ fn alerts_survive_a_long_run_of_discord_failures() {
             while !stop.load(Ordering::Relaxed) {
                 let t = u64::try_from(started.elapsed().as_millis()).unwrap_or(0);
                 for (k, svc) in FLAPPING.iter().enumerate() {
-                    let bad = (t + k as u64 * PERIOD_MS / 4) % PERIOD_MS < BAD_MS;
+                    let bad = (t + k as u64 * PERIOD_MS / 3) % PERIOD_MS < BAD_MS;
                     p.count(svc, 20, if bad { 5 } else { 0 }, &format!("GET /{svc}"));
                 }
                 assert_eq!(p.send(addr).unwrap(), 200);
@@ -62,11 +62,18 @@ fn alerts_survive_a_long_run_of_discord_failures() {
         })
     };
 
-    // Script Discord: between the normal answers, a random failure every second on average.
+    // Script Discord: between the normal answers, a random failure every 2.5 s on average (each costs the
+    // queue up to ~2 s of waiting: failures take more than half of Discord's capacity).
     let mut scripted: BTreeMap<&str, u64> = BTreeMap::new();
     let end = Instant::now() + Duration::from_secs(secs);
+    // Every kind once first (in a random order), then random ones.
+    let mut kinds: Vec<u64> = (0..7).collect();
+    for i in (1..kinds.len()).rev() {
+        kinds.swap(i, rng.below(i as u64 + 1) as usize);
+    }
     while Instant::now() < end {
-        let (what, reply) = match rng.below(8) {
+        let kind = kinds.pop().unwrap_or_else(|| rng.below(8));
+        let (what, reply) = match kind {
             0 => ("429", Reply::RateLimited { retry_after: 0.2 + rng.below(1300) as f64 / 1000.0, global: false }),
             1 => ("500", Reply::Status(500)),
             2 => ("502/503", Reply::Status([502, 503][rng.below(2) as usize])),
@@ -77,13 +84,13 @@ fn alerts_survive_a_long_run_of_discord_failures() {
         };
         *scripted.entry(what).or_default() += 1;
         discord.push_replies(1, [reply]);
-        std::thread::sleep(rng.between(Duration::from_millis(400), Duration::from_millis(1600)));
+        std::thread::sleep(rng.between(Duration::from_millis(1000), Duration::from_millis(4000)));
     }
     stop.store(true, Ordering::Relaxed);
     let proxy = load.join().unwrap();
 
     // Discord heals: everything still queued goes out.
-    c.wait_for_outbox_empty(Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}: {}", c.healthz().unwrap()));
+    c.wait_for_outbox_empty(Duration::from_secs(120 + secs)).unwrap_or_else(|e| panic!("{e}: {}", c.healthz().unwrap()));
     std::thread::sleep(Duration::from_secs(2));
     let messages = discord.messages(1);
     let a = faults::audit(&messages);
