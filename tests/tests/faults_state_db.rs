@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use faultline_tests::discord::FakeDiscord;
+use faultline_tests::discord::{FakeDiscord, Reply};
 use faultline_tests::faults::SimProxy;
 use faultline_tests::process::{free_port, wait_until};
 use faultline_tests::stack::{self, Collector, classify};
@@ -148,7 +148,12 @@ fn keeps_alerting_and_catches_up(name: &str, fault: impl FnOnce(&Path) -> Fault)
     c.wait_for_outbox_empty(LONG).unwrap();
     assert_eq!(healthz(&c)["database_ok"], true);
 
-    // Writes fail: ai starts failing and be recovers; both are told from memory, and loudly reported.
+    // Writes fail while an alert is being delivered (Discord answers slowly): it is delivered but cannot be
+    // recorded, and must not be sent again. Then ai goes on failing and be recovers: told from memory, loudly.
+    discord.push_replies(1, [Reply::Slow(Duration::from_millis(2500))]);
+    p.count("ai", 500, 100, "GET /ai/x");
+    assert_eq!(p.send(c.addr()).unwrap(), 200);
+    wait_until(LONG, || (healthz(&c)["outbox_depth"].as_u64() > Some(0)).then_some(())).unwrap();
     fault.set(true);
     traffic(&mut p, &c, "ai", 200, 6);
     let h = wait_until(LONG, || Some(healthz(&c)).filter(|h| h["database_ok"] == false)).expect("healthz never said the database is failing");
@@ -159,6 +164,7 @@ fn keeps_alerting_and_catches_up(name: &str, fault: impl FnOnce(&Path) -> Fault)
     wait_until(LONG, || titles(&discord).contains(&"be RESOLVED".to_string()).then_some(()))
         .unwrap_or_else(|| panic!("be never resolved while the database cannot be written: {:?}\n{}", titles(&discord), c.log()));
     assert!(c.log().contains("STATE DATABASE NOT WRITABLE"), "loud log line\n{}", c.log());
+    assert!(c.log().contains("delivered but not recorded yet"), "the slow delivery ended after the fault\n{}", c.log());
     let told = titles(&discord);
     let from_memory = discord.messages(1).iter().filter(|m| m.pointer("/embeds/0/footer/text").and_then(Value::as_str).is_some_and(|t| t.contains("not saved"))).count();
     assert!(from_memory >= 2, "the alerts of the outage say they are not saved: {from_memory}");
