@@ -94,12 +94,13 @@ fn an_ingest_flood_stays_within_memory_and_known_services_still_page() {
         })
         .collect();
 
-    // The normal proxy: be and fe once a second; be fails from a third of the run on.
+    // The normal proxy: be and fe once a second; be fails from 3 s on (while the unknown services' alerts,
+    // raised by the first flood flushes, still wait for Discord: about 50 s of them).
     let mut p = SimProxy::new("edge-1", "boot-1", TOKEN);
     let mut samples = Vec::new();
     let end = started + Duration::from_secs(secs);
     while Instant::now() < end {
-        let failing = started.elapsed() > Duration::from_secs(secs / 3);
+        let failing = started.elapsed() > Duration::from_secs(3);
         p.count("be", 200, if failing { 40 } else { 0 }, "GET /server/users/:id/orders");
         p.count("fe", 200, 0, "GET /");
         assert_eq!(p.send(addr).unwrap(), 200);
@@ -121,13 +122,13 @@ fn an_ingest_flood_stays_within_memory_and_known_services_still_page() {
     .unwrap_or_else(|| panic!("be never paged during the flood: {:?}\n{}", discord.messages(1), c.log()));
     assert!(alerts.iter().all(|a| !a.starts_with("fe ")), "{alerts:?}");
     // The unknown services' alerts (raised from the first flood flush, a backlog at Discord's 5 per 2 s) do
-    // not hold up be's page: it overtakes every one of them that was still waiting when it was raised.
+    // not hold up be's first page: it overtakes those still waiting when it was raised.
     let messages = discord.messages(1);
-    let be_at = messages.iter().position(|m| classify(m) == "be CRITICAL").unwrap();
+    let be_at = messages.iter().position(|m| classify(m).starts_with("be ")).unwrap();
     let be_id = alert_id(&messages[be_at]).unwrap();
     let older_unknown = messages.iter().filter(|m| alert_id(m).is_some_and(|id| id < be_id)).count();
     let before_be = messages[..be_at].len();
-    eprintln!("faults_flood: be's page (alert #{be_id}) arrived {}th, after {before_be} of the {older_unknown} older unknown-service alerts", be_at + 1);
+    eprintln!("faults_flood: be's first page (alert #{be_id}, {}) arrived {}th, after {before_be} of the {older_unknown} older unknown-service alerts", classify(&messages[be_at]), be_at + 1);
     assert!(older_unknown > before_be + 5, "be's page waited behind the flood's alerts: #{be_id} arrived after {before_be} of {older_unknown}");
     p.count("be", 0, 0, "");
     assert_eq!(p.send(addr).unwrap(), 200);
