@@ -2,7 +2,9 @@
 //! into deltas by each new flush (docs/flush-format.md, "Rules"). Pure: no I/O, time in.
 //!
 //! - `seq` not above the last accepted: stale or replayed, changes nothing.
-//! - A counter below its baseline was reset: its whole value is new counts.
+//! - A counter below its baseline within the same boot (a forged or corrupt flush, or an
+//!   nginx record evicted and re-created) is re-baselined and counts nothing: never a
+//!   negative delta, never a spike, and the totals do not move.
 //! - A new boot younger than the window is counted in full; an older one (state lost)
 //!   is only a baseline.
 //! - Caps: proxies (a new one beyond is refused) and boots per proxy (the least recently
@@ -81,8 +83,10 @@ pub struct Ledger {
 /// Ledger rows to upsert (`Some`) or delete (`None`).
 pub type LedgerChanges = Vec<((String, String), Option<Baseline>)>;
 
+/// New counts between two cumulative values; a counter that went backwards counts nothing
+/// (its new value becomes the baseline for the next flush).
 fn delta(new: u64, old: u64) -> u64 {
-    if new >= old { new - old } else { new }
+    new.saturating_sub(old)
 }
 
 impl Ledger {

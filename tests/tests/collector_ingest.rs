@@ -35,8 +35,10 @@ fn ingest_answers_401_403_413_400_and_counts_exactly() {
     assert_eq!(c.post("/v1/flush", Some("bound-token-1"), &f.to_json()), (200, serde_json::json!({"result": "applied"})));
     assert_eq!(c.post_flush(&f), (200, serde_json::json!({"result": "stale"})), "a replayed flush changes nothing");
     assert_eq!(c.post_flush(&flush("b1", 2, "be", 150, 1, &[("GET /a", 1)])).0, 200);
-    // A counter that went backwards is a reset: 20 new requests, not -130.
+    // A counter that went backwards changes nothing (not -130, not +20); it is the new baseline.
     assert_eq!(c.post_flush(&flush("b1", 3, "be", 20, 1, &[("GET /a", 1)])).0, 200);
+    assert_eq!(c.service("be")["totals"]["requests"], 150);
+    assert_eq!(c.post_flush(&flush("b1", 4, "be", 40, 1, &[("GET /a", 1)])).0, 200);
     let s = c.service("be");
     assert_eq!(s["totals"]["requests"], 170, "{s}");
     assert_eq!(s["totals"]["errors"], 1, "{s}");

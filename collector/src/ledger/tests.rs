@@ -51,11 +51,12 @@ fn stale_and_replayed_flushes_change_nothing() {
 }
 
 #[test]
-fn a_counter_that_goes_backwards_is_a_reset_not_a_negative() {
+fn a_counter_that_goes_backwards_counts_nothing_and_is_rebaselined() {
     let mut l = Ledger::default();
     l.apply(&flush("p", "b1", 1, 100, 10, 10), 0, WIN, CAPS).unwrap();
     let d = applied(l.apply(&flush("p", "b1", 2, 30, 3, 3), 0, WIN, CAPS).unwrap());
-    assert_eq!((d[0].responses, d[0].status_5xx, d[0].routes[0].1), (30, 3, 3));
+    assert_eq!((d[0].responses, d[0].status_5xx), (0, 0), "neither negative nor a spike");
+    assert!(d[0].routes.is_empty());
     let d = applied(l.apply(&flush("p", "b1", 3, 40, 3, 3), 0, WIN, CAPS).unwrap());
     assert_eq!((d[0].responses, d[0].status_5xx), (10, 0));
     assert!(d[0].routes.is_empty());
