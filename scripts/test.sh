@@ -7,4 +7,4 @@ cd "$root"
 "$root/scripts/build.sh"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 cargo clippy --quiet -p faultline-filter --target wasm32-wasip1 -- -D warnings
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

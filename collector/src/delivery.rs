@@ -193,6 +193,9 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
         match verdict {
             Verdict::Delivered { message_id, pause: wait } => {
                 attempt = 0;
+                // The webhook is healthy from Discord's answer on, before the row is removed:
+                // /healthz never shows an empty outbox beside a stale "retrying".
+                set_status(&shared, &name, "ok", None, true);
                 let outcome = if fallback { "delivered_fallback" } else { "delivered" };
                 let r = match key {
                     Some(k) => {
@@ -205,7 +208,6 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
                     tracing::error!(webhook = %name, alert = id, "alert delivered but not recorded yet (kept in memory, never sent again): {e}");
                 }
                 tracing::info!(webhook = %name, alert = id, service = %service, "alert delivered");
-                set_status(&shared, &name, "ok", None, true);
                 if let Some(w) = wait {
                     pause(w, &mut stop).await;
                 }
