@@ -54,8 +54,8 @@ impl<'a> Input<'a> {
         head
     }
 
-    /// A string of any content: short, long, or a short piece repeated up to 65535
-    /// times (so that huge strings need only a few input bytes).
+    /// A string of any content: short, long, or a short piece repeated up to 8191
+    /// times (so that strings far beyond any limit need only a few input bytes).
     pub fn string(&mut self) -> String {
         let mode = self.byte();
         match mode {
@@ -70,7 +70,7 @@ impl<'a> Input<'a> {
             255 => {
                 let n = usize::from(self.byte() % 16);
                 let piece = String::from_utf8_lossy(self.bytes(n)).into_owned();
-                piece.repeat(usize::from(self.u16()))
+                piece.repeat(usize::from(self.u16() % 8192))
             }
         }
     }

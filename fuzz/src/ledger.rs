@@ -67,7 +67,7 @@ impl Harness {
     /// Applies a valid flush at collector time `now_ms` and checks the ledger against the model.
     pub fn apply(&mut self, f: &Flush, now_ms: u64) {
         let key: Key = (f.proxy_id.clone(), f.boot_id.clone());
-        let before = format!("{:?}", self.ledger);
+        let before = self.ledger.clone();
         let known = self.rows.get(&key).cloned();
         let proxies: std::collections::BTreeSet<&String> = self.rows.keys().map(|(p, _)| p).collect();
         let proxy_known = proxies.contains(&f.proxy_id);
