@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs one fuzz target for a while, then minimizes its corpus into fuzz/corpus/<target>.
+# Runs one fuzz target for a while (then fuzz/minimize.sh <target> refreshes the committed corpus).
 #   fuzz/run.sh <target> [seconds]      (default 600; one target at a time, one job)
-# New inputs accumulate in fuzz/work/<target> (git-ignored); findings in
-# fuzz/artifacts/<target>. Needs the nightly toolchain and cargo-fuzz.
+# New inputs accumulate in fuzz/work/<target> (git-ignored); findings in fuzz/artifacts/<target>;
+# the libFuzzer log in fuzz/logs/<target>.log. Needs the nightly toolchain and cargo-fuzz.
 set -euo pipefail
 cd "$(dirname "$0")"
 t=$1
