@@ -3,6 +3,7 @@
 //! (its section of BENCHMARKS.md).
 
 use clap::{Parser, Subcommand};
+use faultline_bench::variants::Variant;
 use faultline_bench::{alert, flushload, overhead, report};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,9 @@ enum Part {
         /// Which runs: any of c1 (1 worker), c2 (2 workers), errors (1 worker, 50% 5xx over 1,000 paths).
         #[arg(long, value_delimiter = ',', default_value = "c1,c2,errors")]
         runs: Vec<String>,
+        /// Also run (e), the no-op filter making Faultline's per-request host calls (a diagnostic).
+        #[arg(long)]
+        with_reads: bool,
     },
     /// Alert delay: 5xx step 0% -> 20% against the true 5-minute rate; health endpoint death -> DOWN.
     Alert {
@@ -71,7 +75,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.part {
-        Part::Overhead { out, quick, rounds, seconds, envoy_cpus, runs } => {
+        Part::Overhead { out, quick, rounds, seconds, envoy_cpus, runs, with_reads } => {
             let artifacts = overhead::Artifacts {
                 faultline_wasm: faultline_tests::paths::filter_wasm()?,
                 noop_wasm: noop_wasm()?,
@@ -92,6 +96,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 error_per_mille: 0,
                 envoy_cpus: Some(envoy_cpus.clone()),
                 upstream_workers: 0,
+                variants: if with_reads { Variant::WITH_READS.to_vec() } else { Variant::ALL.to_vec() },
             };
             let mut plans = Vec::new();
             for r in &runs {

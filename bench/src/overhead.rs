@@ -41,6 +41,8 @@ pub struct OverheadPlan {
     pub envoy_cpus: Option<String>,
     /// Upstream runtime threads (0: one).
     pub upstream_workers: usize,
+    /// The configurations compared, in round order.
+    pub variants: Vec<Variant>,
 }
 
 /// One measured (round, variant).
@@ -151,7 +153,7 @@ pub fn run(plan: &OverheadPlan, artifacts: &Artifacts) -> Result<OverheadResult,
     let rendered = render(upstream.addr(), collector.addr(), &artifacts.faultline_wasm)?;
     let access_log = artifacts.workdir.join(format!("access-{}.log", std::process::id()));
     let mut envoys = BTreeMap::new();
-    for v in Variant::ALL {
+    for &v in &plan.variants {
         let config = variants::config(&rendered, v, &artifacts.noop_wasm, &access_log)?;
         let mut e = Envoy::start(&config, plan.concurrency)?;
         let pid = e.process().pid();
@@ -166,7 +168,7 @@ pub fn run(plan: &OverheadPlan, artifacts: &Artifacts) -> Result<OverheadResult,
     }
     let mut samples = Vec::new();
     for round in 1..=plan.rounds {
-        for v in Variant::ALL {
+        for &v in &plan.variants {
             let (pid, e) = envoys.get(&v.letter()).ok_or("missing Envoy")?;
             let (pid, url) = (*pid, e.url(PATH));
             wrk::run(&load(url.clone(), plan.warmup)).map_err(|e| e.to_string())?;
@@ -287,7 +289,7 @@ pub fn summarize(samples: &[Sample]) -> Vec<VariantSummary> {
         p99: Spread::of(&paired_ratios(&series(v, &p99), &series(base, &p99))),
         p999: Spread::of(&paired_ratios(&series(v, &p999), &series(base, &p999))),
     };
-    Variant::ALL
+    Variant::WITH_READS
         .iter()
         .filter(|v| samples.iter().any(|s| s.variant == **v))
         .map(|&v| VariantSummary {

@@ -81,10 +81,13 @@ pub fn pin(pid: u32, cpus: &str) -> Result<(), ProcError> {
     }
 }
 
-/// Every CPU of the machine as a `taskset` list ("0-1").
+/// Every online CPU of the machine as a `taskset` list ("0-1"), whatever this process is pinned to.
 pub fn all_cpus() -> String {
-    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    format!("0-{}", n.saturating_sub(1))
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "0".into())
 }
 
 /// The CPUs this process may run on, as `taskset` prints them (e.g. "1" or "0,1").
@@ -122,6 +125,16 @@ mod tests {
         assert_eq!(status_kib(s, "VmHWM:"), Some(20480));
         assert_eq!(status_kib(s, "VmRSS:"), Some(10240));
         assert_eq!(status_kib(s, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn all_cpus_ignores_this_process_affinity() {
+        let all = all_cpus();
+        assert!(all.starts_with('0'), "{all}");
+        let n = std::fs::read_to_string("/proc/cpuinfo").unwrap().matches("processor\t:").count();
+        if n > 1 {
+            assert!(all.contains('-') || all.contains(','), "{all} for {n} CPUs");
+        }
     }
 
     #[test]

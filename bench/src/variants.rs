@@ -18,11 +18,16 @@ pub enum Variant {
     Faultline,
     /// (d) No wasm filter; a JSON access log line per request written to a file.
     AccessLog,
+    /// (e) Diagnostic: the no-op filter making the host calls Faultline makes per request, nothing else.
+    Reads,
 }
 
 impl Variant {
-    /// In the order each round runs them.
+    /// The four, in the order each round runs them.
     pub const ALL: [Variant; 4] = [Variant::NoWasm, Variant::Noop, Variant::Faultline, Variant::AccessLog];
+    /// The four and the diagnostic (e).
+    pub const WITH_READS: [Variant; 5] =
+        [Variant::NoWasm, Variant::Noop, Variant::Faultline, Variant::AccessLog, Variant::Reads];
 
     /// The letter of the list.
     pub fn letter(self) -> char {
@@ -31,6 +36,7 @@ impl Variant {
             Variant::Noop => 'b',
             Variant::Faultline => 'c',
             Variant::AccessLog => 'd',
+            Variant::Reads => 'e',
         }
     }
 
@@ -41,6 +47,7 @@ impl Variant {
             Variant::Noop => "(b) no-op wasm filter",
             Variant::Faultline => "(c) Faultline filter",
             Variant::AccessLog => "(d) JSON access log, no wasm",
+            Variant::Reads => "(e) no-op filter + Faultline's 2 host reads",
         }
     }
 }
@@ -71,14 +78,19 @@ pub fn config(rendered: &Value, variant: Variant, noop_wasm: &Path, access_log: 
         Variant::Faultline => {
             wasm_filter_index(&mut doc)?;
         }
-        Variant::Noop => {
+        Variant::Noop | Variant::Reads => {
             let i = wasm_filter_index(&mut doc)?;
             let filters = http_filters_mut(&mut doc)?;
-            let filename = filters
-                .get_mut(i)
-                .and_then(|f| f.pointer_mut("/typed_config/config/vm_config/code/local/filename"))
+            let wasm = filters.get_mut(i).and_then(|f| f.pointer_mut("/typed_config/config")).ok_or("wasm filter: no config")?;
+            let filename = wasm
+                .pointer_mut("/vm_config/code/local/filename")
                 .ok_or("wasm filter: no vm_config.code.local.filename")?;
             *filename = Value::String(noop_wasm.display().to_string());
+            if variant == Variant::Reads {
+                // The no-op filter's switch (bench/noop-filter): make Faultline's per-request host calls.
+                let value = wasm.pointer_mut("/configuration/value").ok_or("wasm filter: no configuration.value")?;
+                *value = Value::String("reads".into());
+            }
         }
         Variant::NoWasm | Variant::AccessLog => {
             let i = wasm_filter_index(&mut doc)?;
@@ -165,6 +177,9 @@ mod tests {
         assert_eq!(filter_names(&b), filter_names(&base));
         let text = b.to_string();
         assert!(text.contains("/x/noop.wasm"));
+        let e = config(&base, Variant::Reads, noop, log).unwrap();
+        assert!(e.to_string().contains("/x/noop.wasm") && e.to_string().contains("\"value\":\"reads\""));
+        assert!(!b.to_string().contains("\"value\":\"reads\""));
         let c = config(&base, Variant::Faultline, noop, log).unwrap();
         assert_eq!(c, base);
         let d = config(&base, Variant::AccessLog, noop, log).unwrap();

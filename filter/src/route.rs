@@ -47,7 +47,8 @@ pub fn write_route_for(out: &mut String, method: &str, raw_path: Option<&[u8]>) 
     out.clear();
     out.push_str(method);
     out.push(' ');
-    let Some(path) = raw_path else {
+    // An empty value is no path: hosts differ in whether they return "" or nothing.
+    let Some(path) = raw_path.filter(|p| !p.is_empty()) else {
         out.push_str(NO_PATH);
         return;
     };

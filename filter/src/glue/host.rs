@@ -20,6 +20,11 @@ pub(super) fn header(map: MapType, name: &str) -> Option<Vec<u8>> {
     hostcalls::get_map_value_bytes(map, name).ok().flatten()
 }
 
+/// A property's value; nothing when the host has none or refuses.
+pub(super) fn property(path: &[&str]) -> Option<Vec<u8>> {
+    hostcalls::get_property(path.to_vec()).ok().flatten()
+}
+
 /// Shared data through the host.
 pub(super) struct HostShared;
 

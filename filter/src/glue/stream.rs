@@ -1,6 +1,6 @@
 //! The request path: per-stream counting into the root context's tally.
 
-use super::host::{header, log, now_ms};
+use super::host::{header, log, now_ms, property};
 use crate::config::Config;
 use crate::counts::{self, StatusClass};
 use crate::service::{self, HostKind};
@@ -75,15 +75,20 @@ impl State {
 }
 
 /// One request/response.
+///
+/// Nothing is read in the request phase: every host read is a round trip through the VM
+/// boundary, and the benchmarks showed reading `:method` and `:path` on every request to
+/// be most of the filter's cost over a no-op filter. Only a 5xx needs them, for its route:
+/// it is counted in `on_log`, from the `request.method` / `request.path` properties.
+/// Envoy answers those in the request and log phases only (it forgets the request
+/// headers once `on_http_request_headers` returns: reading the header map later is
+/// BadArgument, which the SDK's hostcall turns into a panic that traps the VM); nginx
+/// answers them in every phase.
 pub(super) struct Stream {
     state: Rc<State>,
     saw_response: bool,
-    /// The request's method (already reduced to a route prefix) and `:path`, kept from the
-    /// request phase: Envoy forgets the request headers once `on_http_request_headers`
-    /// returns (reading them later is BadArgument, which the SDK's hostcall turns into a
-    /// panic that traps the VM), and a 5xx needs them for its route.
-    method: &'static str,
-    path: Option<Vec<u8>>,
+    /// A 5xx seen in the response headers, counted (with its route) in `on_log`.
+    server_error: bool,
 }
 
 impl Context for Stream {}
@@ -93,8 +98,7 @@ impl Stream {
         Stream {
             state,
             saw_response: false,
-            method: route::method(None),
-            path: None,
+            server_error: false,
         }
     }
 
@@ -103,8 +107,10 @@ impl Stream {
         let service = self.state.service(config);
         match class {
             StatusClass::ServerError => {
+                let method = property(&["request", "method"]);
+                let path = property(&["request", "path"]);
                 let mut buf = self.state.route_buf.borrow_mut();
-                route::write_route_for(&mut buf, self.method, self.path.as_deref());
+                route::write_route(&mut buf, method.as_deref(), path.as_deref());
                 self.state
                     .tally
                     .borrow_mut()
@@ -134,14 +140,6 @@ impl Stream {
 }
 
 impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if self.state.config().is_some() {
-            self.method = route::method(header(MapType::HttpRequestHeaders, ":method").as_deref());
-            self.path = header(MapType::HttpRequestHeaders, ":path");
-        }
-        Action::Continue
-    }
-
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if self.saw_response {
             return Action::Continue;
@@ -149,19 +147,26 @@ impl HttpContext for Stream {
         self.saw_response = true;
         if let Some(config) = self.state.config() {
             let status = header(MapType::HttpResponseHeaders, ":status");
-            self.count(&config, counts::classify(status.as_deref()));
+            match counts::classify(status.as_deref()) {
+                StatusClass::ServerError => self.server_error = true,
+                class => self.count(&config, class),
+            }
         }
         Action::Continue
     }
 
-    /// The stream is done. Without response headers seen, the host's `response.code`
-    /// tells a response the filter was not shown (counted as such) from a client that
-    /// went away (no code, or nginx's 499): counted apart, not as a failure. Until the
-    /// host kind is known, `response.code` is also read to learn it (see [`HostKind`]).
+    /// The stream is done. A 5xx seen in the response headers is counted now, with its
+    /// route. Without response headers seen, the host's `response.code` tells a response
+    /// the filter was not shown (counted as such) from a client that went away (no code,
+    /// or nginx's 499): counted apart, not as a failure. Until the host kind is known,
+    /// `response.code` is also read to learn it (see [`HostKind`]).
     fn on_log(&mut self) {
         let Some(config) = self.state.config() else {
             return;
         };
+        if std::mem::take(&mut self.server_error) {
+            self.count(&config, StatusClass::ServerError);
+        }
         let learning = self.state.host.get() == HostKind::Unknown;
         if self.saw_response && !learning {
             return;

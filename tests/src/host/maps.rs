@@ -194,10 +194,16 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
         |mut c: Caller<'_, HostState>, pp: i32, pl: i32, rp: i32, rs: i32| -> Result<i32> {
             let path = abi::property_path(&read(&mut c, pp, pl)?);
             let s = c.data();
+            // Envoy reads `request.*` from the request headers it holds in the request
+            // phase and again for the access log (on_log), not in between.
+            let forgotten = matches!(s.shared.mode, Mode::Envoy { .. })
+                && path.starts_with("request.")
+                && !matches!(s.phase, Phase::RequestHeaders | Phase::Log);
             let value = s
                 .stream()
                 .and_then(|st| st.properties.get(&path))
                 .or_else(|| s.properties.get(&path))
+                .filter(|_| !forgotten)
                 .cloned();
             match value {
                 Some(v) => give(&mut c, &v, rp, rs).map(|()| Status::Ok.code()),

@@ -229,6 +229,13 @@ impl Vm {
                     stream.properties.insert("ngx.pid".into(), pid);
                 }
             }
+            // Both hosts answer `request.method` / `request.path` in every phase (Envoy from
+            // the stream's request headers, nginx from `$request_method` / `$request_uri`).
+            for (header, property) in [(":method", "request.method"), (":path", "request.path")] {
+                if let Some((_, v)) = request.headers.iter().find(|(k, _)| k == header.as_bytes()) {
+                    stream.properties.insert(property.into(), v.clone());
+                }
+            }
             stream.properties.extend(request.properties.iter().cloned());
             s.streams.insert(id, stream);
             (id, s.root_id, s.shared.mode.clone())
