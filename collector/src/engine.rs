@@ -179,38 +179,38 @@ impl Engine {
         out.late_ms = late;
         let (max_services, max_routes) = (self.cfg.limits.max_services, self.cfg.limits.max_routes);
         for d in deltas {
-            if !self.services.contains_key(&d.name) {
+            if !self.services.contains_key(d.name) {
                 if self.services.len() >= max_services {
                     let text = format!("service cap reached ({max_services} services, limits.max_services): counts for {:?} from proxy {:?} dropped", d.name, f.proxy_id);
                     self.cap("services", now_ms, text, &mut out.caps);
                     continue;
                 }
                 let fresh = Engine::fresh(&self.cfg, now_ms);
-                self.services.insert(d.name.clone(), fresh);
+                self.services.insert(d.name.to_string(), fresh);
             }
-            let Some(s) = self.services.get_mut(&d.name) else { continue };
-            let mut routes = Vec::with_capacity(d.routes.len());
-            let mut minute = self.minutes.at(&d.name, now_ms);
+            let Some(s) = self.services.get_mut(d.name) else { continue };
+            let mut routes: Vec<(&str, u64)> = Vec::with_capacity(d.routes.len());
+            let mut minute = self.minutes.at(d.name, now_ms);
             let mut folded = false;
             for (route, n, first, last) in d.routes {
-                let key = if s.routes.contains_key(&route) || s.routes.len() < max_routes {
+                let key = if s.routes.contains_key(route) || s.routes.len() < max_routes {
                     route
                 } else {
                     folded = true;
-                    OTHER_ROUTE.to_string()
+                    OTHER_ROUTE
                 };
-                match s.routes.get_mut(&key) {
+                match s.routes.get_mut(key) {
                     Some(seen) => {
                         seen.first_seen_ms = seen.first_seen_ms.min(first);
                         seen.last_seen_ms = seen.last_seen_ms.max(last);
                         seen.total = seen.total.saturating_add(n);
                     }
                     None => {
-                        s.routes.insert(key.clone(), RouteSeen { first_seen_ms: first, last_seen_ms: last, total: n });
+                        s.routes.insert(key.to_string(), RouteSeen { first_seen_ms: first, last_seen_ms: last, total: n });
                     }
                 }
                 if let Some(m) = minute.as_deref_mut() {
-                    m.add_route(&key, n, first, last);
+                    m.add_route(key, n, first, last);
                 }
                 routes.push((key, n));
             }
@@ -221,17 +221,19 @@ impl Engine {
                 let text = format!("route cap reached for service {:?} ({max_routes} routes, limits.max_routes): new routes counted as {OTHER_ROUTE:?}", d.name);
                 self.cap("routes", now_ms, text, &mut out.caps);
             }
-            let Some(s) = self.services.get_mut(&d.name) else { continue };
+            let Some(s) = self.services.get_mut(d.name) else { continue };
             if late.is_none() {
-                s.window.add(now_ms, d.responses, d.status_5xx, routes);
+                s.window.add(now_ms, d.responses, d.status_5xx, &routes);
             }
             let t = &mut s.totals;
             t.requests = t.requests.saturating_add(d.responses);
             t.errors = t.errors.saturating_add(d.status_5xx);
             t.status_4xx = t.status_4xx.saturating_add(d.status_4xx);
             t.no_response = t.no_response.saturating_add(d.no_response);
-            self.dirty.insert(d.name.clone());
-            out.notices.extend(self.evaluate(&d.name, now_ms));
+            if !self.dirty.contains(d.name) {
+                self.dirty.insert(d.name.to_string());
+            }
+            out.notices.extend(self.evaluate(d.name, now_ms));
         }
         Ok(out)
     }

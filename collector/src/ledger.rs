@@ -21,8 +21,19 @@ pub struct ServiceBase {
     pub status_4xx: u64,
     pub status_5xx: u64,
     pub no_response: u64,
+    /// Route counters by [`route_key`], not by name: the ledger holds one baseline per
+    /// proxy boot, so names would be stored once per proxy (100 proxies x 1,000 routes is
+    /// 100,000 strings) and copied on every flush. Older databases stored `routes` by
+    /// name; that field is ignored (their first flush after the upgrade re-baselines the
+    /// routes: route counts of that one flush count in full, rates are unaffected).
     #[serde(default)]
-    pub routes: BTreeMap<String, u64>,
+    pub route_keys: BTreeMap<u64, u64>,
+}
+
+/// A route's key in the ledger: FNV-1a, 64 bits. Stable across builds and restarts
+/// (persisted); two routes of one service colliding is about 1 in 10^13 at 1,000 routes.
+pub fn route_key(route: &str) -> u64 {
+    route.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// What the ledger knows of one boot of one proxy.
@@ -35,23 +46,23 @@ pub struct Baseline {
     pub services: BTreeMap<String, ServiceBase>,
 }
 
-/// New counts for one service, from one flush.
+/// New counts for one service, from one flush (names borrowed from it: no copy per route).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServiceDelta {
-    pub name: String,
+pub struct ServiceDelta<'f> {
+    pub name: &'f str,
     pub responses: u64,
     pub status_4xx: u64,
     pub status_5xx: u64,
     pub no_response: u64,
     /// `(route, new 5xx, first_seen_ms, last_seen_ms)`.
-    pub routes: Vec<(String, u64, u64, u64)>,
+    pub routes: Vec<(&'f str, u64, u64, u64)>,
 }
 
 /// What a flush did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Outcome<'f> {
     /// Counted: the new counts per service (zero deltas included).
-    Applied(Vec<ServiceDelta>),
+    Applied(Vec<ServiceDelta<'f>>),
     /// First flush of a boot older than the window: recorded as a baseline only.
     Baseline,
     /// `seq` not above the last accepted one: nothing changed.
@@ -110,7 +121,7 @@ impl Ledger {
     }
 
     /// Applies a validated flush received at `now_ms`. All or nothing.
-    pub fn apply(&mut self, f: &Flush, now_ms: u64, window_ms: u64, caps: LedgerCaps) -> Result<Outcome, LedgerError> {
+    pub fn apply<'f>(&mut self, f: &'f Flush, now_ms: u64, window_ms: u64, caps: LedgerCaps) -> Result<Outcome<'f>, LedgerError> {
         if !self.boots.contains_key(&f.proxy_id) && self.boots.len() >= caps.max_proxies {
             return Err(LedgerError::TooManyProxies { proxy_id: f.proxy_id.clone(), cap: caps.max_proxies });
         }
@@ -135,7 +146,7 @@ impl Ledger {
             }
             let Some(base) = next.services.get_mut(&s.name) else { continue };
             let mut d = ServiceDelta {
-                name: s.name.clone(),
+                name: &s.name,
                 responses: delta(s.responses, base.responses),
                 status_4xx: delta(s.status_4xx, base.status_4xx),
                 status_5xx: delta(s.status_5xx, base.status_5xx),
@@ -146,13 +157,14 @@ impl Ledger {
             // The route baseline becomes exactly this flush's routes (docs/flush-format.md).
             let mut routes = BTreeMap::new();
             for r in &s.routes {
-                let n = delta(r.count, base.routes.get(&r.route).copied().unwrap_or(0));
+                let key = route_key(&r.route);
+                let n = delta(r.count, base.route_keys.get(&key).copied().unwrap_or(0));
                 if n > 0 {
-                    d.routes.push((r.route.clone(), n, r.first_seen_ms, r.last_seen_ms));
+                    d.routes.push((&r.route, n, r.first_seen_ms, r.last_seen_ms));
                 }
-                routes.insert(r.route.clone(), r.count);
+                routes.insert(key, r.count);
             }
-            base.routes = routes;
+            base.route_keys = routes;
             deltas.push(d);
         }
         boots.insert(f.boot_id.clone(), next);

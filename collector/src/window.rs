@@ -58,7 +58,7 @@ impl ErrorWindow {
     }
 
     /// Adds counts that arrived at `now_ms`.
-    pub fn add(&mut self, now_ms: u64, requests: u64, errors: u64, routes: Vec<(String, u64)>) {
+    pub fn add(&mut self, now_ms: u64, requests: u64, errors: u64, routes: &[(&str, u64)]) {
         if requests == 0 && errors == 0 && routes.iter().all(|(_, c)| *c == 0) {
             return;
         }
@@ -81,11 +81,11 @@ impl ErrorWindow {
         if let Some(b) = self.buckets.get_mut(idx) {
             b.requests = b.requests.saturating_add(requests);
             b.errors = b.errors.saturating_add(errors);
-            for (r, c) in routes.into_iter().filter(|(_, c)| *c > 0) {
-                match b.routes.get_mut(&r) {
+            for &(r, c) in routes.iter().filter(|(_, c)| *c > 0) {
+                match b.routes.get_mut(r) {
                     Some(e) => *e = e.saturating_add(c),
                     None => {
-                        b.routes.insert(r, c);
+                        b.routes.insert(r.to_string(), c);
                     }
                 }
             }
@@ -153,8 +153,8 @@ impl ErrorWindow {
     pub fn from_buckets(window_ms: u64, bucket_ms: u64, buckets: impl IntoIterator<Item = Bucket>) -> ErrorWindow {
         let mut w = ErrorWindow::new(window_ms, bucket_ms);
         for b in buckets {
-            let routes: Vec<(String, u64)> = b.routes.into_iter().collect();
-            w.add(b.start_ms, b.requests, b.errors, routes);
+            let routes: Vec<(&str, u64)> = b.routes.iter().map(|(r, c)| (r.as_str(), *c)).collect();
+            w.add(b.start_ms, b.requests, b.errors, &routes);
         }
         w.changed.clear();
         w
@@ -170,16 +170,16 @@ impl ErrorWindow {
 mod tests {
     use super::*;
 
-    fn r(name: &str, c: u64) -> (String, u64) {
-        (name.to_string(), c)
+    fn r(name: &str, c: u64) -> (&str, u64) {
+        (name, c)
     }
 
     #[test]
     fn sums_buckets_inside_the_window_only() {
         let mut w = ErrorWindow::new(300_000, 5_000);
-        w.add(1_000, 100, 5, vec![r("GET /a", 5)]);
-        w.add(4_999, 100, 5, vec![r("GET /a", 3), r("GET /b", 2)]);
-        w.add(150_000, 50, 0, vec![]);
+        w.add(1_000, 100, 5, &[r("GET /a", 5)]);
+        w.add(4_999, 100, 5, &[r("GET /a", 3), r("GET /b", 2)]);
+        w.add(150_000, 50, 0, &[]);
         let t = w.totals(150_000);
         assert_eq!((t.requests, t.errors), (250, 10));
         for now in [150_000, 299_999, 300_000, 449_999, 450_000] {
@@ -201,9 +201,9 @@ mod tests {
     #[test]
     fn late_counts_land_in_order_and_changed_buckets_rebuild_the_window() {
         let mut w = ErrorWindow::new(30_000, 1_000);
-        w.add(10_500, 10, 1, vec![]);
-        w.add(5_000, 10, 1, vec![]);
-        w.add(10_900, 10, 1, vec![r("x", 1)]);
+        w.add(10_500, 10, 1, &[]);
+        w.add(5_000, 10, 1, &[]);
+        w.add(10_900, 10, 1, &[r("x", 1)]);
         assert_eq!(w.totals(11_000).requests, 30);
         let (changed, cutoff) = w.take_changed(11_000);
         assert_eq!((changed.len(), cutoff), (2, 0));
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn zero_counts_make_no_bucket() {
         let mut w = ErrorWindow::new(30_000, 1_000);
-        w.add(1_000, 0, 0, vec![r("x", 0)]);
+        w.add(1_000, 0, 0, &[r("x", 0)]);
         assert!(w.is_empty());
     }
 }

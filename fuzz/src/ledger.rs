@@ -12,7 +12,7 @@
 
 use super::input::Input;
 use faultline_collector::ledger::{
-    Baseline, Ledger, LedgerCaps, LedgerError, Outcome, ServiceBase, ServiceDelta,
+    Baseline, Ledger, LedgerCaps, LedgerError, Outcome, ServiceBase, ServiceDelta, route_key,
 };
 use faultline_flush::{Flush, RouteCounters, ServiceCounters, VERSION};
 use std::collections::BTreeMap;
@@ -192,13 +192,16 @@ impl Harness {
                 );
                 assert!(g <= n, "delta above the cumulative counter");
             }
-            let expected: Vec<(String, u64, u64, u64)> = s
+            let expected: Vec<(&str, u64, u64, u64)> = s
                 .routes
                 .iter()
                 .map(|r| {
                     (
-                        r.route.clone(),
-                        rule(r.count, base.routes.get(&r.route).copied().unwrap_or(0)),
+                        r.route.as_str(),
+                        rule(
+                            r.count,
+                            base.route_keys.get(&route_key(&r.route)).copied().unwrap_or(0),
+                        ),
                         r.first_seen_ms,
                         r.last_seen_ms,
                     )
@@ -220,12 +223,12 @@ impl Harness {
                 .get(&s.name)
                 .unwrap_or_else(|| panic!("service {} not kept", s.name));
             assert_eq!(counters(kept), flush_counters(s));
-            let routes: BTreeMap<String, u64> = s
+            let routes: BTreeMap<u64, u64> = s
                 .routes
                 .iter()
-                .map(|r| (r.route.clone(), r.count))
+                .map(|r| (route_key(&r.route), r.count))
                 .collect();
-            assert_eq!(kept.routes, routes);
+            assert_eq!(kept.route_keys, routes);
         }
         // Services absent from this flush keep their baseline.
         for (name, old) in known.map(|b| &b.services).into_iter().flatten() {

@@ -23,9 +23,24 @@ fn flush(proxy: &str, boot: &str, seq: u64, responses: u64, e5: u64, route: u64)
     }
 }
 
-fn applied(o: Outcome) -> Vec<ServiceDelta> {
+/// A [`ServiceDelta`] that owns its names (the flushes here are temporaries).
+#[derive(Debug)]
+struct Delta {
+    responses: u64,
+    status_5xx: u64,
+    routes: Vec<(String, u64, u64, u64)>,
+}
+
+fn applied(o: Outcome<'_>) -> Vec<Delta> {
     match o {
-        Outcome::Applied(d) => d,
+        Outcome::Applied(d) => d
+            .into_iter()
+            .map(|d| Delta {
+                responses: d.responses,
+                status_5xx: d.status_5xx,
+                routes: d.routes.into_iter().map(|(r, n, a, b)| (r.to_string(), n, a, b)).collect(),
+            })
+            .collect(),
         other => panic!("expected Applied, got {other:?}"),
     }
 }

@@ -33,7 +33,7 @@ fn snapshot_and_outbox_round_trip_in_order() {
     let mut s = Store::open(&d).unwrap();
     assert_eq!(s.first_start_ms(100).unwrap(), 100);
     let mut window = ErrorWindow::new(60_000, 1_000);
-    window.add(1_000, 10, 2, vec![("GET /a".into(), 2)]);
+    window.add(1_000, 10, 2, &[("GET /a", 2)]);
     let state = ServiceState { window: window.clone(), totals: Default::default(), routes: Default::default(), rate: RateAlert::new(0), health: HealthState::default() };
     let base = Baseline { seq: 3, boot_ms: 1, seen_ms: 2, services: Default::default() };
     let bucket = window.take_changed(1_000).0.remove(0);
