@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Faultline's benchmarks (issue 5), in one script anyone can run; loopback only, bounded in time.
 #
-#   bench/run.sh            full run, about 35 minutes; writes bench/results/<stamp>/ and updates BENCHMARKS.md
+#   bench/run.sh            full run, about 35 minutes with the build; writes bench/results/<stamp>/ and updates BENCHMARKS.md
 #   bench/run.sh --quick    about 8 minutes, rough figures; writes bench/results/<stamp>/ only
 #   bench/run.sh --only overhead|alert|collector [--quick]   one part (BENCHMARKS.md is not touched)
 #   bench/run.sh --no-update                                  full run without touching BENCHMARKS.md
@@ -91,12 +91,13 @@ if [ "$wait_quiet" -gt 0 ]; then
   done
 fi
 quiet_note="CPUs $(idle_percent)% idle over the 10 s before the run"
+before_others=$(others)
 {
   echo "- CPU: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) CPUs ($(lscpu | sed -n 's/^Hypervisor vendor:[[:space:]]*//p' | sed 's/^$/bare metal/;s/^\(.\+\)$/virtual machine, \1/'))"
   echo "- Memory: $(free -m | awk '/^Mem:/{print $2}') MiB; kernel $(uname -r)"
   echo "- $("$target/envoy/bin/envoy" --version 2>/dev/null | sed -n 's/.*version: *//p' | head -1 | sed 's/^/Envoy /')"
   echo "- $(rustc --version); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $(taskset --version)"
-  echo "- Load before the run: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $quiet_note; other build/proxy processes: $(others | sed 's/^$/none/')"
+  echo "- Load before the run: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $quiet_note; other build/proxy processes: ${before_others:-none}"
 } > "$out/machine.md"
 cat "$out/machine.md" >&2
 
@@ -111,14 +112,14 @@ run_part() {
 started=$SECONDS
 : > "$out/durations.md"
 case "$only" in
-  ""|overhead) run_part overhead --envoy-cpus "$measured_cpu" ;;&
+  ""|overhead) run_part overhead --envoy-cpus "$measured_cpu" --with-reads ;;&
   ""|collector) run_part collector --collector-cpus "$measured_cpu" ;;&
   ""|alert) run_part alert ;;
   overhead|collector) ;;
   *) echo "bench: --only takes overhead, alert or collector" >&2; exit 2 ;;
 esac
 total=$(( SECONDS - started ))
-echo "- Load after the run: $(cut -d' ' -f1-3 /proc/loadavg); other build/proxy processes: $(others | sed 's/^$/none/')" >> "$out/machine.md"
+after_others=$(others); echo "- Load after the run: $(cut -d' ' -f1-3 /proc/loadavg); other build/proxy processes: ${after_others:-none}" >> "$out/machine.md"
 
 # --- the report ------------------------------------------------------------------------------------------------
 cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"
