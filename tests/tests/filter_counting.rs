@@ -266,3 +266,51 @@ fn requests_alone_make_no_shared_data_calls() {
         assert_eq!(totals(&settle(&proxy).unwrap(), "be"), (500, 0, 100, 0));
     }
 }
+
+/// The reads the filter makes per response are its main cost (BENCHMARKS.md, variant (e)):
+/// nothing in the request phase; `:status` and (without a configured service) the cluster
+/// name for any response; a 5xx adds `request.method` / `request.path`, read in `on_log`
+/// where Envoy still answers them. After the first stream, which also reads
+/// `response.code` to learn the host.
+#[test]
+fn reads_per_response_are_status_and_service_and_for_a_5xx_its_route() {
+    use faultline_tests::host::Phase::{Log, ResponseHeaders};
+    let read = |phase, what: &str| (phase, what.to_string());
+    for envoy in [true, false] {
+        let overrides = if envoy {
+            json!({})
+        } else {
+            json!({"service": "be"})
+        };
+        let proxy = start(envoy, overrides, 1);
+        let request = Request::get("/server/users/42/orders").cluster("be");
+        proxy.exchange(0, &request, &Ending::status(200)).unwrap();
+        let first = proxy.take_stream_reads();
+        assert!(
+            first.contains(&read(Log, "response.code")),
+            "the first stream learns the host: {first:?}"
+        );
+
+        let mut ok = vec![read(ResponseHeaders, ":status")];
+        if envoy {
+            ok.push(read(ResponseHeaders, "xds.cluster_name"));
+        }
+        proxy.exchange(0, &request, &Ending::status(200)).unwrap();
+        assert_eq!(proxy.take_stream_reads(), ok, "a 200 (envoy: {envoy})");
+
+        let mut failed = vec![read(ResponseHeaders, ":status")];
+        if envoy {
+            failed.push(read(Log, "xds.cluster_name"));
+        }
+        failed.push(read(Log, "request.method"));
+        failed.push(read(Log, "request.path"));
+        proxy.exchange(0, &request, &Ending::status(503)).unwrap();
+        assert_eq!(proxy.take_stream_reads(), failed, "a 503 (envoy: {envoy})");
+
+        let last = settle(&proxy).unwrap();
+        assert_eq!(totals(&last, "be"), (3, 0, 1, 0), "envoy: {envoy}");
+        let be = last.services.iter().find(|s| s.name == "be").unwrap();
+        let routes: Vec<&str> = be.routes.iter().map(|r| r.route.as_str()).collect();
+        assert_eq!(routes, ["GET /server/users/:id/orders"], "envoy: {envoy}");
+    }
+}

@@ -74,6 +74,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
          -> Result<i32> {
             let map = map_type(map)?;
             let key = read(&mut c, kp, kl)?;
+            c.data().note_read(String::from_utf8_lossy(&key).into_owned());
             let value = match map_of(c.data(), map) {
                 None => return Ok(unavailable(c.data())),
                 Some(pairs) => pairs
@@ -194,6 +195,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
         |mut c: Caller<'_, HostState>, pp: i32, pl: i32, rp: i32, rs: i32| -> Result<i32> {
             let path = abi::property_path(&read(&mut c, pp, pl)?);
             let s = c.data();
+            s.note_read(path.clone());
             // Envoy reads `request.*` from the request headers it holds in the request
             // phase and again for the access log (on_log), not in between.
             let forgotten = matches!(s.shared.mode, Mode::Envoy { .. })

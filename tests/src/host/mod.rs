@@ -27,7 +27,7 @@ mod wasi;
 pub use abi::{Action, LogLevel};
 pub use calls::{HttpCall, Reply};
 pub use proxy::{Exit, Proxy, ProxyConfig};
-pub use state::{LogLine, Mode, Origin, TickEvent};
+pub use state::{LogLine, Mode, Origin, Phase, TickEvent};
 pub use stream::{Ending, Request, Response, StreamOutcome};
 pub use vm::{Started, Vm};
 

@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, Linker, Module};
 use super::HostError;
 use super::calls::{Delivery, HttpCall, Reply};
 use super::shared::{SharedStore, SlotHash, StoreRules, StoreStats};
-use super::state::{HostState, Interference, Interferer, LogLine, Metric, Mode, ProxyShared, lock};
+use super::state::{HostState, Interference, Interferer, LogLine, Metric, Mode, Phase, ProxyShared, lock};
 use super::stream::{Ending, Request, StreamOutcome};
 use super::vm::{Started, Vm};
 
@@ -333,6 +333,11 @@ impl Proxy {
     /// Every log line so far.
     pub fn logs(&self) -> Vec<LogLine> {
         lock(&self.shared.logs).clone()
+    }
+
+    /// Takes the reads made from stream contexts so far: `(phase, header or property)`.
+    pub fn take_stream_reads(&self) -> Vec<(Phase, String)> {
+        std::mem::take(&mut *lock(&self.shared.stream_reads))
     }
 
     /// Every trap so far (each also failed the call that hit it).

@@ -100,6 +100,9 @@ pub struct ProxyShared {
     pub cancelled_calls: Mutex<Vec<HttpCall>>,
     pub(crate) ticks: AtomicU64,
     pub tick_log: Mutex<Vec<TickEvent>>,
+    /// Every header-map value and property the filter read in a stream context: each read
+    /// is a round trip across the VM boundary, the filter's main cost per request.
+    pub stream_reads: Mutex<Vec<(Phase, String)>>,
     pub(crate) interferer: Mutex<Option<Interferer>>,
     pub(crate) interfering: AtomicBool,
     pub(crate) vms: Mutex<Vec<Weak<Mutex<Vm>>>>,
@@ -122,6 +125,7 @@ impl ProxyShared {
             cancelled_calls: Mutex::new(Vec::new()),
             ticks: AtomicU64::new(0),
             tick_log: Mutex::new(Vec::new()),
+            stream_reads: Mutex::new(Vec::new()),
             interferer: Mutex::new(None),
             interfering: AtomicBool::new(false),
             vms: Mutex::new(Vec::new()),
@@ -289,6 +293,13 @@ impl HostState {
 
     pub fn log(&self, level: LogLevel, origin: Origin, text: String) {
         self.shared.log(self.vm, level, origin, text);
+    }
+
+    /// Notes a read made from a stream context (see [`ProxyShared::stream_reads`]).
+    pub fn note_read(&self, what: String) {
+        if self.stream().is_some() {
+            lock(&self.shared.stream_reads).push((self.phase, what));
+        }
     }
 
     /// xorshift64*: deterministic per VM, different between VMs.
