@@ -39,13 +39,8 @@ pub fn method(raw: Option<&[u8]>) -> &'static str {
 /// Writes the route key of a request into `out` (cleared first; reused to avoid
 /// allocating per request).
 pub fn write_route(out: &mut String, raw_method: Option<&[u8]>, raw_path: Option<&[u8]>) {
-    write_route_for(out, method(raw_method), raw_path);
-}
-
-/// [`write_route`] for a method already reduced by [`method`].
-pub fn write_route_for(out: &mut String, method: &str, raw_path: Option<&[u8]>) {
     out.clear();
-    out.push_str(method);
+    out.push_str(method(raw_method));
     out.push(' ');
     // An empty value is no path: hosts differ in whether they return "" or nothing.
     let Some(path) = raw_path.filter(|p| !p.is_empty()) else {
