@@ -295,20 +295,28 @@ pub fn run(plan: &AlertPlan, workdir: &Path) -> Result<AlertResult, String> {
     loop {
         let now = Instant::now();
         let snap = traffic.snapshot();
-        points.push(Point { t: now.duration_since(begin).as_secs_f64(), answered: snap.answered(), errors: snap.server_errors() });
+        points.push(Point {
+            t: now.duration_since(begin).as_secs_f64(),
+            answered: snap.answered(),
+            errors: snap.server_errors(),
+        });
         if !stepped && now >= t0 {
             up("be")?.fail(plan.step_per_mille, 500, &[])?;
             stepped = true;
             eprintln!("[alert] t0: be now fails {}‰ of requests", plan.step_per_mille);
         }
         let rate_msgs = arrivals(&discord, RATE_HOOK);
-        let after_t0 = |kind: &str| rate_msgs.iter().find(|(at, s, k)| s == "be" && *k == kind && *at >= t0).map(|m| m.0);
+        let after_t0 =
+            |kind: &str| rate_msgs.iter().find(|(at, s, k)| s == "be" && *k == kind && *at >= t0).map(|m| m.0);
         if stepped {
             warning = warning.or_else(|| after_t0("WARNING"));
             critical = critical.or_else(|| after_t0("CRITICAL"));
         }
         if let Some((at, s, k)) = rate_msgs.iter().find(|(at, _, _)| *at < t0) {
-            return Err(format!("an alert arrived before the step: {s} {k} at {:?} after start", at.duration_since(begin)));
+            return Err(format!(
+                "an alert arrived before the step: {s} {k} at {:?} after start",
+                at.duration_since(begin)
+            ));
         }
         let more = critical.is_none() && now < finish_by;
         let health_msgs = arrivals(&discord, HEALTH_HOOK);
@@ -367,7 +375,11 @@ pub fn run(plan: &AlertPlan, workdir: &Path) -> Result<AlertResult, String> {
     };
     drop(envoy);
     if critical.is_none() {
-        eprintln!("[alert] no CRITICAL within {:?} after t0; collector log:\n{}", plan.critical_timeout, collector.log());
+        eprintln!(
+            "[alert] no CRITICAL within {:?} after t0; collector log:\n{}",
+            plan.critical_timeout,
+            collector.log()
+        );
     }
     Ok(result)
 }
@@ -397,10 +409,25 @@ pub fn markdown(r: &AlertResult) -> String {
         crate::report::thousands(r.answered as f64),
         r.unanswered,
     );
-    let _ = writeln!(t, "| alert | true 5-min rate crosses (after t0) | message on Discord (after t0) | delay after the true crossing |");
+    let _ = writeln!(
+        t,
+        "| alert | true 5-min rate crosses (after t0) | message on Discord (after t0) | delay after the true crossing |"
+    );
     let _ = writeln!(t, "|---|---|---|---|");
-    let _ = writeln!(t, "| WARNING (5%) | {} | {} | {} |", secs(r.true_warning_s), secs(r.warning_at_s), secs(r.warning_delay_s));
-    let _ = writeln!(t, "| CRITICAL (10%) | {} | {} | **{}** |", secs(r.true_critical_s), secs(r.critical_at_s), secs(r.critical_delay_s));
+    let _ = writeln!(
+        t,
+        "| WARNING (5%) | {} | {} | {} |",
+        secs(r.true_warning_s),
+        secs(r.warning_at_s),
+        secs(r.warning_delay_s)
+    );
+    let _ = writeln!(
+        t,
+        "| CRITICAL (10%) | {} | {} | **{}** |",
+        secs(r.true_critical_s),
+        secs(r.critical_at_s),
+        secs(r.critical_delay_s)
+    );
     let limit = p.flush_interval_ms as f64 / 1000.0 + 1.0;
     let _ = writeln!(
         t,
@@ -408,13 +435,24 @@ pub fn markdown(r: &AlertResult) -> String {
         crate::report::verdict(r.critical_delay_s, limit, false)
     );
     if let Some((n, rate)) = r.true_at_critical {
-        let _ = writeln!(t, "- When CRITICAL arrived, the true 5-minute rate was {:.2}% over {n:.0} answers.", rate * 100.0);
+        let _ = writeln!(
+            t,
+            "- When CRITICAL arrived, the true 5-minute rate was {:.2}% over {n:.0} answers.",
+            rate * 100.0
+        );
     }
     if let Some(d) = &r.critical_description {
         let _ = writeln!(t, "- The CRITICAL message said: \"{}\".", d.replace('*', ""));
     }
-    let _ = writeln!(t, "\nHealth endpoint dies at t0 (answers 503) → DOWN on Discord; back at t1 → UP (timeout {} s):\n", p.health_timeout.as_secs());
-    let _ = writeln!(t, "| service | check interval | trials | DOWN after t0: median (min–max) | UP after t1: median (min–max) |");
+    let _ = writeln!(
+        t,
+        "\nHealth endpoint dies at t0 (answers 503) → DOWN on Discord; back at t1 → UP (timeout {} s):\n",
+        p.health_timeout.as_secs()
+    );
+    let _ = writeln!(
+        t,
+        "| service | check interval | trials | DOWN after t0: median (min–max) | UP after t1: median (min–max) |"
+    );
     let _ = writeln!(t, "|---|---|---|---|---|");
     for h in &r.health {
         let missed = h.trials.iter().filter(|x| x.down_after_s.is_none()).count();

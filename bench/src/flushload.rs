@@ -155,11 +155,18 @@ pub fn run(plan: &LoadPlan, workdir: &Path) -> Result<LoadResult, String> {
     let sample = fleet.first().map(|p| lock(p).clone().next_body(boot_ms)).unwrap_or_default();
     let body_bytes = sample.len();
     let decode = decode_cost(&sample, 25)?;
-    eprintln!("[collector] decoding one flush here: JSON {:.3} ms + validation {:.3} ms", decode.json_ms, decode.validate_ms);
-    eprintln!("[collector] {} proxies x {} services x {} routes, {body_bytes} bytes per flush", plan.proxies, plan.services, plan.routes);
+    eprintln!(
+        "[collector] decoding one flush here: JSON {:.3} ms + validation {:.3} ms",
+        decode.json_ms, decode.validate_ms
+    );
+    eprintln!(
+        "[collector] {} proxies x {} services x {} routes, {body_bytes} bytes per flush",
+        plan.proxies, plan.services, plan.routes
+    );
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let nominal = runtime.block_on(step(&fleet, collector.addr(), collector.pid(), plan.nominal_rate(), plan.nominal))?;
+    let nominal =
+        runtime.block_on(step(&fleet, collector.addr(), collector.pid(), plan.nominal_rate(), plan.nominal))?;
     log_step("nominal", &nominal);
     let (_, peak_nominal) = procfs::rss(collector.pid()).map_err(|e| e.to_string())?;
     // What the collector spends with its state loaded and no flush arriving (the 1 s evaluation, health, ...).
@@ -197,7 +204,11 @@ pub fn run(plan: &LoadPlan, workdir: &Path) -> Result<LoadResult, String> {
         let mid = ((lo + hi) / 2.0).round();
         let s = runtime.block_on(step(&fleet, collector.addr(), collector.pid(), mid, plan.step))?;
         log_step("bisect", &s);
-        if s.kept_up { last_ok = Some(mid) } else { first_bad = Some(mid) }
+        if s.kept_up {
+            last_ok = Some(mid)
+        } else {
+            first_bad = Some(mid)
+        }
         ramp.push(s);
     }
     let (_, peak) = procfs::rss(collector.pid()).map_err(|e| e.to_string())?;
@@ -247,7 +258,13 @@ struct Tally {
 
 /// Offers `rate` flushes per second for `duration`: every proxy on its own keep-alive connection, sending at
 /// evenly staggered times and waiting for each answer before its next flush.
-async fn step(fleet: &[Arc<Mutex<SimProxy>>], addr: SocketAddr, pid: u32, rate: f64, duration: Duration) -> Result<Step, String> {
+async fn step(
+    fleet: &[Arc<Mutex<SimProxy>>],
+    addr: SocketAddr,
+    pid: u32,
+    rate: f64,
+    duration: Duration,
+) -> Result<Step, String> {
     let n = fleet.len().max(1);
     let every = Duration::from_secs_f64(n as f64 / rate);
     let begin = Instant::now() + Duration::from_millis(50);
@@ -404,11 +421,20 @@ pub fn markdown(r: &LoadResult) -> String {
         r.peak_rss_mib_nominal,
         crate::report::verdict(Some(r.peak_rss_mib_nominal), 50.0, false)
     );
-    let _ = writeln!(t, "| peak RSS over the whole run (the ramp keeps up to {} flushes in flight) | {:.1} MiB | |", p.proxies, r.peak_rss_mib);
+    let _ = writeln!(
+        t,
+        "| peak RSS over the whole run (the ramp keeps up to {} flushes in flight) | {:.1} MiB | |",
+        p.proxies, r.peak_rss_mib
+    );
     let _ = writeln!(
         t,
         "| largest flush rate sustained on one CPU | **{}** | |",
-        r.max_sustained.map(|x| format!("{x:.0} flushes/s ({:.0}× the nominal load)", x / p.proxies as f64 * p.interval.as_secs_f64())).unwrap_or_else(|| "below the first step".into())
+        r.max_sustained
+            .map(|x| format!(
+                "{x:.0} flushes/s ({:.0}× the nominal load)",
+                x / p.proxies as f64 * p.interval.as_secs_f64()
+            ))
+            .unwrap_or_else(|| "below the first step".into())
     );
     let _ = writeln!(
         t,
@@ -417,7 +443,10 @@ pub fn markdown(r: &LoadResult) -> String {
          answer):\n",
         p.step.as_secs()
     );
-    let _ = writeln!(t, "| offered /s | accepted /s | p50 ms | p99 ms | late p99 ms | collector CPU | CPU ms / flush | generator CPU | kept up |");
+    let _ = writeln!(
+        t,
+        "| offered /s | accepted /s | p50 ms | p99 ms | late p99 ms | collector CPU | CPU ms / flush | generator CPU | kept up |"
+    );
     let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|");
     for s in &r.ramp {
         let _ = writeln!(

@@ -132,8 +132,9 @@ pub fn run(plan: &OverheadPlan, artifacts: &Artifacts) -> Result<OverheadResult,
         distinct_paths: plan.distinct_paths,
     };
     eprintln!("[overhead {}] upstream alone", plan.name);
-    let upstream_direct = wrk::run(&load(format!("{}{PATH}", upstream.base_url()), plan.measure.min(Duration::from_secs(5))))
-        .map_err(|e| e.to_string())?;
+    let upstream_direct =
+        wrk::run(&load(format!("{}{PATH}", upstream.base_url()), plan.measure.min(Duration::from_secs(5))))
+            .map_err(|e| e.to_string())?;
     eprintln!("[overhead {}] upstream alone: {:.0} req/s", plan.name, upstream_direct.rps());
 
     let discord = FakeDiscord::start()?;
@@ -243,7 +244,10 @@ fn check_faultline(e: &Envoy, collector: &Collector) -> Result<FaultlineCheck, S
         (seen.0 >= sent).then_some(())
     });
     let flushes = e.stat("cluster.faultline_collector.upstream_rq_completed")?;
-    eprintln!("[overhead] Faultline check: Envoy sent {sent}, collector counted {} (5xx {}), {flushes} flushes", seen.0, seen.1);
+    eprintln!(
+        "[overhead] Faultline check: Envoy sent {sent}, collector counted {} (5xx {}), {flushes} flushes",
+        seen.0, seen.1
+    );
     Ok(FaultlineCheck { envoy_responses: sent, collector_responses: seen.0, collector_5xx: seen.1, flushes })
 }
 

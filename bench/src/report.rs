@@ -81,7 +81,10 @@ pub fn overhead(r: &OverheadResult) -> String {
     for v in &r.summary {
         row(&mut t, v);
     }
-    let _ = writeln!(t, "\nMedians over rounds, (min–max) across rounds; ratios are paired by round (same round, same minute).");
+    let _ = writeln!(
+        t,
+        "\nMedians over rounds, (min–max) across rounds; ratios are paired by round (same round, same minute)."
+    );
     if let Some(c) = r.summary.iter().find(|s| s.variant == Variant::Faultline) {
         targets(&mut t, &c.vs_noop);
     }
@@ -107,7 +110,8 @@ pub fn overhead(r: &OverheadResult) -> String {
 fn row(t: &mut String, v: &VariantSummary) {
     let is_b = v.variant == Variant::Noop;
     let is_a = v.variant == Variant::NoWasm;
-    let vs = |r: &Ratios, f: fn(&Ratios) -> Option<Spread>, base: bool| if base { "1".to_string() } else { spread(f(r), 3) };
+    let vs =
+        |r: &Ratios, f: fn(&Ratios) -> Option<Spread>, base: bool| if base { "1".to_string() } else { spread(f(r), 3) };
     let _ = writeln!(
         t,
         "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",

@@ -28,7 +28,12 @@ impl Spread {
             let b = v.get(n / 2).copied().unwrap_or(f64::NAN);
             (a + b) / 2.0
         };
-        Some(Spread { median, min: v.first().copied().unwrap_or(f64::NAN), max: v.last().copied().unwrap_or(f64::NAN), n })
+        Some(Spread {
+            median,
+            min: v.first().copied().unwrap_or(f64::NAN),
+            max: v.last().copied().unwrap_or(f64::NAN),
+            n,
+        })
     }
 }
 

@@ -81,7 +81,10 @@ pub fn config(rendered: &Value, variant: Variant, noop_wasm: &Path, access_log: 
         Variant::Noop | Variant::Reads => {
             let i = wasm_filter_index(&mut doc)?;
             let filters = http_filters_mut(&mut doc)?;
-            let wasm = filters.get_mut(i).and_then(|f| f.pointer_mut("/typed_config/config")).ok_or("wasm filter: no config")?;
+            let wasm = filters
+                .get_mut(i)
+                .and_then(|f| f.pointer_mut("/typed_config/config"))
+                .ok_or("wasm filter: no config")?;
             let filename = wasm
                 .pointer_mut("/vm_config/code/local/filename")
                 .ok_or("wasm filter: no vm_config.code.local.filename")?;
@@ -124,7 +127,8 @@ fn hcm_mut(doc: &mut Value) -> Result<&mut Value, String> {
         .iter_mut()
         .find(|l| l.get("name").and_then(Value::as_str) == Some(faultline_tests::envoy::LISTENER))
         .ok_or("no listener named edge")?;
-    let chains = edge.get_mut("filter_chains").and_then(Value::as_array_mut).ok_or("listener edge: no filter_chains")?;
+    let chains =
+        edge.get_mut("filter_chains").and_then(Value::as_array_mut).ok_or("listener edge: no filter_chains")?;
     for chain in chains {
         let Some(filters) = chain.get_mut("filters").and_then(Value::as_array_mut) else { continue };
         for f in filters {
@@ -194,6 +198,10 @@ mod tests {
     #[test]
     fn a_config_without_the_wasm_filter_is_refused() {
         let a = config(&shipped(), Variant::NoWasm, Path::new("n"), Path::new("l")).unwrap();
-        assert!(config(&a, Variant::Noop, Path::new("n"), Path::new("l")).unwrap_err().contains("no envoy.filters.http.wasm"));
+        assert!(
+            config(&a, Variant::Noop, Path::new("n"), Path::new("l"))
+                .unwrap_err()
+                .contains("no envoy.filters.http.wasm")
+        );
     }
 }

@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 /// CPU time of this thread, nanoseconds (Linux schedstat).
 fn cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok().and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok())).unwrap_or(0)
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
 }
 
 fn flush(seq: u64) -> Vec<u8> {
@@ -23,16 +26,35 @@ fn flush(seq: u64) -> Vec<u8> {
             status_4xx: seq * 10,
             status_5xx: seq * 40,
             no_response: seq,
-            routes: (0..20).map(|r| RouteCounters { route: format!("GET /api/v1/resource-{r}/:id/items"), count: seq * 2, first_seen_ms: 1, last_seen_ms: seq * 5000 }).collect(),
+            routes: (0..20)
+                .map(|r| RouteCounters {
+                    route: format!("GET /api/v1/resource-{r}/:id/items"),
+                    count: seq * 2,
+                    first_seen_ms: 1,
+                    last_seen_ms: seq * 5000,
+                })
+                .collect(),
         })
         .collect();
-    Flush { version: VERSION, proxy_id: "edge-1".into(), boot_id: "boot".into(), boot_ms: 0, seq, sent_ms: 1000, services }.to_json()
+    Flush {
+        version: VERSION,
+        proxy_id: "edge-1".into(),
+        boot_id: "boot".into(),
+        boot_ms: 0,
+        seq,
+        sent_ms: 1000,
+        services,
+    }
+    .to_json()
 }
 
 fn main() {
     let dir = std::env::temp_dir().join(format!("faultline-flush-cost-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut src = format!("state_dir = \"{}\"\nmin_requests = 1000000000\n[[tokens]]\ntoken = \"xxxxxxxxxx\"\n[webhooks]\ndefault = \"https://discord.com/api/webhooks/1/t\"\n", dir.display());
+    let mut src = format!(
+        "state_dir = \"{}\"\nmin_requests = 1000000000\n[[tokens]]\ntoken = \"xxxxxxxxxx\"\n[webhooks]\ndefault = \"https://discord.com/api/webhooks/1/t\"\n",
+        dir.display()
+    );
     for s in 0..50 {
         src.push_str(&format!("[[services]]\nname = \"service-{s}\"\n"));
     }
@@ -64,7 +86,14 @@ fn main() {
         }
     }
     let m = (n - 60) as f64 * 1000.0;
-    println!("CPU per flush (steady state, {} flushes): parse {:.3} ms, ingest+evaluate {:.3} ms, snapshot write {:.3} ms, total {:.3} ms", n - 60, parse as f64 / m / 1000.0, ingest as f64 / m / 1000.0, snap as f64 / m / 1000.0, (parse + ingest + snap) as f64 / m / 1000.0);
+    println!(
+        "CPU per flush (steady state, {} flushes): parse {:.3} ms, ingest+evaluate {:.3} ms, snapshot write {:.3} ms, total {:.3} ms",
+        n - 60,
+        parse as f64 / m / 1000.0,
+        ingest as f64 / m / 1000.0,
+        snap as f64 / m / 1000.0,
+        (parse + ingest + snap) as f64 / m / 1000.0
+    );
     println!("wall for all {n} flushes incl. fsyncs: {:?}", wall.elapsed());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -75,12 +75,27 @@ impl Thresholds {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum RateChange {
-    Raised { to: Level },
-    Escalated { from: Level, to: Level },
-    DeEscalated { from: Level, to: Level },
+    Raised {
+        to: Level,
+    },
+    Escalated {
+        from: Level,
+        to: Level,
+    },
+    DeEscalated {
+        from: Level,
+        to: Level,
+    },
     /// The alert ended; `no_data` when it ended because the window had no traffic.
-    Resolved { from: Level, lasted_ms: u64, no_data: bool },
-    Reminder { level: Level, firing_ms: u64 },
+    Resolved {
+        from: Level,
+        lasted_ms: u64,
+        no_data: bool,
+    },
+    Reminder {
+        level: Level,
+        firing_ms: u64,
+    },
 }
 
 /// The persisted alert state of one service.
@@ -102,7 +117,14 @@ pub struct RateAlert {
 impl RateAlert {
     /// A new alert: OK, with no data yet.
     pub fn new(now_ms: u64) -> RateAlert {
-        RateAlert { level: Level::Ok, since_ms: now_ms, opened_ms: None, announced: false, last_notice_ms: 0, no_data: true }
+        RateAlert {
+            level: Level::Ok,
+            since_ms: now_ms,
+            opened_ms: None,
+            announced: false,
+            last_notice_ms: 0,
+            no_data: true,
+        }
     }
 
     /// Whether an incident is open.
@@ -112,7 +134,15 @@ impl RateAlert {
 
     /// Evaluates the window's counts at `now_ms`. `suppressed` (the service is DOWN) applies the
     /// change silently. `reminder_ms` 0 disables reminders.
-    pub fn evaluate(&mut self, th: &Thresholds, requests: u64, errors: u64, now_ms: u64, reminder_ms: u64, suppressed: bool) -> Option<RateChange> {
+    pub fn evaluate(
+        &mut self,
+        th: &Thresholds,
+        requests: u64,
+        errors: u64,
+        now_ms: u64,
+        reminder_ms: u64,
+        suppressed: bool,
+    ) -> Option<RateChange> {
         let from = self.level;
         self.no_data = requests == 0;
         let to = th.judge(from, requests, errors);
@@ -143,7 +173,12 @@ impl RateAlert {
                 Some(c)
             }
             Some(_) => None,
-            None if !suppressed && self.firing() && self.announced && reminder_ms > 0 && now_ms.saturating_sub(self.last_notice_ms) >= reminder_ms => {
+            None if !suppressed
+                && self.firing()
+                && self.announced
+                && reminder_ms > 0
+                && now_ms.saturating_sub(self.last_notice_ms) >= reminder_ms =>
+            {
                 self.last_notice_ms = now_ms;
                 let firing_ms = now_ms.saturating_sub(self.opened_ms.unwrap_or(self.since_ms));
                 Some(RateChange::Reminder { level: self.level, firing_ms })

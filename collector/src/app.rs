@@ -28,7 +28,10 @@ pub enum Error {
 
 /// Wall-clock unix milliseconds.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// Engine and store, changed together under one lock so that a state change and its
@@ -70,11 +73,14 @@ impl Core {
         let done: Vec<Option<(u64, Option<String>, &'static str)>> = alerts
             .iter()
             .map(|a| match &a.delivery {
-                unsaved::Delivery::Done { sent_ms, message_id, outcome } => Some((*sent_ms, message_id.clone(), *outcome)),
+                unsaved::Delivery::Done { sent_ms, message_id, outcome } => {
+                    Some((*sent_ms, message_id.clone(), *outcome))
+                }
                 _ => None,
             })
             .collect();
-        let waiting: Vec<String> = alerts.iter().filter(|a| a.delivery == unsaved::Delivery::Waiting).map(|a| a.webhook.clone()).collect();
+        let waiting: Vec<String> =
+            alerts.iter().filter(|a| a.delivery == unsaved::Delivery::Waiting).map(|a| a.webhook.clone()).collect();
         let fallback: Vec<bool> = alerts.iter().map(|a| a.fallback).collect();
         match self.store.commit(&snap, &rows, SERVICE_OWNER, now) {
             Ok(ids) => {
@@ -82,7 +88,9 @@ impl Core {
                 for ((id, d), fb) in ids.iter().zip(done).zip(fallback) {
                     match d {
                         // Sent from memory: straight into the history, never into the queue again.
-                        Some((sent_ms, message_id, outcome)) if self.store.finish(*id, sent_ms, message_id.as_deref(), outcome).is_err() => {
+                        Some((sent_ms, message_id, outcome))
+                            if self.store.finish(*id, sent_ms, message_id.as_deref(), outcome).is_err() =>
+                        {
                             self.unrecorded.push((*id, sent_ms, message_id, outcome));
                         }
                         Some(_) => {}
@@ -93,7 +101,11 @@ impl Core {
                     }
                 }
                 if let LogNow::Recovered { for_ms } = self.unsaved.succeeded(now) {
-                    tracing::warn!("state database writable again after {} s: {} alert(s) and the state kept in memory are saved", for_ms / 1000, rows.len());
+                    tracing::warn!(
+                        "state database writable again after {} s: {} alert(s) and the state kept in memory are saved",
+                        for_ms / 1000,
+                        rows.len()
+                    );
                 }
                 let mut hooks = waiting;
                 hooks.dedup();
@@ -142,22 +154,38 @@ impl Core {
             }
             drop(rows);
             let Some(id) = chosen.or(oldest) else { return Ok(None) };
-            let row = conn.query_row("SELECT notice, fallback, attempts FROM outbox WHERE id = ?1", rusqlite::params![id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0, r.get::<_, i64>(2)?))
-            })?;
+            let row = conn.query_row(
+                "SELECT notice, fallback, attempts FROM outbox WHERE id = ?1",
+                rusqlite::params![id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? != 0, r.get::<_, i64>(2)?)),
+            )?;
             (id, row)
         };
         let (id, row) = found;
         match serde_json::from_str::<Notice>(&row.0) {
-            Ok(notice) => Ok(Some(crate::store::OutboxRow { id, webhook: webhook.to_string(), notice, fallback: row.1, attempts: u32::try_from(row.2).unwrap_or(u32::MAX) })),
+            Ok(notice) => Ok(Some(crate::store::OutboxRow {
+                id,
+                webhook: webhook.to_string(),
+                notice,
+                fallback: row.1,
+                attempts: u32::try_from(row.2).unwrap_or(u32::MAX),
+            })),
             // An undecodable row: the store moves it out of the way (it is then the oldest).
             Err(_) => self.store.next_pending(webhook, SERVICE_OWNER),
         }
     }
 
     /// Discord accepted outbox row `id`: recorded now, or kept to be recorded (and never sent again).
-    pub fn delivered(&mut self, id: i64, now: u64, message_id: Option<String>, outcome: &'static str) -> Result<(), StoreError> {
-        self.store.finish(id, now, message_id.as_deref(), outcome).inspect_err(|_| self.unrecorded.push((id, now, message_id, outcome)))
+    pub fn delivered(
+        &mut self,
+        id: i64,
+        now: u64,
+        message_id: Option<String>,
+        outcome: &'static str,
+    ) -> Result<(), StoreError> {
+        self.store
+            .finish(id, now, message_id.as_deref(), outcome)
+            .inspect_err(|_| self.unrecorded.push((id, now, message_id, outcome)))
     }
 
     fn record_unrecorded(&mut self, _now: u64) {
@@ -315,7 +343,8 @@ async fn health_loop(shared: Arc<Shared>, name: String, mut stop: watch::Receive
 /// Runs the collector until SIGTERM or SIGINT.
 pub async fn run(cfg: Config) -> Result<(), Error> {
     let listen = cfg.listen;
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| Error::Listen { addr: listen, source })?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|source| Error::Listen { addr: listen, source })?;
     let shared = open(cfg)?;
     let (stop_tx, stop) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -343,7 +372,9 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     let _ = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
     let unsaved = shared.with_core(|c| c.commit(vec![], now_ms()).map(|_| c.unsaved.len())).await?;
     if unsaved > 0 {
-        tracing::error!("stopping with the state database still not writable: {unsaved} alert(s) and the latest counts were never saved");
+        tracing::error!(
+            "stopping with the state database still not writable: {unsaved} alert(s) and the latest counts were never saved"
+        );
     }
     tracing::info!("stopped");
     Ok(())

@@ -18,7 +18,10 @@ use tokio::sync::watch;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// Accepted; `pause` when the bucket is empty (`X-RateLimit-Remaining: 0`).
-    Delivered { message_id: Option<String>, pause: Option<Duration> },
+    Delivered {
+        message_id: Option<String>,
+        pause: Option<Duration>,
+    },
     RateLimited(Duration),
     BadRequest(String),
     Broken(String),
@@ -31,7 +34,13 @@ fn secs(v: f64) -> Duration {
 
 /// Judges an answer from its status, the rate-limit headers (`remaining`, `reset_after`,
 /// `retry_after`) and its body.
-pub fn judge(status: u16, remaining: Option<u64>, reset_after: Option<f64>, retry_after: Option<f64>, body: &str) -> Verdict {
+pub fn judge(
+    status: u16,
+    remaining: Option<u64>,
+    reset_after: Option<f64>,
+    retry_after: Option<f64>,
+    body: &str,
+) -> Verdict {
     let json: serde_json::Value = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
     let said = || {
         let msg = json.get("message").and_then(|m| m.as_str()).unwrap_or("");
@@ -43,7 +52,9 @@ pub fn judge(status: u16, remaining: Option<u64>, reset_after: Option<f64>, retr
             message_id: json.get("id").and_then(|v| v.as_str()).map(str::to_string),
             pause: (remaining == Some(0)).then(|| secs(reset_after.unwrap_or(1.0))),
         },
-        429 => Verdict::RateLimited(secs(json.get("retry_after").and_then(|v| v.as_f64()).or(reset_after).or(retry_after).unwrap_or(1.0))),
+        429 => Verdict::RateLimited(secs(
+            json.get("retry_after").and_then(|v| v.as_f64()).or(reset_after).or(retry_after).unwrap_or(1.0),
+        )),
         400 => Verdict::BadRequest(said()),
         401 | 403 | 404 => Verdict::Broken(said()),
         _ => Verdict::Transient(said()),
@@ -176,7 +187,11 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
         let (body, fallback, id, service, key) = match &job {
             Job::Saved(row) => (body_for(&shared, row), row.fallback, row.id, row.notice.service.clone(), None),
             Job::Unsaved(a) => {
-                let body = if a.fallback { message::fallback(&a.notice, 0) } else { message::render(&a.notice, shared.cfg.service(&a.notice.service), 0) };
+                let body = if a.fallback {
+                    message::fallback(&a.notice, 0)
+                } else {
+                    message::render(&a.notice, shared.cfg.service(&a.notice.service), 0)
+                };
                 (body, a.fallback, 0, a.notice.service.clone(), Some(a.key))
             }
         };
@@ -240,7 +255,8 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
             }
             Verdict::Broken(why) => {
                 release(false).await;
-                let pending = shared.with_core(|c| c.store.depth()).await.ok().and_then(|d| d.get(&name).copied()).unwrap_or(0);
+                let pending =
+                    shared.with_core(|c| c.store.depth()).await.ok().and_then(|d| d.get(&name).copied()).unwrap_or(0);
                 tracing::error!(
                     webhook = %name,
                     "WEBHOOK BROKEN: Discord answered {why}; {pending} alert(s) kept in the outbox. Fix webhooks.{name} in the config and restart; next try in {:?}",
@@ -270,16 +286,33 @@ mod tests {
 
     #[test]
     fn answers_are_judged() {
-        assert_eq!(judge(200, Some(3), Some(1.0), None, r#"{"id":"42"}"#), Verdict::Delivered { message_id: Some("42".into()), pause: None });
-        assert_eq!(judge(204, Some(0), Some(1.5), None, ""), Verdict::Delivered { message_id: None, pause: Some(Duration::from_millis(1500)) });
-        assert_eq!(judge(429, Some(0), Some(9.0), Some(9.0), r#"{"retry_after":0.25,"global":false}"#), Verdict::RateLimited(Duration::from_millis(250)));
+        assert_eq!(
+            judge(200, Some(3), Some(1.0), None, r#"{"id":"42"}"#),
+            Verdict::Delivered { message_id: Some("42".into()), pause: None }
+        );
+        assert_eq!(
+            judge(204, Some(0), Some(1.5), None, ""),
+            Verdict::Delivered { message_id: None, pause: Some(Duration::from_millis(1500)) }
+        );
+        assert_eq!(
+            judge(429, Some(0), Some(9.0), Some(9.0), r#"{"retry_after":0.25,"global":false}"#),
+            Verdict::RateLimited(Duration::from_millis(250))
+        );
         assert_eq!(judge(429, None, Some(2.0), None, "{}"), Verdict::RateLimited(Duration::from_secs(2)));
         assert_eq!(judge(429, None, None, Some(3.0), "nonsense"), Verdict::RateLimited(Duration::from_secs(3)));
-        assert!(matches!(judge(400, None, None, None, r#"{"message":"Invalid Form Body","code":50035}"#), Verdict::BadRequest(m) if m.contains("50035")));
-        assert!(matches!(judge(404, None, None, None, r#"{"message":"Unknown Webhook","code":10015}"#), Verdict::Broken(m) if m.contains("Unknown Webhook")));
+        assert!(
+            matches!(judge(400, None, None, None, r#"{"message":"Invalid Form Body","code":50035}"#), Verdict::BadRequest(m) if m.contains("50035"))
+        );
+        assert!(
+            matches!(judge(404, None, None, None, r#"{"message":"Unknown Webhook","code":10015}"#), Verdict::Broken(m) if m.contains("Unknown Webhook"))
+        );
         assert!(matches!(judge(401, None, None, None, ""), Verdict::Broken(_)));
         assert!(matches!(judge(502, None, None, None, "<html>"), Verdict::Transient(_)));
-        assert_eq!(judge(429, None, None, None, r#"{"retry_after":1e9}"#), Verdict::RateLimited(Duration::from_secs(900)), "capped");
+        assert_eq!(
+            judge(429, None, None, None, r#"{"retry_after":1e9}"#),
+            Verdict::RateLimited(Duration::from_secs(900)),
+            "capped"
+        );
     }
 
     #[test]

@@ -102,7 +102,13 @@ fn ms(d: std::time::Duration) -> u64 {
 
 impl Engine {
     /// An engine restored from persisted state (empty on a first start).
-    pub fn restore(cfg: Arc<Config>, now_ms: u64, baselines: Vec<((String, String), Baseline)>, services: Vec<(String, ServiceState)>, mut buckets: BTreeMap<String, Vec<Bucket>>) -> Engine {
+    pub fn restore(
+        cfg: Arc<Config>,
+        now_ms: u64,
+        baselines: Vec<((String, String), Baseline)>,
+        services: Vec<(String, ServiceState)>,
+        mut buckets: BTreeMap<String, Vec<Bucket>>,
+    ) -> Engine {
         let (w, b) = (ms(cfg.window), ms(cfg.bucket));
         let mut map: BTreeMap<String, ServiceState> = services
             .into_iter()
@@ -114,7 +120,14 @@ impl Engine {
         for s in &cfg.services {
             map.entry(s.name.clone()).or_insert_with(|| Engine::fresh(&cfg, now_ms));
         }
-        Engine { ledger: Ledger::restore(baselines), services: map, dirty: BTreeSet::new(), last_cap_log_ms: BTreeMap::new(), minutes: MinuteLog::default(), cfg }
+        Engine {
+            ledger: Ledger::restore(baselines),
+            services: map,
+            dirty: BTreeSet::new(),
+            last_cap_log_ms: BTreeMap::new(),
+            minutes: MinuteLog::default(),
+            cfg,
+        }
     }
 
     fn fresh(cfg: &Config, now_ms: u64) -> ServiceState {
@@ -152,7 +165,10 @@ impl Engine {
 
     /// Applies one validated flush received at `now_ms` and evaluates the services it touched.
     pub fn ingest(&mut self, f: &Flush, now_ms: u64) -> Result<Ingested, Refused> {
-        let caps = LedgerCaps { max_proxies: self.cfg.limits.max_proxies, max_boots_per_proxy: self.cfg.limits.max_boots_per_proxy };
+        let caps = LedgerCaps {
+            max_proxies: self.cfg.limits.max_proxies,
+            max_boots_per_proxy: self.cfg.limits.max_boots_per_proxy,
+        };
         let mut out = Ingested::default();
         // Counts that arrive after a gap longer than the window happened mostly before the window: they
         // are counted (totals, history) but not put into the window, so an episode that ended while the
@@ -181,7 +197,10 @@ impl Engine {
         for d in deltas {
             if !self.services.contains_key(d.name) {
                 if self.services.len() >= max_services {
-                    let text = format!("service cap reached ({max_services} services, limits.max_services): counts for {:?} from proxy {:?} dropped", d.name, f.proxy_id);
+                    let text = format!(
+                        "service cap reached ({max_services} services, limits.max_services): counts for {:?} from proxy {:?} dropped",
+                        d.name, f.proxy_id
+                    );
                     self.cap("services", now_ms, text, &mut out.caps);
                     continue;
                 }
@@ -206,7 +225,8 @@ impl Engine {
                         seen.total = seen.total.saturating_add(n);
                     }
                     None => {
-                        s.routes.insert(key.to_string(), RouteSeen { first_seen_ms: first, last_seen_ms: last, total: n });
+                        s.routes
+                            .insert(key.to_string(), RouteSeen { first_seen_ms: first, last_seen_ms: last, total: n });
                     }
                 }
                 if let Some(m) = minute.as_deref_mut() {
@@ -218,7 +238,10 @@ impl Engine {
                 m.add_counts(d.responses, d.status_5xx);
             }
             if folded {
-                let text = format!("route cap reached for service {:?} ({max_routes} routes, limits.max_routes): new routes counted as {OTHER_ROUTE:?}", d.name);
+                let text = format!(
+                    "route cap reached for service {:?} ({max_routes} routes, limits.max_routes): new routes counted as {OTHER_ROUTE:?}",
+                    d.name
+                );
                 self.cap("routes", now_ms, text, &mut out.caps);
             }
             let Some(s) = self.services.get_mut(d.name) else { continue };
@@ -273,7 +296,12 @@ impl Engine {
     /// Records a health probe of a configured service.
     pub fn probe(&mut self, name: &str, p: ProbeResult) -> Option<Notice> {
         let now_ms = p.at_ms;
-        let (down, up) = self.cfg.service(name).and_then(|s| s.health.as_ref()).map(|h| (h.failures_before_down, h.successes_before_up)).unwrap_or((1, 1));
+        let (down, up) = self
+            .cfg
+            .service(name)
+            .and_then(|s| s.health.as_ref())
+            .map(|h| (h.failures_before_down, h.successes_before_up))
+            .unwrap_or((1, 1));
         let s = self.services.get_mut(name)?;
         let change = s.health.record(p, down, up);
         self.dirty.insert(name.to_string());
@@ -310,13 +338,23 @@ impl Engine {
 
     /// Hands the state changed since the last call to the store.
     pub fn take_snapshot(&mut self, now_ms: u64) -> Snapshot {
-        let mut snap = Snapshot { ledger: self.ledger.take_changes(), minutes: self.minutes.take_changed(now_ms), ..Snapshot::default() };
+        let mut snap = Snapshot {
+            ledger: self.ledger.take_changes(),
+            minutes: self.minutes.take_changed(now_ms),
+            ..Snapshot::default()
+        };
         for name in std::mem::take(&mut self.dirty) {
             let Some(s) = self.services.get_mut(&name) else { continue };
             let (changed, cutoff) = s.window.take_changed(now_ms);
             snap.buckets.extend(changed.into_iter().map(|b| (name.clone(), b)));
             snap.expire_before.push((name.clone(), cutoff));
-            let row = ServiceState { window: ErrorWindow::default(), totals: s.totals.clone(), routes: s.routes.clone(), rate: s.rate.clone(), health: s.health.clone() };
+            let row = ServiceState {
+                window: ErrorWindow::default(),
+                totals: s.totals.clone(),
+                routes: s.routes.clone(),
+                rate: s.rate.clone(),
+                health: s.health.clone(),
+            };
             snap.services.push((name, row));
         }
         snap

@@ -48,14 +48,40 @@ fn groups(minutes: &[&MinuteRow], since_ms: u64, now_ms: u64) -> (u64, Vec<(u64,
 }
 
 /// The history of `service` since `since_ms` at `now_ms`.
-pub fn render(service: &str, since_ms: u64, now_ms: u64, minutes: &[MinuteRow], routes: &[RouteTotal], alerts: &[AlertRecord], th: Thresholds) -> String {
+pub fn render(
+    service: &str,
+    since_ms: u64,
+    now_ms: u64,
+    minutes: &[MinuteRow],
+    routes: &[RouteTotal],
+    alerts: &[AlertRecord],
+    th: Thresholds,
+) -> String {
     let mine: Vec<&MinuteRow> = minutes.iter().filter(|m| m.service == service).collect();
     let (step, cols) = groups(&mine, since_ms, now_ms);
     let mut o = String::new();
     let (req, err) = mine.iter().fold((0, 0), |(r, e), m| (r + m.requests, e + m.errors));
-    let _ = writeln!(o, "{service}: {} to {} UTC, {req} requests, {err} 5xx ({})", utc(since_ms), utc(now_ms), pct(rate(err, req)));
-    let _ = writeln!(o, "WARNING from {}, CRITICAL from {}\n", pct(Some(th.warning_bp as f64 / 1e4)), pct(Some(th.critical_bp as f64 / 1e4)));
-    let _ = writeln!(o, "{:<16}  {:>10}  {:>8}  {:>8}", if step == MINUTE_MS { "minute (UTC)" } else { "from (UTC)" }, "requests", "5xx", "rate");
+    let _ = writeln!(
+        o,
+        "{service}: {} to {} UTC, {req} requests, {err} 5xx ({})",
+        utc(since_ms),
+        utc(now_ms),
+        pct(rate(err, req))
+    );
+    let _ = writeln!(
+        o,
+        "WARNING from {}, CRITICAL from {}\n",
+        pct(Some(th.warning_bp as f64 / 1e4)),
+        pct(Some(th.critical_bp as f64 / 1e4))
+    );
+    let _ = writeln!(
+        o,
+        "{:<16}  {:>10}  {:>8}  {:>8}",
+        if step == MINUTE_MS { "minute (UTC)" } else { "from (UTC)" },
+        "requests",
+        "5xx",
+        "rate"
+    );
     for (start, r, e) in cols.iter().filter(|c| c.1 > 0 || c.2 > 0) {
         let mark = match rate(*e, *r) {
             Some(x) if x * 1e4 >= th.critical_bp as f64 => "  CRITICAL",
@@ -89,19 +115,40 @@ pub fn render(service: &str, since_ms: u64, now_ms: u64, minutes: &[MinuteRow], 
         let _ = writeln!(o, "{:>7} |{line}", pct(Some(hi)));
     }
     let _ = writeln!(o, "        +{}", "-".repeat(cols.len()));
-    let _ = writeln!(o, "         {:<w$}{}", utc(since_ms).get(11..).unwrap_or(""), utc(now_ms).get(11..).unwrap_or(""), w = cols.len().saturating_sub(5));
+    let _ = writeln!(
+        o,
+        "         {:<w$}{}",
+        utc(since_ms).get(11..).unwrap_or(""),
+        utc(now_ms).get(11..).unwrap_or(""),
+        w = cols.len().saturating_sub(5)
+    );
     let mine_routes: Vec<&RouteTotal> = routes.iter().filter(|r| r.service == service).collect();
     if !mine_routes.is_empty() {
         let _ = writeln!(o, "\nfailing routes:");
         for r in mine_routes {
-            let _ = writeln!(o, "  {:>8}  {}  (first {}, last {})", r.count, r.route, utc(r.first_seen_ms), utc(r.last_seen_ms));
+            let _ = writeln!(
+                o,
+                "  {:>8}  {}  (first {}, last {})",
+                r.count,
+                r.route,
+                utc(r.first_seen_ms),
+                utc(r.last_seen_ms)
+            );
         }
     }
     let mine_alerts: Vec<&AlertRecord> = alerts.iter().filter(|a| a.service == service).collect();
     let _ = writeln!(o, "\nalerts{}", if mine_alerts.is_empty() { ": none" } else { ":" });
     for a in mine_alerts {
         let sent = a.sent_ms.map(|s| format!(" at {}", utc(s))).unwrap_or_default();
-        let _ = writeln!(o, "  {}  #{} {}  [{}{sent}, {} failed attempt(s)]", utc(a.created_ms), a.id, a.title, a.outcome, a.attempts);
+        let _ = writeln!(
+            o,
+            "  {}  #{} {}  [{}{sent}, {} failed attempt(s)]",
+            utc(a.created_ms),
+            a.id,
+            a.title,
+            a.outcome,
+            a.attempts
+        );
     }
     o
 }
@@ -119,21 +166,52 @@ mod tests {
     #[test]
     fn table_chart_routes_and_alerts() {
         let th = Thresholds { warning_bp: 500, critical_bp: 1000, min_requests: 100, clear_pct: 80 };
-        let rows = [m(T0, 1000, 10), m(T0 + 60_000, 1000, 70), m(T0 + 120_000, 1000, 150), MinuteRow { service: "ai".into(), ..m(T0, 5, 5) }];
-        let routes = [RouteTotal { service: "be".into(), route: "GET /server/users/:id/orders".into(), count: 200, first_seen_ms: T0, last_seen_ms: T0 + 150_000 }];
-        let alerts = [AlertRecord { id: 7, service: "be".into(), webhook: "default".into(), title: "🔴 be — CRITICAL raised".into(), created_ms: T0 + 150_000, outcome: "delivered".into(), sent_ms: Some(T0 + 151_000), attempts: 0, message_id: Some("1".into()) }];
+        let rows = [
+            m(T0, 1000, 10),
+            m(T0 + 60_000, 1000, 70),
+            m(T0 + 120_000, 1000, 150),
+            MinuteRow { service: "ai".into(), ..m(T0, 5, 5) },
+        ];
+        let routes = [RouteTotal {
+            service: "be".into(),
+            route: "GET /server/users/:id/orders".into(),
+            count: 200,
+            first_seen_ms: T0,
+            last_seen_ms: T0 + 150_000,
+        }];
+        let alerts = [AlertRecord {
+            id: 7,
+            service: "be".into(),
+            webhook: "default".into(),
+            title: "🔴 be — CRITICAL raised".into(),
+            created_ms: T0 + 150_000,
+            outcome: "delivered".into(),
+            sent_ms: Some(T0 + 151_000),
+            attempts: 0,
+            message_id: Some("1".into()),
+        }];
         let text = render("be", T0, T0 + 3_599_999, &rows, &routes, &alerts, th);
-        assert!(text.contains("be: 2025-11-30 22:00 to 2025-11-30 22:59 UTC, 3000 requests, 230 5xx (7.67%)"), "{text}");
+        assert!(
+            text.contains("be: 2025-11-30 22:00 to 2025-11-30 22:59 UTC, 3000 requests, 230 5xx (7.67%)"),
+            "{text}"
+        );
         assert!(text.contains("2025-11-30 22:00        1000        10     1.00%\n"), "{text}");
         assert!(text.contains("2025-11-30 22:01        1000        70     7.00%  WARNING"), "{text}");
         assert!(text.contains("2025-11-30 22:02        1000       150    15.00%  CRITICAL"), "{text}");
-        assert!(text.contains("GET /server/users/:id/orders") && text.contains("#7 🔴 be — CRITICAL raised  [delivered at 2025-11-30 22:02"), "{text}");
+        assert!(
+            text.contains("GET /server/users/:id/orders")
+                && text.contains("#7 🔴 be — CRITICAL raised  [delivered at 2025-11-30 22:02"),
+            "{text}"
+        );
         let chart: Vec<&str> = text.lines().filter(|l| l.contains(" |")).collect();
         assert_eq!(chart.len(), 8, "{text}");
         // 15% is the top of the scale: the third column is full, the first only at the bottom.
         assert!(chart.iter().all(|l| l.split('|').nth(1).unwrap().chars().nth(2) == Some('#')), "{text}");
         assert_eq!(chart.iter().filter(|l| l.split('|').nth(1).unwrap().starts_with('#')).count(), 1, "{text}");
-        assert!(chart.iter().any(|l| l.contains("===")) && chart.iter().any(|l| l.contains("---")), "thresholds drawn: {text}");
+        assert!(
+            chart.iter().any(|l| l.contains("===")) && chart.iter().any(|l| l.contains("---")),
+            "thresholds drawn: {text}"
+        );
     }
 
     #[test]

@@ -121,7 +121,13 @@ impl Ledger {
     }
 
     /// Applies a validated flush received at `now_ms`. All or nothing.
-    pub fn apply<'f>(&mut self, f: &'f Flush, now_ms: u64, window_ms: u64, caps: LedgerCaps) -> Result<Outcome<'f>, LedgerError> {
+    pub fn apply<'f>(
+        &mut self,
+        f: &'f Flush,
+        now_ms: u64,
+        window_ms: u64,
+        caps: LedgerCaps,
+    ) -> Result<Outcome<'f>, LedgerError> {
         if !self.boots.contains_key(&f.proxy_id) && self.boots.len() >= caps.max_proxies {
             return Err(LedgerError::TooManyProxies { proxy_id: f.proxy_id.clone(), cap: caps.max_proxies });
         }
@@ -153,7 +159,8 @@ impl Ledger {
                 no_response: delta(s.no_response, base.no_response),
                 routes: Vec::new(),
             };
-            (base.responses, base.status_4xx, base.status_5xx, base.no_response) = (s.responses, s.status_4xx, s.status_5xx, s.no_response);
+            (base.responses, base.status_4xx, base.status_5xx, base.no_response) =
+                (s.responses, s.status_4xx, s.status_5xx, s.no_response);
             // The route baseline becomes exactly this flush's routes (docs/flush-format.md).
             let mut routes = BTreeMap::new();
             for r in &s.routes {
@@ -181,7 +188,11 @@ impl Ledger {
     fn evict_boots(&mut self, proxy: &str, keep: &str, max: usize) {
         let Some(boots) = self.boots.get_mut(proxy) else { return };
         while boots.len() > max.max(1) {
-            let oldest = boots.iter().filter(|(id, _)| id.as_str() != keep).min_by_key(|(_, b)| b.seen_ms).map(|(id, _)| id.clone());
+            let oldest = boots
+                .iter()
+                .filter(|(id, _)| id.as_str() != keep)
+                .min_by_key(|(_, b)| b.seen_ms)
+                .map(|(id, _)| id.clone());
             let Some(id) = oldest else { break };
             boots.remove(&id);
             self.changed.insert((proxy.to_string(), id));

@@ -86,7 +86,12 @@ pub fn render(m: &Metrics) -> String {
     let _ = writeln!(o, "faultline_start_time_seconds {}", secs(m.started_ms));
     head(&mut o, "faultline_window_seconds", "gauge", "The sliding window the collector judges 5xx rates over.");
     let _ = writeln!(o, "faultline_window_seconds {}", secs(m.window_ms));
-    head(&mut o, "faultline_database_ok", "gauge", "1 when the state database answered the last read and takes writes.");
+    head(
+        &mut o,
+        "faultline_database_ok",
+        "gauge",
+        "1 when the state database answered the last read and takes writes.",
+    );
     let _ = writeln!(o, "faultline_database_ok {}", u8::from(m.database_ok));
 
     let per = |o: &mut String, name: &str, kind: &str, help: &str, f: &dyn Fn(&ServiceMetrics) -> Option<String>| {
@@ -97,49 +102,130 @@ pub fn render(m: &Metrics) -> String {
             }
         }
     };
-    per(&mut o, "faultline_requests_total", "counter", "Responses to clients per service (any status), accepted from flushes since the first start.", &|s| Some(s.totals.requests.to_string()));
-    per(&mut o, "faultline_responses_5xx_total", "counter", "Responses with a 5xx status per service.", &|s| Some(s.totals.errors.to_string()));
-    per(&mut o, "faultline_responses_4xx_total", "counter", "Responses with a 4xx status per service.", &|s| Some(s.totals.status_4xx.to_string()));
-    per(&mut o, "faultline_no_response_total", "counter", "Requests that ended with no response (client went away) per service.", &|s| Some(s.totals.no_response.to_string()));
-    per(&mut o, "faultline_window_requests", "gauge", "Responses in the collector's current window.", &|s| Some(s.window_requests.to_string()));
-    per(&mut o, "faultline_window_responses_5xx", "gauge", "5xx responses in the collector's current window.", &|s| Some(s.window_errors.to_string()));
+    per(
+        &mut o,
+        "faultline_requests_total",
+        "counter",
+        "Responses to clients per service (any status), accepted from flushes since the first start.",
+        &|s| Some(s.totals.requests.to_string()),
+    );
+    per(&mut o, "faultline_responses_5xx_total", "counter", "Responses with a 5xx status per service.", &|s| {
+        Some(s.totals.errors.to_string())
+    });
+    per(&mut o, "faultline_responses_4xx_total", "counter", "Responses with a 4xx status per service.", &|s| {
+        Some(s.totals.status_4xx.to_string())
+    });
+    per(
+        &mut o,
+        "faultline_no_response_total",
+        "counter",
+        "Requests that ended with no response (client went away) per service.",
+        &|s| Some(s.totals.no_response.to_string()),
+    );
+    per(&mut o, "faultline_window_requests", "gauge", "Responses in the collector's current window.", &|s| {
+        Some(s.window_requests.to_string())
+    });
+    per(&mut o, "faultline_window_responses_5xx", "gauge", "5xx responses in the collector's current window.", &|s| {
+        Some(s.window_errors.to_string())
+    });
 
-    head(&mut o, "faultline_service_state", "gauge", "1 for the service's current state (ok, warning, critical, down, no_data), 0 for the others.");
+    head(
+        &mut o,
+        "faultline_service_state",
+        "gauge",
+        "1 for the service's current state (ok, warning, critical, down, no_data), 0 for the others.",
+    );
     for s in &m.services {
         for st in STATES {
-            let _ = writeln!(o, "faultline_service_state{{service=\"{}\",state=\"{st}\"}} {}", escape(&s.name), u8::from(s.state == st));
+            let _ = writeln!(
+                o,
+                "faultline_service_state{{service=\"{}\",state=\"{st}\"}} {}",
+                escape(&s.name),
+                u8::from(s.state == st)
+            );
         }
     }
     head(&mut o, "faultline_threshold_ratio", "gauge", "The 5xx-rate thresholds in force per service (0.05 = 5%).");
     for s in &m.services {
         if let Some(t) = &s.thresholds {
             for (level, bp) in [("warning", t.warning_bp), ("critical", t.critical_bp)] {
-                let _ = writeln!(o, "faultline_threshold_ratio{{service=\"{}\",level=\"{level}\"}} {}", escape(&s.name), bp as f64 / 10_000.0);
+                let _ = writeln!(
+                    o,
+                    "faultline_threshold_ratio{{service=\"{}\",level=\"{level}\"}} {}",
+                    escape(&s.name),
+                    bp as f64 / 10_000.0
+                );
             }
         }
     }
-    per(&mut o, "faultline_min_requests", "gauge", "Minimum requests in the window for the rate to raise an alert.", &|s| s.thresholds.map(|t| t.min_requests.to_string()));
-    per(&mut o, "faultline_health_up", "gauge", "1 when the service's health check says UP, 0 when DOWN (absent without a check or result).", &|s| s.health_up.map(|u| u8::from(u).to_string()));
-    per(&mut o, "faultline_health_latency_seconds", "gauge", "Latency of the last health check.", &|s| s.health_latency_ms.map(secs));
-    per(&mut o, "faultline_health_last_check_timestamp_seconds", "gauge", "When the last health check ran (unix seconds).", &|s| s.health_last_check_ms.map(secs));
+    per(
+        &mut o,
+        "faultline_min_requests",
+        "gauge",
+        "Minimum requests in the window for the rate to raise an alert.",
+        &|s| s.thresholds.map(|t| t.min_requests.to_string()),
+    );
+    per(
+        &mut o,
+        "faultline_health_up",
+        "gauge",
+        "1 when the service's health check says UP, 0 when DOWN (absent without a check or result).",
+        &|s| s.health_up.map(|u| u8::from(u).to_string()),
+    );
+    per(&mut o, "faultline_health_latency_seconds", "gauge", "Latency of the last health check.", &|s| {
+        s.health_latency_ms.map(secs)
+    });
+    per(
+        &mut o,
+        "faultline_health_last_check_timestamp_seconds",
+        "gauge",
+        "When the last health check ran (unix seconds).",
+        &|s| s.health_last_check_ms.map(secs),
+    );
 
-    head(&mut o, "faultline_deliveries_total", "counter", "Discord deliveries since start per webhook: result=\"sent\" (accepted) or \"failed\" (any refused or failed attempt).");
+    head(
+        &mut o,
+        "faultline_deliveries_total",
+        "counter",
+        "Discord deliveries since start per webhook: result=\"sent\" (accepted) or \"failed\" (any refused or failed attempt).",
+    );
     for w in &m.webhooks {
-        let _ = writeln!(o, "faultline_deliveries_total{{webhook=\"{0}\",result=\"sent\"}} {1}\nfaultline_deliveries_total{{webhook=\"{0}\",result=\"failed\"}} {2}", escape(&w.name), w.sent, w.failed);
+        let _ = writeln!(
+            o,
+            "faultline_deliveries_total{{webhook=\"{0}\",result=\"sent\"}} {1}\nfaultline_deliveries_total{{webhook=\"{0}\",result=\"failed\"}} {2}",
+            escape(&w.name),
+            w.sent,
+            w.failed
+        );
     }
     head(&mut o, "faultline_outbox_depth", "gauge", "Alerts waiting in the outbox per webhook.");
     for w in &m.webhooks {
         let _ = writeln!(o, "faultline_outbox_depth{{webhook=\"{}\"}} {}", escape(&w.name), w.depth);
     }
-    head(&mut o, "faultline_webhook_broken", "gauge", "1 while Discord refuses the webhook (401/403/404): alerts are kept, not delivered.");
+    head(
+        &mut o,
+        "faultline_webhook_broken",
+        "gauge",
+        "1 while Discord refuses the webhook (401/403/404): alerts are kept, not delivered.",
+    );
     for w in &m.webhooks {
-        let _ = writeln!(o, "faultline_webhook_broken{{webhook=\"{}\"}} {}", escape(&w.name), u8::from(w.state == "broken"));
+        let _ = writeln!(
+            o,
+            "faultline_webhook_broken{{webhook=\"{}\"}} {}",
+            escape(&w.name),
+            u8::from(w.state == "broken")
+        );
     }
     head(&mut o, "faultline_ingest_rejects_total", "counter", "Flushes refused since start, by reason.");
     for (reason, n) in &m.rejects {
         let _ = writeln!(o, "faultline_ingest_rejects_total{{reason=\"{reason}\"}} {n}");
     }
-    head(&mut o, "faultline_flushes_total", "counter", "Flushes accepted since start, by result (applied, stale, baseline).");
+    head(
+        &mut o,
+        "faultline_flushes_total",
+        "counter",
+        "Flushes accepted since start, by result (applied, stale, baseline).",
+    );
     for (result, n) in &m.flushes {
         let _ = writeln!(o, "faultline_flushes_total{{result=\"{result}\"}} {n}");
     }
@@ -166,7 +252,13 @@ mod tests {
                 health_latency_ms: Some(1234),
                 health_last_check_ms: Some(5),
             }],
-            webhooks: vec![WebhookMetrics { name: "default".into(), sent: 3, failed: 2, depth: 1, state: "broken".into() }],
+            webhooks: vec![WebhookMetrics {
+                name: "default".into(),
+                sent: 3,
+                failed: 2,
+                depth: 1,
+                state: "broken".into(),
+            }],
             rejects: vec![("unauthorized", 4)],
             flushes: vec![("applied", 9)],
             database_ok: true,

@@ -59,7 +59,10 @@ impl Minute {
         match self.routes.get_mut(name) {
             Some(r) => add(r),
             None => {
-                self.routes.insert(name.to_string(), RouteMinute { count: n, first_seen_ms: first, last_seen_ms: last, dirty: true });
+                self.routes.insert(
+                    name.to_string(),
+                    RouteMinute { count: n, first_seen_ms: first, last_seen_ms: last, dirty: true },
+                );
             }
         }
     }
@@ -93,7 +96,11 @@ impl MinuteLog {
             self.open.insert(service.to_string(), BTreeMap::new());
         }
         let minutes = self.open.get_mut(service)?;
-        Some(minutes.entry(start).or_insert_with(|| Minute { service: service.to_string(), start_ms: start, ..Minute::default() }))
+        Some(minutes.entry(start).or_insert_with(|| Minute {
+            service: service.to_string(),
+            start_ms: start,
+            ..Minute::default()
+        }))
     }
 
     /// Adds counts that arrived at `now_ms`; `routes` are `(route, 5xx, first_seen_ms, last_seen_ms)`.
@@ -122,7 +129,14 @@ impl MinuteLog {
                     r.dirty = false;
                     routes.insert(name.clone(), r.clone());
                 }
-                out.push(Minute { service: m.service.clone(), start_ms: m.start_ms, requests: m.requests, errors: m.errors, routes, dirty: false });
+                out.push(Minute {
+                    service: m.service.clone(),
+                    start_ms: m.start_ms,
+                    requests: m.requests,
+                    errors: m.errors,
+                    routes,
+                    dirty: false,
+                });
             }
             minutes.retain(|start, _| *start >= current);
         }
@@ -223,14 +237,25 @@ mod tests {
         log.add("be", 1_500, 5, 0, &[]);
         log.restore_unwritten(lost);
         let back = log.take_changed(1_500);
-        assert_eq!((back[0].requests, back[0].routes["GET /a"].count), (15, 1), "newer counts kept, the lost route written again");
+        assert_eq!(
+            (back[0].requests, back[0].routes["GET /a"].count),
+            (15, 1),
+            "newer counts kept, the lost route written again"
+        );
         // A minute already closed (forgotten) comes back whole.
         log.restore_unwritten(back);
         let back = log.take_changed(120_000);
         assert_eq!((back[0].start_ms, back[0].requests), (0, 15));
         assert!(log.take_changed(120_000).is_empty() && log.is_clean());
         let mut after = MinuteLog::default();
-        after.resume(vec![Minute { service: "be".into(), start_ms: 0, requests: 10, errors: 1, routes: BTreeMap::new(), dirty: false }]);
+        after.resume(vec![Minute {
+            service: "be".into(),
+            start_ms: 0,
+            requests: 10,
+            errors: 1,
+            routes: BTreeMap::new(),
+            dirty: false,
+        }]);
         after.add("be", 2_000, 5, 0, &[]);
         assert_eq!(after.take_changed(2_000)[0].requests, 15);
     }

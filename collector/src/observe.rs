@@ -5,8 +5,8 @@
 
 use crate::app::{Shared, now_ms};
 use crate::metrics::{Metrics, ServiceMetrics, WebhookMetrics};
-use crate::store::history::{AlertRecord, History};
 use crate::store::StoreError;
+use crate::store::history::{AlertRecord, History};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,7 +93,8 @@ pub fn parse_query(params: &BTreeMap<String, String>, retention_ms: u64) -> Resu
     let since_ms = match params.get("since") {
         None => 3_600_000,
         Some(s) => {
-            let d = humantime::parse_duration(s).map_err(|e| format!("since: {s:?} is not a duration like \"1h\" or \"30m\": {e}"))?;
+            let d = humantime::parse_duration(s)
+                .map_err(|e| format!("since: {s:?} is not a duration like \"1h\" or \"30m\": {e}"))?;
             u64::try_from(d.as_millis()).unwrap_or(u64::MAX).min(retention_ms)
         }
     };
@@ -108,22 +109,34 @@ pub fn parse_query(params: &BTreeMap<String, String>, retention_ms: u64) -> Resu
 pub fn history_json(shared: &Shared, q: &HistoryQuery) -> Result<Value, StoreError> {
     let now = now_ms();
     let from = now.saturating_sub(q.since_ms);
-    let hooks: BTreeMap<String, String> = shared.webhooks.lock().map(|h| h.iter().map(|(k, v)| (k.clone(), v.state.to_string())).collect()).unwrap_or_default();
+    let hooks: BTreeMap<String, String> = shared
+        .webhooks
+        .lock()
+        .map(|h| h.iter().map(|(k, v)| (k.clone(), v.state.to_string())).collect())
+        .unwrap_or_default();
     let (minutes, routes, alerts) = tokio::task::block_in_place(|| {
         let conn = shared.reader.lock().unwrap_or_else(|p| p.into_inner());
         let h = History(&conn);
         let svc = q.service.as_deref();
-        Ok::<_, StoreError>((h.minutes(svc, from)?, h.routes(svc, from, shared.cfg.top_routes.max(5))?, h.alerts(svc, from, q.limit)?))
+        Ok::<_, StoreError>((
+            h.minutes(svc, from)?,
+            h.routes(svc, from, shared.cfg.top_routes.max(5))?,
+            h.alerts(svc, from, q.limit)?,
+        ))
     })?;
     let mut per: BTreeMap<String, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
     for m in minutes {
-        per.entry(m.service.clone()).or_default().0.push(json!({"start_ms": m.start_ms, "requests": m.requests, "errors": m.errors}));
+        per.entry(m.service.clone())
+            .or_default()
+            .0
+            .push(json!({"start_ms": m.start_ms, "requests": m.requests, "errors": m.errors}));
     }
     for r in routes {
         let line = json!({"route": r.route, "count": r.count, "first_seen_ms": r.first_seen_ms, "last_seen_ms": r.last_seen_ms});
         per.entry(r.service.clone()).or_default().1.push(line);
     }
-    let services: BTreeMap<String, Value> = per.into_iter().map(|(k, (m, r))| (k, json!({"minutes": m, "routes": r}))).collect();
+    let services: BTreeMap<String, Value> =
+        per.into_iter().map(|(k, (m, r))| (k, json!({"minutes": m, "routes": r}))).collect();
     let alerts: Vec<Value> = alerts
         .iter()
         .map(|a| {
@@ -186,7 +199,13 @@ pub async fn metrics_view(shared: &Shared) -> Metrics {
         .keys()
         .map(|name| {
             let st = hooks.get(name).cloned().unwrap_or_default();
-            WebhookMetrics { name: name.clone(), sent: st.delivered, failed: st.failed, depth: depth.get(name).copied().unwrap_or(0), state: st.state.to_string() }
+            WebhookMetrics {
+                name: name.clone(),
+                sent: st.delivered,
+                failed: st.failed,
+                depth: depth.get(name).copied().unwrap_or(0),
+                state: st.state.to_string(),
+            }
         })
         .collect();
     Metrics {
@@ -206,7 +225,17 @@ mod tests {
     use super::*;
 
     fn alert(outcome: &str, attempts: u64) -> AlertRecord {
-        AlertRecord { id: 1, service: "be".into(), webhook: "default".into(), title: "t".into(), created_ms: 0, outcome: outcome.into(), sent_ms: None, attempts, message_id: None }
+        AlertRecord {
+            id: 1,
+            service: "be".into(),
+            webhook: "default".into(),
+            title: "t".into(),
+            created_ms: 0,
+            outcome: outcome.into(),
+            sent_ms: None,
+            attempts,
+            message_id: None,
+        }
     }
 
     #[test]
@@ -223,8 +252,12 @@ mod tests {
 
     #[test]
     fn history_queries_are_checked() {
-        let p = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
-        assert_eq!(parse_query(&p(&[]), 7 * 86_400_000).unwrap(), HistoryQuery { since_ms: 3_600_000, service: None, limit: 50 });
+        let p =
+            |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+        assert_eq!(
+            parse_query(&p(&[]), 7 * 86_400_000).unwrap(),
+            HistoryQuery { since_ms: 3_600_000, service: None, limit: 50 }
+        );
         let q = parse_query(&p(&[("since", "30d"), ("service", "be"), ("limit", "5000")]), 86_400_000).unwrap();
         assert_eq!(q, HistoryQuery { since_ms: 86_400_000, service: Some("be".into()), limit: 1000 });
         assert!(parse_query(&p(&[("since", "soon")]), 1).unwrap_err().contains("since"));

@@ -36,7 +36,8 @@ pub fn history(src: &Source<'_>, service: Option<&str>, since: Duration, now_ms:
         return Ok(format!("no history since {} UTC\n", crate::history_text::utc(from)));
     }
     let th = |n: &str| src.config.map(|c| c.thresholds(n)).unwrap_or_else(defaults);
-    let parts: Vec<String> = names.iter().map(|n| crate::history_text::render(n, from, now_ms, &minutes, &routes, &alerts, th(n))).collect();
+    let parts: Vec<String> =
+        names.iter().map(|n| crate::history_text::render(n, from, now_ms, &minutes, &routes, &alerts, th(n))).collect();
     Ok(parts.join("\n"))
 }
 
@@ -44,6 +45,7 @@ pub fn history(src: &Source<'_>, service: Option<&str>, since: Duration, now_ms:
 pub fn rules(config: Option<&Config>, window: Option<Duration>) -> String {
     let window = window.or(config.map(|c| c.window)).unwrap_or(Duration::from_secs(300));
     let defaults = config.map(|c| c.defaults).unwrap_or_else(defaults);
-    let services: Vec<(String, Thresholds)> = config.map(|c| c.services.iter().map(|s| (s.name.clone(), s.thresholds)).collect()).unwrap_or_default();
+    let services: Vec<(String, Thresholds)> =
+        config.map(|c| c.services.iter().map(|s| (s.name.clone(), s.thresholds)).collect()).unwrap_or_default();
     crate::rules::render(defaults, &services, window)
 }

@@ -77,7 +77,12 @@ fn may_read(shared: &Shared, req: &Request<Incoming>) -> bool {
     if shared.cfg.status_open() {
         return true;
     }
-    let bearer = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(|t| t.trim().to_string());
+    let bearer = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
     let given = bearer.or_else(|| query_params(req.uri().query()).remove("token"));
     given.is_some_and(|t| shared.cfg.status_token_matches(&t))
 }
@@ -93,7 +98,8 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The token entry matching the request's bearer token (every token compared).
 fn authorize<'a>(shared: &'a Shared, req: &Request<Incoming>) -> Option<&'a crate::config::IngestToken> {
-    let given = req.headers().get(hyper::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?.trim().as_bytes();
+    let given =
+        req.headers().get(hyper::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?.trim().as_bytes();
     let mut found = None;
     for t in &shared.cfg.tokens {
         if ct_eq(t.token.as_bytes(), given) && found.is_none() {
@@ -109,7 +115,11 @@ async fn flush(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
     };
     let allowed = token.proxies.clone();
-    let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         shared.stats.reject(Reject::TooLarge);
         return error(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {MAX_BODY_BYTES} bytes"));
@@ -186,7 +196,10 @@ async fn view(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         } else {
             error(StatusCode::UNAUTHORIZED, "this view needs the status token (Authorization: Bearer, or ?token=)")
         };
-        r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer realm=\"faultline\""));
+        r.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer realm=\"faultline\""),
+        );
         return r;
     }
     match path {
@@ -222,7 +235,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
             reply(StatusCode::OK, h)
         }
         (&Method::GET, p) if VIEWS.contains(&p) => view(shared, req).await,
-        (_, p) if p == INGEST_PATH || p == "/healthz" || VIEWS.contains(&p) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        (_, p) if p == INGEST_PATH || p == "/healthz" || VIEWS.contains(&p) => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -248,7 +263,8 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut s
                 let shared = shared.clone();
                 async move { Ok::<_, std::convert::Infallible>(route(shared, req).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+            let conn =
+                hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
             if let Err(e) = conn.await {
                 tracing::debug!("connection: {e}");
             }

@@ -41,7 +41,8 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Valu
             "down_since_ms": s.health.down_since_ms,
         })
     });
-    let incident = s.rate.opened_ms.map(|o| json!({"opened_ms": o, "level": s.rate.level, "announced": s.rate.announced}));
+    let incident =
+        s.rate.opened_ms.map(|o| json!({"opened_ms": o, "level": s.rate.level, "announced": s.rate.announced}));
     json!({
         "name": name,
         "configured": cfg.service(name).is_some(),
@@ -61,7 +62,9 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Valu
 /// `GET /v1/status`.
 pub async fn status(shared: &Shared) -> Value {
     let now = now_ms();
-    let services = shared.with_core(|c| c.engine.services().iter().map(|(n, s)| service_json(shared, n, s, now)).collect::<Vec<_>>()).await;
+    let services = shared
+        .with_core(|c| c.engine.services().iter().map(|(n, s)| service_json(shared, n, s, now)).collect::<Vec<_>>())
+        .await;
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "now_ms": now,
@@ -75,7 +78,8 @@ pub async fn status(shared: &Shared) -> Value {
 /// `GET /healthz`: alive, how deliveries are going, and whether the state database takes writes
 /// (`database_ok: false`, `database_error`, `unsaved_alerts` while alerts go out from memory).
 pub async fn healthz(shared: &Shared) -> Value {
-    let (depth, trouble, unsaved) = shared.with_core(|c| (c.store.depth(), c.unsaved.trouble.clone(), c.unsaved.undelivered())).await;
+    let (depth, trouble, unsaved) =
+        shared.with_core(|c| (c.store.depth(), c.unsaved.trouble.clone(), c.unsaved.undelivered())).await;
     let hooks = shared.webhooks.lock().map(|h| h.clone()).unwrap_or_default();
     let failing = hooks.values().any(|h| h.state != "ok");
     let (total, per, read_ok) = match depth {

@@ -5,10 +5,10 @@
 //! is sent.
 
 use crate::engine::{ServiceState, Snapshot};
-use crate::minutes::{Minute, minute_of};
 use crate::ledger::Baseline;
-use crate::window::Bucket;
+use crate::minutes::{Minute, minute_of};
 use crate::notice::Notice;
+use crate::window::Bucket;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,7 +74,8 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
-        let has_attempts: i64 = conn.query_row("SELECT COUNT(*) FROM pragma_table_info('sent') WHERE name = 'attempts'", [], |r| r.get(0))?;
+        let has_attempts: i64 =
+            conn.query_row("SELECT COUNT(*) FROM pragma_table_info('sent') WHERE name = 'attempts'", [], |r| r.get(0))?;
         if has_attempts == 0 {
             // Databases written before the history feature: keep the delivery attempts too.
             conn.execute_batch("ALTER TABLE sent ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")?;
@@ -88,9 +89,18 @@ impl Store {
     pub fn open_read_only(dir: &Path) -> Result<Connection, StoreError> {
         let path = dir.join("faultline.db");
         if !path.exists() {
-            return Err(StoreError::Dir { path, source: std::io::Error::new(std::io::ErrorKind::NotFound, "no database here (has the collector run with this state_dir?)") });
+            return Err(StoreError::Dir {
+                path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no database here (has the collector run with this state_dir?)",
+                ),
+            });
         }
-        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(conn)
     }
@@ -107,14 +117,35 @@ impl Store {
             .history()
             .minutes(None, start)?
             .into_iter()
-            .map(|m| Minute { service: m.service, start_ms: m.start_ms, requests: m.requests, errors: m.errors, routes: Default::default(), dirty: false })
+            .map(|m| Minute {
+                service: m.service,
+                start_ms: m.start_ms,
+                requests: m.requests,
+                errors: m.errors,
+                routes: Default::default(),
+                dirty: false,
+            })
             .collect();
         let mut st = self.conn.prepare("SELECT service, start_ms, route, count, first_seen_ms, last_seen_ms FROM minute_route WHERE start_ms >= ?1")?;
-        let rows = st.query_map(params![start as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?)))?;
+        let rows = st.query_map(params![start as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?;
         for row in rows {
             let (svc, at, route, n, first, last) = row?;
             if let Some(m) = out.iter_mut().find(|m| m.service == svc && m.start_ms as i64 == at) {
-                let c = crate::minutes::RouteMinute { count: n.max(0) as u64, first_seen_ms: first.max(0) as u64, last_seen_ms: last.max(0) as u64, dirty: false };
+                let c = crate::minutes::RouteMinute {
+                    count: n.max(0) as u64,
+                    first_seen_ms: first.max(0) as u64,
+                    last_seen_ms: last.max(0) as u64,
+                    dirty: false,
+                };
                 m.routes.insert(route, c);
             }
         }
@@ -139,7 +170,10 @@ impl Store {
 
     /// When the collector first started on this state (set now if never).
     pub fn first_start_ms(&self, now_ms: u64) -> Result<u64, StoreError> {
-        self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('first_start_ms', ?1)", params![now_ms.to_string()])?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('first_start_ms', ?1)",
+            params![now_ms.to_string()],
+        )?;
         let v: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'first_start_ms'", [], |r| r.get(0))?;
         Ok(v.parse().unwrap_or(now_ms))
     }
@@ -147,7 +181,8 @@ impl Store {
     /// Everything persisted: baselines, service states and their window buckets.
     pub fn load(&self) -> Result<Loaded, StoreError> {
         let mut st = self.conn.prepare("SELECT proxy_id, boot_id, data FROM baseline")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let rows =
+            st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
         let mut baselines = Vec::new();
         for row in rows {
             let (p, b, data) = row?;
@@ -172,7 +207,13 @@ impl Store {
 
     /// Writes a snapshot and the notices it produced (each to its webhook) in one transaction;
     /// returns the outbox ids.
-    pub fn commit(&mut self, snap: &Snapshot, notices: &[(String, Notice)], owner: &str, now_ms: u64) -> Result<Vec<i64>, StoreError> {
+    pub fn commit(
+        &mut self,
+        snap: &Snapshot,
+        notices: &[(String, Notice)],
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Vec<i64>, StoreError> {
         self.sync(!notices.is_empty())?;
         let tx = self.conn.transaction()?;
         {
@@ -200,7 +241,8 @@ impl Store {
         history::write_minutes(&tx, &snap.minutes)?;
         let mut ids = Vec::with_capacity(notices.len());
         {
-            let mut ins = tx.prepare_cached("INSERT INTO outbox (webhook, owner, created_ms, notice) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut ins =
+                tx.prepare_cached("INSERT INTO outbox (webhook, owner, created_ms, notice) VALUES (?1, ?2, ?3, ?4)")?;
             for (hook, n) in notices {
                 ins.execute(params![hook, owner, now_ms as i64, serde_json::to_string(n)?])?;
                 ids.push(tx.last_insert_rowid());
@@ -211,7 +253,13 @@ impl Store {
     }
 
     fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, bool, u32)> {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0, r.get::<_, i64>(4)?.try_into().unwrap_or(u32::MAX)))
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get::<_, i64>(3)? != 0,
+            r.get::<_, i64>(4)?.try_into().unwrap_or(u32::MAX),
+        ))
     }
 
     /// The oldest undelivered alert of `owner` for `webhook`. A row that cannot be decoded is

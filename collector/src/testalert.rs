@@ -13,13 +13,20 @@ use std::time::{Duration, Instant};
 /// Discord accepted it.
 pub async fn run(cfg: Config, service: Option<String>) -> Result<String, Error> {
     let service = match service {
-        Some(s) if cfg.service(&s).is_none() => return Err(Error::Other(format!("no service {s:?} in {}", cfg.file.display()))),
+        Some(s) if cfg.service(&s).is_none() => {
+            return Err(Error::Other(format!("no service {s:?} in {}", cfg.file.display())));
+        }
         Some(s) => s,
         None => cfg.services.first().map(|s| s.name.clone()).unwrap_or_else(|| "faultline".into()),
     };
     let shared = open(cfg)?;
     let hook = shared.cfg.webhook_for(&service).to_string();
-    let url = shared.cfg.webhooks.get(&hook).map(|w| w.url.clone()).ok_or_else(|| Error::Other(format!("no webhook {hook:?}")))?;
+    let url = shared
+        .cfg
+        .webhooks
+        .get(&hook)
+        .map(|w| w.url.clone())
+        .ok_or_else(|| Error::Other(format!("no webhook {hook:?}")))?;
     let owner = format!("test:{}", std::process::id());
     let (svc, own) = (service.clone(), owner.clone());
     let hk = hook.clone();
@@ -44,13 +51,18 @@ pub async fn run(cfg: Config, service: Option<String>) -> Result<String, Error> 
             Verdict::Delivered { message_id, .. } => {
                 let mid = message_id.clone();
                 shared.with_core(move |c| c.store.finish(id, now_ms(), mid.as_deref(), "delivered_test")).await?;
-                break Ok(format!("test alert #{id} for {service} delivered to webhook {hook:?} (message id {})", message_id.unwrap_or_else(|| "?".into())));
+                break Ok(format!(
+                    "test alert #{id} for {service} delivered to webhook {hook:?} (message id {})",
+                    message_id.unwrap_or_else(|| "?".into())
+                ));
             }
             Verdict::BadRequest(why) if !row.fallback => {
                 eprintln!("Discord refused the message ({why}); sending the plain fallback");
                 shared.with_core(move |c| c.store.mark_fallback(id)).await?;
             }
-            Verdict::Broken(why) | Verdict::BadRequest(why) => break Err(format!("webhook {hook:?} refused the test alert: {why}")),
+            Verdict::Broken(why) | Verdict::BadRequest(why) => {
+                break Err(format!("webhook {hook:?} refused the test alert: {why}"));
+            }
             Verdict::RateLimited(wait) if Instant::now() + wait < deadline => tokio::time::sleep(wait).await,
             Verdict::Transient(why) if Instant::now() < deadline => {
                 let wait = backoff(attempt, Duration::from_secs(10));
@@ -58,7 +70,9 @@ pub async fn run(cfg: Config, service: Option<String>) -> Result<String, Error> 
                 eprintln!("delivery failed ({why}); retrying in {wait:?}");
                 tokio::time::sleep(wait).await;
             }
-            Verdict::RateLimited(_) | Verdict::Transient(_) => break Err(format!("gave up after 60 s: webhook {hook:?} kept failing")),
+            Verdict::RateLimited(_) | Verdict::Transient(_) => {
+                break Err(format!("gave up after 60 s: webhook {hook:?} kept failing"));
+            }
         }
     };
     if outcome.is_err() {

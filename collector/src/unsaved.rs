@@ -54,9 +54,13 @@ pub struct Unsaved {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogNow {
     /// The first failure, or a reminder (every minute while it lasts).
-    Failing { for_ms: u64 },
+    Failing {
+        for_ms: u64,
+    },
     /// Writable again after `for_ms`.
-    Recovered { for_ms: u64 },
+    Recovered {
+        for_ms: u64,
+    },
     Quiet,
 }
 
@@ -64,7 +68,13 @@ impl Unsaved {
     /// Queues an alert for `webhook`.
     pub fn push(&mut self, webhook: String, notice: Notice) {
         self.next_key += 1;
-        self.alerts.push(UnsavedAlert { key: self.next_key, webhook, notice, fallback: false, delivery: Delivery::Waiting });
+        self.alerts.push(UnsavedAlert {
+            key: self.next_key,
+            webhook,
+            notice,
+            fallback: false,
+            delivery: Delivery::Waiting,
+        });
         if self.alerts.len() > MAX_UNSAVED
             && let Some(i) = self.alerts.iter().position(|a| matches!(a.delivery, Delivery::Done { .. }))
         {
@@ -127,7 +137,8 @@ impl Unsaved {
 
     /// Webhooks with alerts waiting in memory.
     pub fn waiting_webhooks(&self) -> Vec<String> {
-        let mut hooks: Vec<String> = self.alerts.iter().filter(|a| a.delivery == Delivery::Waiting).map(|a| a.webhook.clone()).collect();
+        let mut hooks: Vec<String> =
+            self.alerts.iter().filter(|a| a.delivery == Delivery::Waiting).map(|a| a.webhook.clone()).collect();
         hooks.sort();
         hooks.dedup();
         hooks

@@ -45,7 +45,14 @@ impl Default for ErrorWindow {
 impl ErrorWindow {
     /// An empty window of `window_ms`, in buckets of `bucket_ms` (both above zero).
     pub fn new(window_ms: u64, bucket_ms: u64) -> ErrorWindow {
-        ErrorWindow { window_ms: window_ms.max(1), bucket_ms: bucket_ms.max(1), buckets: VecDeque::new(), changed: Default::default(), sum_requests: 0, sum_errors: 0 }
+        ErrorWindow {
+            window_ms: window_ms.max(1),
+            bucket_ms: bucket_ms.max(1),
+            buckets: VecDeque::new(),
+            changed: Default::default(),
+            sum_requests: 0,
+            sum_errors: 0,
+        }
     }
 
     fn bucket_start(&self, now_ms: u64) -> u64 {

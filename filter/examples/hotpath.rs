@@ -32,11 +32,7 @@ fn main() {
     let mut buf = String::new();
     per_op("count a 503 (classify + normalize route + tally)", n, |i| {
         let class = classify(black_box(Some(b"503".as_slice())));
-        let path = if i % 2 == 0 {
-            "/server/users/42/orders?x=1"
-        } else {
-            "/api/items/0a1b2c3d4e5f6789"
-        };
+        let path = if i % 2 == 0 { "/server/users/42/orders?x=1" } else { "/api/items/0a1b2c3d4e5f6789" };
         write_route(&mut buf, Some(b"GET"), Some(path.as_bytes()));
         tally.response("be", class, Some(&buf), i);
     });

@@ -43,9 +43,7 @@ pub struct Writer {
 impl Writer {
     /// A writer with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
-        Writer {
-            buf: Vec::with_capacity(capacity),
-        }
+        Writer { buf: Vec::with_capacity(capacity) }
     }
 
     /// Appends one byte.
@@ -128,11 +126,7 @@ impl<'a> Reader<'a> {
 
     /// Fails unless every byte was read.
     pub fn end(self) -> Result<(), DecodeError> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::Trailing(self.rest.len()))
-        }
+        if self.rest.is_empty() { Ok(()) } else { Err(DecodeError::Trailing(self.rest.len())) }
     }
 }
 
@@ -171,14 +165,8 @@ mod tests {
     #[test]
     fn short_and_trailing_input_are_errors() {
         assert_eq!(Reader::new(&[1]).u16(), Err(DecodeError::Truncated));
-        assert_eq!(
-            Reader::new(&[5, 0, b'a']).str(),
-            Err(DecodeError::Truncated)
-        );
-        assert_eq!(
-            Reader::new(&[2, 0, 0xff, 0xfe]).str(),
-            Err(DecodeError::BadUtf8)
-        );
+        assert_eq!(Reader::new(&[5, 0, b'a']).str(), Err(DecodeError::Truncated));
+        assert_eq!(Reader::new(&[2, 0, 0xff, 0xfe]).str(), Err(DecodeError::BadUtf8));
         let mut r = Reader::new(&[1, 2]);
         assert_eq!(r.u8(), Ok(1));
         assert_eq!(r.end(), Err(DecodeError::Trailing(1)));

@@ -147,9 +147,7 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
     if merge_interval_ms > flush_interval_ms {
         return Err(ConfigError::BadValue {
             key: "merge_interval_ms".into(),
-            reason: format!(
-                "({merge_interval_ms}) must not exceed flush_interval_ms ({flush_interval_ms})"
-            ),
+            reason: format!("({merge_interval_ms}) must not exceed flush_interval_ms ({flush_interval_ms})"),
         });
     }
     let max_routes = int(&map, "max_routes", 32, 1, MAX_ROUTES_LIMIT)?;
@@ -161,10 +159,7 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
         None => None,
         Some(Json::Obj(c)) => Some(parse_collector(c)?),
         Some(_) => {
-            return Err(ConfigError::WrongType {
-                key: "collector".into(),
-                expected: "an object",
-            });
+            return Err(ConfigError::WrongType { key: "collector".into(), expected: "an object" });
         }
     };
     if collector.is_some() && proxy_id.is_none() {
@@ -186,29 +181,21 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
 
 fn parse_collector(map: &Map) -> Result<Collector, ConfigError> {
     check_keys(map, COLLECTOR_KEYS, "collector.")?;
-    let upstream = opt_string(map, "collector.upstream")?
-        .ok_or_else(|| ConfigError::Missing("collector.upstream".into()))?;
+    let upstream =
+        opt_string(map, "collector.upstream")?.ok_or_else(|| ConfigError::Missing("collector.upstream".into()))?;
     check_header_value("collector.upstream", &upstream, 255, true)?;
     let authority = opt_string(map, "collector.authority")?.unwrap_or_else(|| upstream.clone());
     check_header_value("collector.authority", &authority, 255, true)?;
-    let path =
-        opt_string(map, "collector.path")?.unwrap_or_else(|| faultline_flush::INGEST_PATH.into());
+    let path = opt_string(map, "collector.path")?.unwrap_or_else(|| faultline_flush::INGEST_PATH.into());
     check_header_value("collector.path", &path, 1024, true)?;
     if !path.starts_with('/') {
         return Err(bad("collector.path", "must start with '/'"));
     }
-    let token = opt_string(map, "collector.token")?
-        .ok_or_else(|| ConfigError::Missing("collector.token".into()))?;
+    let token = opt_string(map, "collector.token")?.ok_or_else(|| ConfigError::Missing("collector.token".into()))?;
     // Checked without echoing the value.
     check_header_value("collector.token", &token, 4096, false)?;
     let timeout_ms = int(map, "collector.timeout_ms", 2000, 1, 60_000)?;
-    Ok(Collector {
-        upstream,
-        authority,
-        path,
-        token,
-        timeout_ms,
-    })
+    Ok(Collector { upstream, authority, path, token, timeout_ms })
 }
 
 /// Looks a key up by its full dotted name (`collector.token` -> `token` in `map`).
@@ -220,11 +207,7 @@ fn get<'a>(map: &'a Map, key: &str) -> Option<&'a Json> {
 type Map = [(String, Json)];
 
 fn check_keys(map: &Map, known: &[&str], prefix: &str) -> Result<(), ConfigError> {
-    match map
-        .iter()
-        .map(|(k, _)| k)
-        .find(|k| !known.contains(&k.as_str()))
-    {
+    match map.iter().map(|(k, _)| k).find(|k| !known.contains(&k.as_str())) {
         Some(k) => Err(ConfigError::UnknownKey(format!("{prefix}{k}"))),
         None => Ok(()),
     }
@@ -234,10 +217,7 @@ fn opt_string(map: &Map, key: &str) -> Result<Option<String>, ConfigError> {
     match get(map, key) {
         None => Ok(None),
         Some(Json::Str(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ConfigError::WrongType {
-            key: key.into(),
-            expected: "a string",
-        }),
+        Some(_) => Err(ConfigError::WrongType { key: key.into(), expected: "a string" }),
     }
 }
 
@@ -262,16 +242,10 @@ fn int(map: &Map, key: &str, default: u64, min: u64, max: u64) -> Result<u64, Co
         return Ok(default);
     };
     let Json::Num(Some(n)) = *v else {
-        return Err(ConfigError::WrongType {
-            key: key.into(),
-            expected: "a non-negative integer",
-        });
+        return Err(ConfigError::WrongType { key: key.into(), expected: "a non-negative integer" });
     };
     if n < min || n > max {
-        return Err(bad(
-            key,
-            &format!("is {n}, must be between {min} and {max}"),
-        ));
+        return Err(bad(key, &format!("is {n}, must be between {min} and {max}")));
     }
     Ok(n)
 }
@@ -281,10 +255,7 @@ fn check_zone(zone: &str) -> Result<(), ConfigError> {
         return Err(bad("shm_zone", "must be 1 to 64 bytes long"));
     }
     if !zone.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
-        return Err(bad(
-            "shm_zone",
-            "must be printable ASCII without '/' or spaces",
-        ));
+        return Err(bad("shm_zone", "must be printable ASCII without '/' or spaces"));
     }
     Ok(())
 }
@@ -296,9 +267,7 @@ fn check_header_value(key: &str, v: &str, max: usize, no_spaces: bool) -> Result
     if v.len() > max {
         return Err(bad(key, &format!("is longer than {max} bytes")));
     }
-    if v.chars()
-        .any(|c| c.is_control() || (no_spaces && c.is_whitespace()))
-    {
+    if v.chars().any(|c| c.is_control() || (no_spaces && c.is_whitespace())) {
         let what = if no_spaces {
             "must not contain spaces or control characters"
         } else {
@@ -310,10 +279,7 @@ fn check_header_value(key: &str, v: &str, max: usize, no_spaces: bool) -> Result
 }
 
 fn bad(key: &str, reason: &str) -> ConfigError {
-    ConfigError::BadValue {
-        key: key.into(),
-        reason: reason.into(),
-    }
+    ConfigError::BadValue { key: key.into(), reason: reason.into() }
 }
 
 #[cfg(test)]

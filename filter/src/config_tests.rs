@@ -31,8 +31,7 @@ fn defaults_fill_an_empty_object() {
     assert_eq!((c.flush_interval_ms, c.merge_interval_ms), (5000, 1000));
     assert_eq!((c.max_routes, c.max_services), (32, 64));
     assert!(c.collector.is_none() && c.service.is_none() && c.proxy_id.is_none());
-    let c =
-        parse(br#"{"proxy_id":"p","collector":{"upstream":"127.0.0.1:9","token":"t"}}"#).unwrap();
+    let c = parse(br#"{"proxy_id":"p","collector":{"upstream":"127.0.0.1:9","token":"t"}}"#).unwrap();
     let col = c.collector.unwrap();
     assert_eq!(col.authority, "127.0.0.1:9");
     assert_eq!(col.path, "/v1/flush");
@@ -50,10 +49,7 @@ fn empty_and_non_objects_are_refused() {
 
 #[test]
 fn unknown_keys_are_named() {
-    assert_eq!(
-        err(r#"{"servcie":"be"}"#),
-        ConfigError::UnknownKey("servcie".into())
-    );
+    assert_eq!(err(r#"{"servcie":"be"}"#), ConfigError::UnknownKey("servcie".into()));
     let e = err(r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","retries":3}}"#);
     assert_eq!(e.key(), Some("collector.retries"));
 }
@@ -62,10 +58,7 @@ fn unknown_keys_are_named() {
 fn wrong_types_are_named() {
     assert_eq!(err(r#"{"max_routes":"32"}"#).key(), Some("max_routes"));
     assert_eq!(err(r#"{"max_routes":3.5}"#).key(), Some("max_routes"));
-    assert_eq!(
-        err(r#"{"flush_interval_ms":-1}"#).key(),
-        Some("flush_interval_ms")
-    );
+    assert_eq!(err(r#"{"flush_interval_ms":-1}"#).key(), Some("flush_interval_ms"));
     assert_eq!(err(r#"{"service":7}"#).key(), Some("service"));
     assert_eq!(err(r#"{"collector":"x"}"#).key(), Some("collector"));
     let e = err(r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","timeout_ms":"2s"}}"#);
@@ -86,22 +79,10 @@ fn bad_values_are_named() {
         (r#"{"default_service":"a\u0001b"}"#, "default_service"),
         (r#"{"shm_zone":"a/b"}"#, "shm_zone"),
         (r#"{"shm_zone":""}"#, "shm_zone"),
-        (
-            r#"{"proxy_id":"p","collector":{"upstream":"u","token":""}}"#,
-            "collector.token",
-        ),
-        (
-            r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","path":"v1"}}"#,
-            "collector.path",
-        ),
-        (
-            r#"{"proxy_id":"p","collector":{"upstream":"a b","token":"t"}}"#,
-            "collector.upstream",
-        ),
-        (
-            r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","timeout_ms":0}}"#,
-            "collector.timeout_ms",
-        ),
+        (r#"{"proxy_id":"p","collector":{"upstream":"u","token":""}}"#, "collector.token"),
+        (r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","path":"v1"}}"#, "collector.path"),
+        (r#"{"proxy_id":"p","collector":{"upstream":"a b","token":"t"}}"#, "collector.upstream"),
+        (r#"{"proxy_id":"p","collector":{"upstream":"u","token":"t","timeout_ms":0}}"#, "collector.timeout_ms"),
     ] {
         assert_eq!(err(json).key(), Some(key), "{json}");
     }
@@ -111,18 +92,9 @@ fn bad_values_are_named() {
 
 #[test]
 fn collector_needs_token_upstream_and_proxy_id() {
-    assert_eq!(
-        err(r#"{"proxy_id":"p","collector":{"upstream":"u"}}"#),
-        ConfigError::Missing("collector.token".into())
-    );
-    assert_eq!(
-        err(r#"{"proxy_id":"p","collector":{"token":"t"}}"#),
-        ConfigError::Missing("collector.upstream".into())
-    );
-    assert_eq!(
-        err(r#"{"collector":{"upstream":"u","token":"t"}}"#),
-        ConfigError::Missing("proxy_id".into())
-    );
+    assert_eq!(err(r#"{"proxy_id":"p","collector":{"upstream":"u"}}"#), ConfigError::Missing("collector.token".into()));
+    assert_eq!(err(r#"{"proxy_id":"p","collector":{"token":"t"}}"#), ConfigError::Missing("collector.upstream".into()));
+    assert_eq!(err(r#"{"collector":{"upstream":"u","token":"t"}}"#), ConfigError::Missing("proxy_id".into()));
 }
 
 #[test]

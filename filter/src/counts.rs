@@ -70,13 +70,7 @@ pub struct ServiceCounts {
 
 impl ServiceCounts {
     /// Counts one response. `route` is needed (and only computed by callers) for 5xx.
-    pub fn response(
-        &mut self,
-        class: StatusClass,
-        route: Option<&str>,
-        now_ms: u64,
-        max_routes: usize,
-    ) {
+    pub fn response(&mut self, class: StatusClass, route: Option<&str>, now_ms: u64, max_routes: usize) {
         self.responses = self.responses.saturating_add(1);
         match class {
             StatusClass::ClientError => self.status_4xx = self.status_4xx.saturating_add(1),
@@ -110,9 +104,7 @@ impl ServiceCounts {
 
     /// Whether the counters are consistent: classes within responses, routes within 5xx.
     pub fn is_consistent(&self) -> bool {
-        self.status_4xx
-            .checked_add(self.status_5xx)
-            .is_some_and(|c| c <= self.responses)
+        self.status_4xx.checked_add(self.status_5xx).is_some_and(|c| c <= self.responses)
             && self.routes.total() <= self.status_5xx
     }
 }
@@ -159,10 +151,7 @@ mod tests {
         c.response(StatusClass::ServerError, None, 4, 32);
         c.response(StatusClass::Unknown, None, 5, 32);
         c.no_response();
-        assert_eq!(
-            (c.responses, c.status_4xx, c.status_5xx, c.no_response),
-            (5, 1, 2, 1)
-        );
+        assert_eq!((c.responses, c.status_4xx, c.status_5xx, c.no_response), (5, 1, 2, 1));
         assert_eq!(c.routes.total(), 2);
         assert!(c.is_consistent());
         let mut d = ServiceCounts::default();

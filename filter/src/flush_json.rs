@@ -66,11 +66,8 @@ pub fn write_flush(f: &Flush) -> Vec<u8> {
             }
             out.push_str("{\"route\":");
             write_str(&mut out, &r.route);
-            for (name, n) in [
-                ("count", r.count),
-                ("first_seen_ms", r.first_seen_ms),
-                ("last_seen_ms", r.last_seen_ms),
-            ] {
+            for (name, n) in [("count", r.count), ("first_seen_ms", r.first_seen_ms), ("last_seen_ms", r.last_seen_ms)]
+            {
                 out.push(',');
                 field(&mut out, name, n);
             }
@@ -104,34 +101,15 @@ mod tests {
                     status_5xx: 2,
                     no_response: 3,
                     routes: vec![
-                        RouteCounters {
-                            route: "GET /a/:id".into(),
-                            count: 1,
-                            first_seen_ms: 1,
-                            last_seen_ms: 2,
-                        },
-                        RouteCounters {
-                            route: "other".into(),
-                            count: 1,
-                            first_seen_ms: 3,
-                            last_seen_ms: 3,
-                        },
+                        RouteCounters { route: "GET /a/:id".into(), count: 1, first_seen_ms: 1, last_seen_ms: 2 },
+                        RouteCounters { route: "other".into(), count: 1, first_seen_ms: 3, last_seen_ms: 3 },
                     ],
                 },
-                ServiceCounters {
-                    name: "x\u{1}\u{1f}\u{8}\u{c}\r".into(),
-                    ..ServiceCounters::default()
-                },
+                ServiceCounters { name: "x\u{1}\u{1f}\u{8}\u{c}\r".into(), ..ServiceCounters::default() },
             ],
         };
-        assert_eq!(
-            String::from_utf8(write_flush(&f)).unwrap(),
-            String::from_utf8(f.to_json()).unwrap()
-        );
-        let empty = Flush {
-            services: vec![],
-            ..f
-        };
+        assert_eq!(String::from_utf8(write_flush(&f)).unwrap(), String::from_utf8(f.to_json()).unwrap());
+        let empty = Flush { services: vec![], ..f };
         assert_eq!(write_flush(&empty), empty.to_json());
     }
 }

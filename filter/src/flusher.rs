@@ -70,21 +70,13 @@ pub fn flush_body(mut flush: Flush) -> Result<Vec<u8>, Invalid> {
             return Ok(body);
         }
         if keep == 0 {
-            return Err(Invalid(format!(
-                "flush of {} bytes does not fit",
-                body.len()
-            )));
+            return Err(Invalid(format!("flush of {} bytes does not fit", body.len())));
         }
         keep /= 2;
         for s in &mut flush.services {
             // Drop the least frequent routes (no sort: keeps the .wasm small).
             while s.routes.len() > keep {
-                let least = s
-                    .routes
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, r)| r.count)
-                    .map(|(i, _)| i);
+                let least = s.routes.iter().enumerate().min_by_key(|(_, r)| r.count).map(|(i, _)| i);
                 if let Some(i) = least {
                     s.routes.remove(i);
                 }
@@ -118,38 +110,21 @@ mod tests {
         let s = MemoryShared::new(CasRules::Nginx);
         let boot = ensure_boot(&s, "z", 1, 1000, 5000, &mut || "b00t".into()).unwrap();
         let mut t = Tally::new(64, 32);
-        t.response(
-            "be",
-            StatusClass::ServerError,
-            Some("GET /server/users/:id/orders"),
-            1500,
-        );
+        t.response("be", StatusClass::ServerError, Some("GET /server/users/:id/orders"), 1500);
         t.response("be", StatusClass::Other, None, 1500);
         t.response("fe", StatusClass::ClientError, None, 1600);
         t.no_response("fe");
         merge_tally(&s, "z", &mut t, 64);
         let f = build_flush(&s, "z", "edge-1", &boot, 2000).unwrap();
         assert_eq!(
-            (
-                f.proxy_id.as_str(),
-                f.boot_id.as_str(),
-                f.boot_ms,
-                f.seq,
-                f.sent_ms
-            ),
+            (f.proxy_id.as_str(), f.boot_id.as_str(), f.boot_ms, f.seq, f.sent_ms),
             ("edge-1", "b00t", 1000, 0, 2000)
         );
         assert_eq!(f.services.len(), 2);
         let be = &f.services[0];
-        assert_eq!(
-            (be.name.as_str(), be.responses, be.status_5xx),
-            ("be", 2, 1)
-        );
+        assert_eq!((be.name.as_str(), be.responses, be.status_5xx), ("be", 2, 1));
         assert_eq!(be.routes[0].route, "GET /server/users/:id/orders");
-        assert_eq!(
-            (be.routes[0].first_seen_ms, be.routes[0].last_seen_ms),
-            (1500, 1500)
-        );
+        assert_eq!((be.routes[0].first_seen_ms, be.routes[0].last_seen_ms), (1500, 1500));
         let fe = &f.services[1];
         assert_eq!((fe.responses, fe.status_4xx, fe.no_response), (1, 1, 1));
         let body = flush_body(f.clone()).unwrap();
@@ -194,18 +169,10 @@ mod tests {
         assert!(f.to_json().len() > limits::MAX_BODY_BYTES);
         let parsed = Flush::parse(&flush_body(f).unwrap()).unwrap();
         assert_eq!(parsed.services.len(), 40);
-        assert!(
-            parsed
-                .services
-                .iter()
-                .all(|s| s.responses == 1_000_000 && s.status_5xx == 100_000)
-        );
+        assert!(parsed.services.iter().all(|s| s.responses == 1_000_000 && s.status_5xx == 100_000));
         let top = &parsed.services[0].routes;
         assert!(!top.is_empty() && top.len() < 200);
         let cut = 200 - top.len() as u64;
-        assert!(
-            top.iter().all(|r| r.count >= cut),
-            "only the most frequent routes are kept"
-        );
+        assert!(top.iter().all(|r| r.count >= cut), "only the most frequent routes are kept");
     }
 }

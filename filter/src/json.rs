@@ -75,10 +75,7 @@ impl Parser<'_> {
 
     fn value(&mut self, depth: usize) -> Result<Json, String> {
         if depth > MAX_DEPTH {
-            return Err(format!(
-                "nesting deeper than {MAX_DEPTH} at byte {}",
-                self.i
-            ));
+            return Err(format!("nesting deeper than {MAX_DEPTH} at byte {}", self.i));
         }
         match self.peek() {
             Some(b'{') => self.object(depth),
@@ -179,9 +176,7 @@ impl Parser<'_> {
         if !integral {
             return Ok(Json::Num(None));
         }
-        let n = int.iter().try_fold(0u64, |acc, d| {
-            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        });
+        let n = int.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')));
         Ok(Json::Num(n))
     }
 
@@ -194,10 +189,7 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, String> {
-        let h = self
-            .b
-            .get(self.i..self.i + 4)
-            .ok_or_else(|| self.err("4 hex digits"))?;
+        let h = self.b.get(self.i..self.i + 4).ok_or_else(|| self.err("4 hex digits"))?;
         // from_str_radix alone would also take a sign (`\u+41f`).
         if !h.iter().all(u8::is_ascii_hexdigit) {
             return Err(self.err("4 hex digits"));
@@ -218,8 +210,7 @@ impl Parser<'_> {
             self.i += 1;
             match c {
                 b'"' => {
-                    return String::from_utf8(out)
-                        .map_err(|_| format!("string is not UTF-8 before byte {}", self.i));
+                    return String::from_utf8(out).map_err(|_| format!("string is not UTF-8 before byte {}", self.i));
                 }
                 b'\\' => {
                     let Some(e) = self.peek() else {
@@ -242,10 +233,7 @@ impl Parser<'_> {
                     out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
                 }
                 0..=0x1f => {
-                    return Err(format!(
-                        "control character in string at byte {}",
-                        self.i - 1
-                    ));
+                    return Err(format!("control character in string at byte {}", self.i - 1));
                 }
                 _ => out.push(c),
             }
@@ -279,15 +267,11 @@ mod tests {
         match v {
             serde_json::Value::Null => Json::Null,
             serde_json::Value::Bool(b) => Json::Bool(*b),
-            serde_json::Value::Number(n) => Json::Num(
-                n.as_u64()
-                    .filter(|_| !n.to_string().contains(['.', 'e', 'E'])),
-            ),
+            serde_json::Value::Number(n) => Json::Num(n.as_u64().filter(|_| !n.to_string().contains(['.', 'e', 'E']))),
             serde_json::Value::String(s) => Json::Str(s.clone()),
             serde_json::Value::Array(a) => Json::Arr(a.iter().map(from_serde).collect()),
             serde_json::Value::Object(o) => {
-                let mut fields: Vec<_> =
-                    o.iter().map(|(k, v)| (k.clone(), from_serde(v))).collect();
+                let mut fields: Vec<_> = o.iter().map(|(k, v)| (k.clone(), from_serde(v))).collect();
                 fields.sort_by(|a, b| a.0.cmp(&b.0));
                 Json::Obj(fields)
             }
@@ -347,17 +331,10 @@ mod tests {
             "[1 2]",
         ] {
             assert!(parse(doc.as_bytes()).is_err(), "accepted {doc:?}");
-            assert!(
-                serde_json::from_str::<serde_json::Value>(doc).is_err(),
-                "serde accepts {doc:?}"
-            );
+            assert!(serde_json::from_str::<serde_json::Value>(doc).is_err(), "serde accepts {doc:?}");
         }
         assert!(parse(b"\"\xff\"").is_err());
-        assert!(
-            parse(br#"{"a":1,"a":2}"#)
-                .unwrap_err()
-                .contains("duplicate key `a`")
-        );
+        assert!(parse(br#"{"a":1,"a":2}"#).unwrap_err().contains("duplicate key `a`"));
     }
 
     #[test]

@@ -29,15 +29,8 @@ pub enum LeaseError {
 }
 
 /// Finds the boot value.
-pub fn find_boot<S: SharedData + ?Sized>(
-    store: &S,
-    zone: &str,
-) -> Result<Slot<BootLease>, HostError> {
-    locate(
-        store,
-        |p| boot_key(zone, p),
-        |key, bytes| decode_keyed(BootLease::decode(bytes), key, |b| &b.key),
-    )
+pub fn find_boot<S: SharedData + ?Sized>(store: &S, zone: &str) -> Result<Slot<BootLease>, HostError> {
+    locate(store, |p| boot_key(zone, p), |key, bytes| decode_keyed(BootLease::decode(bytes), key, |b| &b.key))
 }
 
 /// Returns the current boot, creating it (a new boot, first flush due one interval
@@ -75,8 +68,7 @@ pub fn ensure_boot<S: SharedData + ?Sized>(
 /// Whether a flush is due: the due time passed, or it lies implausibly far ahead (the
 /// clock stepped back), which would otherwise stop flushing.
 pub fn is_due(lease: &BootLease, now_ms: u64, flush_interval_ms: u64) -> bool {
-    now_ms >= lease.next_due_ms
-        || lease.next_due_ms > now_ms.saturating_add(flush_interval_ms.saturating_mul(2))
+    now_ms >= lease.next_due_ms || lease.next_due_ms > now_ms.saturating_add(flush_interval_ms.saturating_mul(2))
 }
 
 /// Tries to take the flush lease. `Some(lease)`: this worker won and must flush with
@@ -140,10 +132,7 @@ mod tests {
             let a = ensure_boot(&s, Z, 1, 1000, 5000, &mut id).unwrap();
             let b = ensure_boot(&s, Z, 2, 2000, 5000, &mut id).unwrap();
             assert_eq!(a, b, "{rules:?}");
-            assert_eq!(
-                (a.boot_id.as_str(), a.boot_ms, a.next_due_ms, a.seq),
-                ("boot1", 1000, 6000, 0)
-            );
+            assert_eq!((a.boot_id.as_str(), a.boot_ms, a.next_due_ms, a.seq), ("boot1", 1000, 6000, 0));
         }
     }
 
@@ -195,27 +184,12 @@ mod tests {
         let s = MemoryShared::new(CasRules::Nginx);
         let mut id = ids();
         ensure_boot(&s, Z, 0, 0, 5000, &mut id).unwrap();
-        assert_eq!(
-            try_take(&s, Z, 1, 5000, 5000, &mut id)
-                .unwrap()
-                .unwrap()
-                .seq,
-            1
-        );
+        assert_eq!(try_take(&s, Z, 1, 5000, 5000, &mut id).unwrap().unwrap().seq, 1);
         s.wipe();
         assert_eq!(try_take(&s, Z, 1, 7000, 5000, &mut id).unwrap(), None);
         let boot = ensure_boot(&s, Z, 1, 8000, 5000, &mut id).unwrap();
-        assert_eq!(
-            (boot.boot_id.as_str(), boot.boot_ms, boot.seq),
-            ("boot2", 7000, 0)
-        );
-        assert_eq!(
-            try_take(&s, Z, 1, 12_000, 5000, &mut id)
-                .unwrap()
-                .unwrap()
-                .seq,
-            1
-        );
+        assert_eq!((boot.boot_id.as_str(), boot.boot_ms, boot.seq), ("boot2", 7000, 0));
+        assert_eq!(try_take(&s, Z, 1, 12_000, 5000, &mut id).unwrap().unwrap().seq, 1);
     }
 
     #[test]
@@ -224,22 +198,10 @@ mod tests {
         let mut id = ids();
         ensure_boot(&s, Z, 0, 0, 5000, &mut id).unwrap();
         s.set_failing(true);
-        assert!(matches!(
-            try_take(&s, Z, 1, 9000, 5000, &mut id),
-            Err(LeaseError::Host(_))
-        ));
-        assert!(matches!(
-            ensure_boot(&s, Z, 1, 9000, 5000, &mut id),
-            Err(LeaseError::Host(_))
-        ));
+        assert!(matches!(try_take(&s, Z, 1, 9000, 5000, &mut id), Err(LeaseError::Host(_))));
+        assert!(matches!(ensure_boot(&s, Z, 1, 9000, 5000, &mut id), Err(LeaseError::Host(_))));
         s.set_failing(false);
-        assert_eq!(
-            try_take(&s, Z, 1, 9000, 5000, &mut id)
-                .unwrap()
-                .unwrap()
-                .seq,
-            1
-        );
+        assert_eq!(try_take(&s, Z, 1, 9000, 5000, &mut id).unwrap().unwrap().seq, 1);
     }
 
     #[test]
@@ -248,15 +210,7 @@ mod tests {
         let mut id = ids();
         ensure_boot(&s, Z, 0, 1_000_000, 5000, &mut id).unwrap();
         // The clock went back 10 minutes: the due time is far ahead.
-        assert!(
-            try_take(&s, Z, 1, 400_000, 5000, &mut id)
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            try_take(&s, Z, 1, 401_000, 5000, &mut id)
-                .unwrap()
-                .is_none()
-        );
+        assert!(try_take(&s, Z, 1, 400_000, 5000, &mut id).unwrap().is_some());
+        assert!(try_take(&s, Z, 1, 401_000, 5000, &mut id).unwrap().is_none());
     }
 }

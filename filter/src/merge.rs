@@ -80,11 +80,7 @@ pub fn merge_service<S: SharedData + ?Sized>(
     let mut target = name;
     for _ in 0..MAX_ATTEMPTS {
         match find_record(store, zone, target)? {
-            Slot::Found {
-                key,
-                mut value,
-                cas,
-            } => {
+            Slot::Found { key, mut value, cas } => {
                 value.counts.absorb(counts, max_routes);
                 match store.set(&key, &value.encode(), cas) {
                     Ok(()) => return Ok(()),
@@ -99,11 +95,7 @@ pub fn merge_service<S: SharedData + ?Sized>(
                 }
                 let mut fresh = ServiceCounts::default();
                 fresh.absorb(counts, max_routes);
-                let record = ServiceRecord {
-                    key,
-                    name: target.to_owned(),
-                    counts: fresh,
-                };
+                let record = ServiceRecord { key, name: target.to_owned(), counts: fresh };
                 if insert_if_absent(store, &record.key, &record.encode())? {
                     return Ok(());
                 }
@@ -124,32 +116,17 @@ pub fn find_record<S: SharedData + ?Sized>(
     locate(
         store,
         |p| service_key(zone, name, p),
-        |key, bytes| {
-            ServiceRecord::decode(bytes)
-                .ok()
-                .filter(|r| r.key == key && r.name == name)
-        },
+        |key, bytes| ServiceRecord::decode(bytes).ok().filter(|r| r.key == key && r.name == name),
     )
 }
 
 /// Finds the service registry.
-pub fn find_registry<S: SharedData + ?Sized>(
-    store: &S,
-    zone: &str,
-) -> Result<Slot<Registry>, HostError> {
-    locate(
-        store,
-        |p| registry_key(zone, p),
-        |key, bytes| decode_keyed(Registry::decode(bytes), key, |r| &r.key),
-    )
+pub fn find_registry<S: SharedData + ?Sized>(store: &S, zone: &str) -> Result<Slot<Registry>, HostError> {
+    locate(store, |p| registry_key(zone, p), |key, bytes| decode_keyed(Registry::decode(bytes), key, |r| &r.key))
 }
 
 /// The decoded value if it decoded and was written under `key`.
-pub fn decode_keyed<T>(
-    decoded: Result<T, DecodeError>,
-    key: &str,
-    key_of: impl Fn(&T) -> &str,
-) -> Option<T> {
+pub fn decode_keyed<T>(decoded: Result<T, DecodeError>, key: &str, key_of: impl Fn(&T) -> &str) -> Option<T> {
     decoded.ok().filter(|v| key_of(v) == key)
 }
 
@@ -163,19 +140,11 @@ pub fn register<S: SharedData + ?Sized>(
 ) -> Result<bool, MergeError> {
     for _ in 0..MAX_ATTEMPTS {
         match find_registry(store, zone)? {
-            Slot::Found {
-                key,
-                mut value,
-                cas,
-            } => {
+            Slot::Found { key, mut value, cas } => {
                 if value.names.iter().any(|n| n == name) {
                     return Ok(true);
                 }
-                let named = value
-                    .names
-                    .iter()
-                    .filter(|n| *n != OVERFLOW_SERVICE)
-                    .count();
+                let named = value.names.iter().filter(|n| *n != OVERFLOW_SERVICE).count();
                 if name != OVERFLOW_SERVICE && named >= max_services {
                     return Ok(false);
                 }
@@ -187,10 +156,7 @@ pub fn register<S: SharedData + ?Sized>(
                 }
             }
             Slot::Free { key } => {
-                let registry = Registry {
-                    key,
-                    names: vec![name.to_owned()],
-                };
+                let registry = Registry { key, names: vec![name.to_owned()] };
                 if insert_if_absent(store, &registry.key, &registry.encode())? {
                     return Ok(true);
                 }

@@ -37,10 +37,7 @@ fn merges_a_tally_and_empties_it() {
         let be = record(&store, "be");
         assert_eq!((be.counts.responses, be.counts.status_5xx), (3, 2));
         let (route, stat) = be.counts.routes.iter().next().unwrap();
-        assert_eq!(
-            (route, stat.count, stat.first_ms, stat.last_ms),
-            ("GET /a", 2, 2, 3)
-        );
+        assert_eq!((route, stat.count, stat.first_ms, stat.last_ms), ("GET /a", 2, 2, 3));
         assert_eq!(record(&store, "fe").counts.no_response, 1);
         assert_eq!(registry(&store), vec!["be", "fe"]);
     }
@@ -50,11 +47,7 @@ fn merges_a_tally_and_empties_it() {
 /// worker's CAS is raced by another worker's whole merge). The sums must be exact.
 fn race(rules: CasRules, workers: usize, per_worker: u64, seed: u64) {
     let store = Rc::new(MemoryShared::new(rules));
-    let vms: Rc<Vec<RefCell<Tally>>> = Rc::new(
-        (0..workers)
-            .map(|_| RefCell::new(Tally::new(64, 4)))
-            .collect(),
-    );
+    let vms: Rc<Vec<RefCell<Tally>>> = Rc::new((0..workers).map(|_| RefCell::new(Tally::new(64, 4))).collect());
     let rng = Rc::new(Cell::new(seed | 1));
     let next = {
         let rng = rng.clone();
@@ -90,12 +83,7 @@ fn race(rules: CasRules, workers: usize, per_worker: u64, seed: u64) {
             let svc = ["be", "fe", "api"][(r % 3) as usize];
             let mut t = vm.borrow_mut();
             if r % 5 == 0 {
-                t.response(
-                    svc,
-                    StatusClass::ServerError,
-                    Some(routes[(r >> 4) as usize % routes.len()]),
-                    i,
-                );
+                t.response(svc, StatusClass::ServerError, Some(routes[(r >> 4) as usize % routes.len()]), i);
             } else if r % 7 == 0 {
                 t.no_response(svc);
             } else {
@@ -154,15 +142,8 @@ fn a_lost_merge_keeps_its_counts_for_the_next_tick() {
     });
     t.response("be", StatusClass::ServerError, Some("GET /x"), 5);
     let report = merge_tally(&*store, Z, &mut t, 64);
-    assert_eq!(
-        report.deferred,
-        vec![("be".to_owned(), MergeError::Contended)]
-    );
-    assert_eq!(
-        t.services().next().unwrap().1.status_5xx,
-        1,
-        "counts stay in the tally"
-    );
+    assert_eq!(report.deferred, vec![("be".to_owned(), MergeError::Contended)]);
+    assert_eq!(t.services().next().unwrap().1.status_5xx, 1, "counts stay in the tally");
     *store.before_set_slot() = None;
     let report = merge_tally(&*store, Z, &mut t, 64);
     assert_eq!(report.merged, 1);
@@ -175,11 +156,7 @@ fn a_lost_merge_keeps_its_counts_for_the_next_tick() {
 fn colliding_keys_get_their_own_probe() {
     // Every service key of probe 0 shares one slot, as a CRC32 collision would make them.
     let store = MemoryShared::with_slots(CasRules::Nginx, |k| {
-        if k.starts_with("faultline/svc/") {
-            "faultline/svc/*".to_owned()
-        } else {
-            k.to_owned()
-        }
+        if k.starts_with("faultline/svc/") { "faultline/svc/*".to_owned() } else { k.to_owned() }
     });
     let mut t = Tally::new(64, 32);
     for (svc, n) in [("a", 3), ("b", 5), ("c", 7)] {

@@ -27,11 +27,7 @@ pub const PROBES: usize = 4;
 /// The shared-data key of probe `probe` of a service's record: `<zone>/svc/<name>`,
 /// then `<zone>/svc~1/<name>`, ... (the probe number sits where no name can put it).
 pub fn service_key(zone: &str, name: &str, probe: usize) -> String {
-    if probe == 0 {
-        format!("{zone}/svc/{name}")
-    } else {
-        format!("{zone}/svc~{probe}/{name}")
-    }
+    if probe == 0 { format!("{zone}/svc/{name}") } else { format!("{zone}/svc~{probe}/{name}") }
 }
 
 /// The key of probe `probe` of the service registry: `<zone>/registry`, `<zone>/registry~1`...
@@ -45,11 +41,7 @@ pub fn boot_key(zone: &str, probe: usize) -> String {
 }
 
 fn fixed_key(zone: &str, name: &str, probe: usize) -> String {
-    if probe == 0 {
-        format!("{zone}/{name}")
-    } else {
-        format!("{zone}/{name}~{probe}")
-    }
+    if probe == 0 { format!("{zone}/{name}") } else { format!("{zone}/{name}~{probe}") }
 }
 
 fn header(kind: u8, key: &str) -> Writer {
@@ -70,10 +62,7 @@ fn open(bytes: &[u8], kind: u8) -> Result<(String, Reader<'_>), DecodeError> {
     }
     let found = r.u8()?;
     if found != kind {
-        return Err(DecodeError::WrongKind {
-            expected: kind,
-            found,
-        });
+        return Err(DecodeError::WrongKind { expected: kind, found });
     }
     let key = r.str()?.to_owned();
     Ok((key, r))
@@ -136,11 +125,7 @@ impl ServiceRecord {
         for _ in 0..n {
             let route = r.str()?;
             check_name(route, limits::MAX_ROUTE_LEN)?;
-            let stat = RouteStat {
-                count: r.u64()?,
-                first_ms: r.u64()?,
-                last_ms: r.u64()?,
-            };
+            let stat = RouteStat { count: r.u64()?, first_ms: r.u64()?, last_ms: r.u64()? };
             if stat.first_ms > stat.last_ms {
                 return Err(DecodeError::Invalid("route time span"));
             }
@@ -233,14 +218,7 @@ impl BootLease {
         let (key, mut r) = open(bytes, KIND_BOOT)?;
         let boot_id = r.str()?.to_owned();
         check_name(&boot_id, limits::MAX_NAME_LEN)?;
-        let v = BootLease {
-            key,
-            boot_id,
-            boot_ms: r.u64()?,
-            holder: r.u64()?,
-            next_due_ms: r.u64()?,
-            seq: r.u64()?,
-        };
+        let v = BootLease { key, boot_id, boot_ms: r.u64()?, holder: r.u64()?, next_due_ms: r.u64()?, seq: r.u64()? };
         r.end()?;
         Ok(v)
     }
@@ -255,18 +233,11 @@ mod tests {
         let mut counts = ServiceCounts::default();
         counts.response(StatusClass::Other, None, 1, 2);
         counts.response(StatusClass::ClientError, None, 1, 2);
-        for (i, r) in ["GET /a", "POST /b/:id", "PUT /c", "GET /d"]
-            .iter()
-            .enumerate()
-        {
+        for (i, r) in ["GET /a", "POST /b/:id", "PUT /c", "GET /d"].iter().enumerate() {
             counts.response(StatusClass::ServerError, Some(r), 10 + i as u64, 2);
         }
         counts.no_response();
-        ServiceRecord {
-            key: service_key("z", "be", 0),
-            name: "be".into(),
-            counts,
-        }
+        ServiceRecord { key: service_key("z", "be", 0), name: "be".into(), counts }
     }
 
     #[test]
@@ -274,19 +245,10 @@ mod tests {
         let r = record();
         assert_eq!(r.counts.routes.len(), 3, "2 named + other");
         assert_eq!(ServiceRecord::decode(&r.encode()), Ok(r));
-        let reg = Registry {
-            key: registry_key("z", 1),
-            names: vec!["be".into(), "fe".into()],
-        };
+        let reg = Registry { key: registry_key("z", 1), names: vec!["be".into(), "fe".into()] };
         assert_eq!(Registry::decode(&reg.encode()), Ok(reg));
-        let boot = BootLease {
-            key: boot_key("z", 0),
-            boot_id: "00ff".into(),
-            boot_ms: 5,
-            holder: 9,
-            next_due_ms: 10,
-            seq: 3,
-        };
+        let boot =
+            BootLease { key: boot_key("z", 0), boot_id: "00ff".into(), boot_ms: 5, holder: 9, next_due_ms: 10, seq: 3 };
         assert_eq!(BootLease::decode(&boot.encode()), Ok(boot));
     }
 
@@ -306,10 +268,7 @@ mod tests {
         assert!(ServiceRecord::decode(b"hello world").is_err());
         assert_eq!(
             Registry::decode(&good),
-            Err(DecodeError::WrongKind {
-                expected: KIND_REGISTRY,
-                found: KIND_SERVICE
-            })
+            Err(DecodeError::WrongKind { expected: KIND_REGISTRY, found: KIND_SERVICE })
         );
         // Every truncation and every single-byte corruption decodes to an error or to
         // a record that is still consistent; none panics.
@@ -334,14 +293,8 @@ mod tests {
     fn inconsistent_counters_are_refused() {
         let mut r = record();
         r.counts.status_5xx = 1;
-        assert_eq!(
-            ServiceRecord::decode(&r.encode()),
-            Err(DecodeError::Invalid("inconsistent counters"))
-        );
-        let dup = Registry {
-            key: "k".into(),
-            names: vec!["a".into(), "a".into()],
-        };
+        assert_eq!(ServiceRecord::decode(&r.encode()), Err(DecodeError::Invalid("inconsistent counters")));
+        let dup = Registry { key: "k".into(), names: vec!["a".into(), "a".into()] };
         assert!(Registry::decode(&dup.encode()).is_err());
     }
 }

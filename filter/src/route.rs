@@ -21,19 +21,13 @@ pub const NO_PATH: &str = "(none)";
 /// The route path when `:path` is neither origin-form (`/...`), absolute-form nor `*`.
 pub const INVALID_PATH: &str = "(invalid)";
 
-const METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
 
 /// The method as a route prefix: a standard method (case-insensitively), else `"OTHER"`,
 /// so odd or hostile methods cannot create routes.
 pub fn method(raw: Option<&[u8]>) -> &'static str {
     let Some(raw) = raw else { return "OTHER" };
-    METHODS
-        .iter()
-        .find(|m| m.as_bytes().eq_ignore_ascii_case(raw))
-        .copied()
-        .unwrap_or("OTHER")
+    METHODS.iter().find(|m| m.as_bytes().eq_ignore_ascii_case(raw)).copied().unwrap_or("OTHER")
 }
 
 /// Writes the route key of a request into `out` (cleared first; reused to avoid
@@ -59,11 +53,7 @@ pub fn write_route(out: &mut String, raw_method: Option<&[u8]>, raw_path: Option
     }
     let budget = MAX_ROUTE_LEN - TRUNCATED.len();
     let mut wrote_any = false;
-    for (n, seg) in path
-        .split(|&b| b == b'/')
-        .filter(|s| !s.is_empty())
-        .enumerate()
-    {
+    for (n, seg) in path.split(|&b| b == b'/').filter(|s| !s.is_empty()).enumerate() {
         let piece = segment(seg);
         if n == MAX_SEGMENTS || out.len() + 1 + piece.len() > budget {
             out.push_str(TRUNCATED);
@@ -96,11 +86,7 @@ fn strip_query(path: &[u8]) -> &[u8] {
 /// `http://host/a` -> `/a`; anything else unchanged.
 fn strip_scheme_authority(path: &[u8]) -> &[u8] {
     for scheme in [&b"http://"[..], b"https://"] {
-        if path.len() >= scheme.len()
-            && path
-                .get(..scheme.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
-        {
+        if path.len() >= scheme.len() && path.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme)) {
             let rest = path.get(scheme.len()..).unwrap_or(&[]);
             return match rest.iter().position(|&b| b == b'/') {
                 Some(i) => rest.get(i..).unwrap_or(b"/"),
@@ -176,35 +162,20 @@ mod tests {
 
     #[test]
     fn the_documented_example() {
-        assert_eq!(
-            r("GET", "/server/users/42/orders"),
-            "GET /server/users/:id/orders"
-        );
+        assert_eq!(r("GET", "/server/users/42/orders"), "GET /server/users/:id/orders");
     }
 
     #[test]
     fn ids_become_placeholders() {
-        assert_eq!(
-            r("GET", "/u/550e8400-e29b-41d4-a716-446655440000"),
-            "GET /u/:id"
-        );
-        assert_eq!(
-            r("GET", "/u/550E8400-E29B-41D4-A716-446655440000/x"),
-            "GET /u/:id/x"
-        );
+        assert_eq!(r("GET", "/u/550e8400-e29b-41d4-a716-446655440000"), "GET /u/:id");
+        assert_eq!(r("GET", "/u/550E8400-E29B-41D4-A716-446655440000/x"), "GET /u/:id/x");
         assert_eq!(r("GET", "/c/5f0c2a9e7b1d4c38"), "GET /c/:id");
         assert_eq!(r("GET", "/c/deadbeef"), "GET /c/deadbeef");
         assert_eq!(r("GET", "/c/a1b2c3"), "GET /c/a1b2c3");
         assert_eq!(r("GET", "/t/eyJhbGciOiJIUzI1NiJ9xyz"), "GET /t/:id");
-        assert_eq!(
-            r("GET", "/t/sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
-            "GET /t/:id"
-        );
+        assert_eq!(r("GET", "/t/sk_live_4eC39HqLyjWDarjtT1zdp7dc"), "GET /t/:id");
         assert_eq!(r("GET", "/t/aGVsbG8gd29ybGQgaGVsbG8="), "GET /t/:id");
-        assert_eq!(
-            r("GET", "/blog/how-to-install-nginx-on-linux"),
-            "GET /blog/how-to-install-nginx-on-linux"
-        );
+        assert_eq!(r("GET", "/blog/how-to-install-nginx-on-linux"), "GET /blog/how-to-install-nginx-on-linux");
         assert_eq!(r("GET", "/api/v2/items/7"), "GET /api/v2/items/:id");
         assert_eq!(r("GET", &format!("/x/{}", "a".repeat(65))), "GET /x/:id");
     }

@@ -17,11 +17,7 @@ pub struct RouteStat {
 impl RouteStat {
     /// One response at `now_ms`.
     pub fn once(now_ms: u64) -> Self {
-        RouteStat {
-            count: 1,
-            first_ms: now_ms,
-            last_ms: now_ms,
-        }
+        RouteStat { count: 1, first_ms: now_ms, last_ms: now_ms }
     }
 
     /// Adds `other` into `self`: counts add, the time span widens.
@@ -91,8 +87,7 @@ impl RouteTable {
 
     /// Sum of all counts.
     pub fn total(&self) -> u64 {
-        self.iter()
-            .fold(0u64, |acc, (_, s)| acc.saturating_add(s.count))
+        self.iter().fold(0u64, |acc, (_, s)| acc.saturating_add(s.count))
     }
 }
 
@@ -108,14 +103,7 @@ mod tests {
         t.record("GET /a", 30, 4);
         let (r, s) = t.iter().next().unwrap();
         assert_eq!(r, "GET /a");
-        assert_eq!(
-            *s,
-            RouteStat {
-                count: 3,
-                first_ms: 10,
-                last_ms: 30
-            }
-        );
+        assert_eq!(*s, RouteStat { count: 3, first_ms: 10, last_ms: 30 });
     }
 
     #[test]
@@ -128,14 +116,7 @@ mod tests {
         assert_eq!(t.total(), 10_000);
         let (last, other) = t.iter().last().unwrap();
         assert_eq!(last, faultline_flush::OTHER_ROUTE);
-        assert_eq!(
-            *other,
-            RouteStat {
-                count: 10_000 - 32,
-                first_ms: 32,
-                last_ms: 9_999
-            }
-        );
+        assert_eq!(*other, RouteStat { count: 10_000 - 32, first_ms: 32, last_ms: 9_999 });
         // A known route still counts under its own name when the table is full.
         t.record("GET /p0", 5, 32);
         assert_eq!(t.iter().next().unwrap().1.count, 2);
@@ -153,13 +134,6 @@ mod tests {
         a.absorb(&b, 3);
         assert_eq!(a.len(), 4);
         assert_eq!(a.total(), 11);
-        assert_eq!(
-            a.iter().next().unwrap().1,
-            &RouteStat {
-                count: 2,
-                first_ms: 0,
-                last_ms: 1
-            }
-        );
+        assert_eq!(a.iter().next().unwrap().1, &RouteStat { count: 2, first_ms: 0, last_ms: 1 });
     }
 }

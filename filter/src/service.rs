@@ -26,10 +26,7 @@ pub fn clean_name(raw: &[u8]) -> Option<Cow<'_, str>> {
         return Some(Cow::Borrowed(s));
     }
     let lossy = String::from_utf8_lossy(raw);
-    let cleaned: String = lossy
-        .chars()
-        .map(|c| if c.is_control() { '_' } else { c })
-        .collect();
+    let cleaned: String = lossy.chars().map(|c| if c.is_control() { '_' } else { c }).collect();
     Some(Cow::Owned(truncate(&cleaned, MAX_NAME_LEN).to_owned()))
 }
 
@@ -89,10 +86,7 @@ mod tests {
 
     #[test]
     fn tells_hosts_apart_by_response_code_encoding() {
-        assert_eq!(
-            HostKind::from_response_code(&200i64.to_le_bytes()),
-            Some(HostKind::Envoy)
-        );
+        assert_eq!(HostKind::from_response_code(&200i64.to_le_bytes()), Some(HostKind::Envoy));
         assert_eq!(HostKind::from_response_code(b"200"), Some(HostKind::Nginx));
         assert_eq!(HostKind::from_response_code(b"0"), Some(HostKind::Nginx));
         assert_eq!(HostKind::from_response_code(b""), None);

@@ -44,11 +44,7 @@ pub trait SharedData {
 /// A set with cas `u32::MAX` inserts a missing key on Envoy and fails on an existing
 /// one; on nginx it fails on a missing key, which a second read tells apart, and the
 /// strict cas 0 then inserts.
-pub fn insert_if_absent<S: SharedData + ?Sized>(
-    store: &S,
-    key: &str,
-    value: &[u8],
-) -> Result<bool, HostError> {
+pub fn insert_if_absent<S: SharedData + ?Sized>(store: &S, key: &str, value: &[u8]) -> Result<bool, HostError> {
     match store.set(key, value, u32::MAX) {
         Ok(()) => return Ok(true),
         Err(SetError::Host(e)) => return Err(e),
@@ -139,22 +135,15 @@ mod tests {
         let s = MemoryShared::new(CasRules::Nginx);
         let key_of = |p: usize| format!("z/k{p}");
         let want = |_: &str, b: &[u8]| (b == b"mine").then_some(());
-        assert_eq!(
-            locate(&s, key_of, want),
-            Ok(Slot::Free { key: "z/k0".into() })
-        );
+        assert_eq!(locate(&s, key_of, want), Ok(Slot::Free { key: "z/k0".into() }));
         s.set("z/k0", b"theirs", 0).unwrap();
-        assert_eq!(
-            locate(&s, key_of, want),
-            Ok(Slot::Free { key: "z/k1".into() })
-        );
+        assert_eq!(locate(&s, key_of, want), Ok(Slot::Free { key: "z/k1".into() }));
         s.set("z/k2", b"mine", 0).unwrap();
         assert!(matches!(locate(&s, key_of, want), Ok(Slot::Found { key, .. }) if key == "z/k2"));
         for p in 0..PROBES {
             let _ = insert_if_absent(&s, &key_of(p), b"theirs");
         }
-        s.set("z/k2", b"theirs", s.get("z/k2").unwrap().unwrap().1)
-            .unwrap();
+        s.set("z/k2", b"theirs", s.get("z/k2").unwrap().unwrap().1).unwrap();
         assert_eq!(locate(&s, key_of, want), Ok(Slot::Taken));
     }
 }

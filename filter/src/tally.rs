@@ -20,11 +20,7 @@ pub struct Tally {
 impl Tally {
     /// An empty tally with the given bounds.
     pub fn new(max_services: usize, max_routes: usize) -> Self {
-        Tally {
-            services: Vec::new(),
-            max_services: max_services.max(1),
-            max_routes: max_routes.max(1),
-        }
+        Tally { services: Vec::new(), max_services: max_services.max(1), max_routes: max_routes.max(1) }
     }
 
     /// Changes the bounds (a new configuration); counts already taken are kept.
@@ -34,13 +30,7 @@ impl Tally {
     }
 
     /// Counts one response for `service`; `route` matters for 5xx only.
-    pub fn response(
-        &mut self,
-        service: &str,
-        class: StatusClass,
-        route: Option<&str>,
-        now_ms: u64,
-    ) {
+    pub fn response(&mut self, service: &str, class: StatusClass, route: Option<&str>, now_ms: u64) {
         let max_routes = self.max_routes;
         if let Some(c) = self.entry(service) {
             c.response(class, route, now_ms, max_routes);
@@ -66,8 +56,7 @@ impl Tally {
                 match find(self, name) {
                     Some(i) => i,
                     None => {
-                        self.services
-                            .push((name.to_owned(), ServiceCounts::default()));
+                        self.services.push((name.to_owned(), ServiceCounts::default()));
                         self.services.len() - 1
                     }
                 }
@@ -108,10 +97,7 @@ mod tests {
         t.response("be", StatusClass::ServerError, Some("GET /a"), 2);
         t.response("fe", StatusClass::ClientError, None, 3);
         t.no_response("fe");
-        let all: Vec<_> = t
-            .services()
-            .map(|(n, c)| (n, c.responses, c.status_5xx, c.no_response))
-            .collect();
+        let all: Vec<_> = t.services().map(|(n, c)| (n, c.responses, c.status_5xx, c.no_response)).collect();
         assert_eq!(all, vec![("be", 2, 1, 0), ("fe", 1, 0, 1)]);
     }
 

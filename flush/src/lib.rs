@@ -104,14 +104,9 @@ impl Flush {
     /// the caller gets either a complete, valid flush or the reason.
     pub fn parse(body: &[u8]) -> Result<Flush, Invalid> {
         if body.len() > limits::MAX_BODY_BYTES {
-            return Err(Invalid(format!(
-                "body is {} bytes, more than {}",
-                body.len(),
-                limits::MAX_BODY_BYTES
-            )));
+            return Err(Invalid(format!("body is {} bytes, more than {}", body.len(), limits::MAX_BODY_BYTES)));
         }
-        let flush: Flush =
-            serde_json::from_slice(body).map_err(|e| Invalid(format!("malformed flush: {e}")))?;
+        let flush: Flush = serde_json::from_slice(body).map_err(|e| Invalid(format!("malformed flush: {e}")))?;
         flush.validate()?;
         Ok(flush)
     }
@@ -126,10 +121,7 @@ impl Flush {
     /// and counters that are consistent with each other.
     pub fn validate(&self) -> Result<(), Invalid> {
         if self.version != VERSION {
-            return Err(Invalid(format!(
-                "version {} is not supported (expected {VERSION})",
-                self.version
-            )));
+            return Err(Invalid(format!("version {} is not supported (expected {VERSION})", self.version)));
         }
         check_name(&self.proxy_id, limits::MAX_NAME_LEN).map_err(|e| e.at("proxy_id"))?;
         check_name(&self.boot_id, limits::MAX_NAME_LEN).map_err(|e| e.at("boot_id"))?;
@@ -145,14 +137,9 @@ impl Flush {
             // Field paths are only formatted when something is wrong: a valid flush
             // (the normal case, every few seconds per proxy) allocates nothing here.
             let at = || format!("services[{i}]");
-            check_name(&s.name, limits::MAX_NAME_LEN)
-                .map_err(|e| e.at(&format!("{}.name", at())))?;
+            check_name(&s.name, limits::MAX_NAME_LEN).map_err(|e| e.at(&format!("{}.name", at())))?;
             if !names.insert(s.name.as_str()) {
-                return Err(Invalid(format!(
-                    "{}.name: duplicate service {:?}",
-                    at(),
-                    s.name
-                )));
+                return Err(Invalid(format!("{}.name: duplicate service {:?}", at(), s.name)));
             }
             s.validate(at)?;
         }
@@ -164,11 +151,7 @@ impl ServiceCounters {
     fn validate(&self, at: impl Fn() -> String) -> Result<(), Invalid> {
         let classified = self.status_4xx.checked_add(self.status_5xx);
         if classified.is_none_or(|c| c > self.responses) {
-            return Err(Invalid(format!(
-                "{}: status_4xx + status_5xx exceed responses ({})",
-                at(),
-                self.responses
-            )));
+            return Err(Invalid(format!("{}: status_4xx + status_5xx exceed responses ({})", at(), self.responses)));
         }
         if self.routes.len() > limits::MAX_ROUTES {
             return Err(Invalid(format!(
@@ -182,20 +165,12 @@ impl ServiceCounters {
         let mut sum: u64 = 0;
         for (j, r) in self.routes.iter().enumerate() {
             let rat = || format!("{}.routes[{j}]", at());
-            check_name(&r.route, limits::MAX_ROUTE_LEN)
-                .map_err(|e| e.at(&format!("{}.route", rat())))?;
+            check_name(&r.route, limits::MAX_ROUTE_LEN).map_err(|e| e.at(&format!("{}.route", rat())))?;
             if !seen.insert(r.route.as_str()) {
-                return Err(Invalid(format!(
-                    "{}.route: duplicate route {:?}",
-                    rat(),
-                    r.route
-                )));
+                return Err(Invalid(format!("{}.route: duplicate route {:?}", rat(), r.route)));
             }
             if r.first_seen_ms > r.last_seen_ms {
-                return Err(Invalid(format!(
-                    "{}: first_seen_ms is after last_seen_ms",
-                    rat()
-                )));
+                return Err(Invalid(format!("{}: first_seen_ms is after last_seen_ms", rat())));
             }
             sum = sum.saturating_add(r.count);
         }
@@ -276,7 +251,8 @@ mod tests {
 
     #[test]
     fn rejects_unknown_fields_and_versions() {
-        let body = br#"{"version":1,"proxy_id":"p","boot_id":"b","boot_ms":0,"seq":0,"sent_ms":0,"services":[],"extra":1}"#;
+        let body =
+            br#"{"version":1,"proxy_id":"p","boot_id":"b","boot_ms":0,"seq":0,"sent_ms":0,"services":[],"extra":1}"#;
         assert!(Flush::parse(body).unwrap_err().0.contains("extra"));
         let mut f = sample();
         f.version = 2;

@@ -7,9 +7,7 @@
 //! error about a key names a key this version knows (or the unknown one), and no error or
 //! `Debug` output ever contains the token.
 
-use faultline_filter::config::{
-    self, ConfigError, MAX_NAME_LEN, MAX_ROUTES_LIMIT, MAX_SERVICES_LIMIT,
-};
+use faultline_filter::config::{self, ConfigError, MAX_NAME_LEN, MAX_ROUTES_LIMIT, MAX_SERVICES_LIMIT};
 use faultline_filter::json::{self, Json, MAX_DEPTH};
 use serde_json::Value;
 
@@ -36,30 +34,20 @@ pub fn check(data: &[u8]) {
     let token = token_of(data);
     match &parsed {
         Ok(c) => {
-            for name in [&c.proxy_id, &c.service, &Some(c.default_service.clone())]
-                .into_iter()
-                .flatten()
-            {
+            for name in [&c.proxy_id, &c.service, &Some(c.default_service.clone())].into_iter().flatten() {
                 assert!(
-                    !name.is_empty()
-                        && name.len() <= MAX_NAME_LEN
-                        && !name.chars().any(char::is_control),
+                    !name.is_empty() && name.len() <= MAX_NAME_LEN && !name.chars().any(char::is_control),
                     "bad name {name:?}"
                 );
             }
             assert!((100..=3_600_000).contains(&c.flush_interval_ms));
-            assert!(
-                (10..=60_000).contains(&c.merge_interval_ms)
-                    && c.merge_interval_ms <= c.flush_interval_ms
-            );
+            assert!((10..=60_000).contains(&c.merge_interval_ms) && c.merge_interval_ms <= c.flush_interval_ms);
             assert!((1..=MAX_ROUTES_LIMIT).contains(&(c.max_routes as u64)));
             assert!((1..=MAX_SERVICES_LIMIT).contains(&(c.max_services as u64)));
             assert!(
                 !c.shm_zone.is_empty()
                     && c.shm_zone.len() <= 64
-                    && c.shm_zone
-                        .bytes()
-                        .all(|b| b.is_ascii_graphic() && b != b'/')
+                    && c.shm_zone.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
             );
             if let Some(col) = &c.collector {
                 assert!(c.proxy_id.is_some(), "collector without proxy_id accepted");
@@ -72,11 +60,7 @@ pub fn check(data: &[u8]) {
                     );
                 }
                 assert!(!col.token.is_empty() && !col.token.chars().any(char::is_control));
-                assert_eq!(
-                    Some(&col.token),
-                    token.as_ref(),
-                    "token not the one written"
-                );
+                assert_eq!(Some(&col.token), token.as_ref(), "token not the one written");
             }
             no_echo(&token, data, &format!("{c:?}"));
         }
@@ -88,10 +72,7 @@ pub fn check(data: &[u8]) {
                 // The key named is one written (top level, or under `collector`; a top-level
                 // key may itself be spelled `collector.x`).
                 ConfigError::UnknownKey(k) => {
-                    let written = |key: &str| {
-                        data.windows(key.len() + 2)
-                            .any(|w| w == format!("\"{key}\"").as_bytes())
-                    };
+                    let written = |key: &str| data.windows(key.len() + 2).any(|w| w == format!("\"{key}\"").as_bytes());
                     let leaf = k.strip_prefix("collector.").unwrap_or(k);
                     assert!(
                         data.contains(&b'\\') || written(k) || written(leaf),
@@ -100,10 +81,7 @@ pub fn check(data: &[u8]) {
                 }
                 _ => {
                     if let Some(k) = e.key() {
-                        assert!(
-                            KEYS.contains(&k),
-                            "error names key {k:?} this version does not have"
-                        );
+                        assert!(KEYS.contains(&k), "error names key {k:?} this version does not have");
                     }
                 }
             }
@@ -114,10 +92,7 @@ pub fn check(data: &[u8]) {
 /// The `collector.token` string, read with serde_json (independently of the filter).
 fn token_of(data: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(data).ok()?;
-    v.get("collector")?
-        .get("token")?
-        .as_str()
-        .map(str::to_string)
+    v.get("collector")?.get("token")?.as_str().map(str::to_string)
 }
 
 /// What an operator sees of a parse: the error, or the configuration's `Debug`.
@@ -132,10 +107,7 @@ fn shown(data: &[u8]) -> String {
 /// with the token replaced (same length, other characters) no longer shows it. Only for
 /// tokens of 8 characters or more, written once, without escapes.
 fn no_echo(token: &Option<String>, data: &[u8], text: &str) {
-    let Some(t) = token
-        .as_deref()
-        .filter(|t| t.chars().count() >= 8 && text.contains(*t))
-    else {
+    let Some(t) = token.as_deref().filter(|t| t.chars().count() >= 8 && text.contains(*t)) else {
         return;
     };
     let Ok(src) = std::str::from_utf8(data) else {
@@ -144,10 +116,7 @@ fn no_echo(token: &Option<String>, data: &[u8], text: &str) {
     if src.matches(t).count() != 1 {
         return;
     }
-    let other: String = t
-        .chars()
-        .map(|ch| if ch == 'q' { 'x' } else { 'q' })
-        .collect();
+    let other: String = t.chars().map(|ch| if ch == 'q' { 'x' } else { 'q' }).collect();
     let again = shown(src.replacen(t, &other, 1).as_bytes());
     assert!(again.contains(t), "token {t:?} shown: {text}");
 }
@@ -166,10 +135,7 @@ fn check_json(data: &[u8]) {
             e.contains("duplicate key") || (e.contains("nesting") && depth(data) > MAX_DEPTH),
             "filter JSON refused a valid document: {e}"
         ),
-        (Err(e), Err(_)) => assert!(
-            e.contains("byte") || e.contains("duplicate"),
-            "error without a position: {e}"
-        ),
+        (Err(e), Err(_)) => assert!(e.contains("byte") || e.contains("duplicate"), "error without a position: {e}"),
     }
 }
 
@@ -202,9 +168,7 @@ fn same(o: &Json, t: &Value) -> bool {
         // the spellings we refuse to read as one (`-0`, `1.0`, `1e2`).
         (Json::Num(None), Value::Number(_)) => true,
         (Json::Str(a), Value::String(b)) => a == b,
-        (Json::Arr(a), Value::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
-        }
+        (Json::Arr(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
         (Json::Obj(a), Value::Object(b)) => {
             a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
         }

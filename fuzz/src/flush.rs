@@ -13,13 +13,7 @@ use faultline_collector::ledger::LedgerCaps;
 use faultline_flush::Flush;
 
 pub fn check(data: &[u8]) {
-    let mut h = Harness::new(
-        300_000,
-        LedgerCaps {
-            max_proxies: 4,
-            max_boots_per_proxy: 2,
-        },
-    );
+    let mut h = Harness::new(300_000, LedgerCaps { max_proxies: 4, max_boots_per_proxy: 2 });
     let mut now = 1_764_540_000_000u64;
     for body in data.split(|b| *b == 0).take(16) {
         now += 5_000;
@@ -37,11 +31,7 @@ pub fn check(data: &[u8]) {
             String::from_utf8_lossy(&json),
             "the filter writes this flush differently"
         );
-        assert_eq!(
-            Flush::parse(&json).as_ref(),
-            Ok(&f),
-            "to_json does not round-trip"
-        );
+        assert_eq!(Flush::parse(&json).as_ref(), Ok(&f), "to_json does not round-trip");
         h.apply(&f, now);
     }
     h.check_restore();

@@ -63,13 +63,7 @@ fn rule(new: u64, old: u64) -> u64 {
 
 impl Harness {
     pub fn new(window_ms: u64, caps: LedgerCaps) -> Harness {
-        Harness {
-            ledger: Ledger::default(),
-            window_ms,
-            caps,
-            rows: BTreeMap::new(),
-            counted: BTreeMap::new(),
-        }
+        Harness { ledger: Ledger::default(), window_ms, caps, rows: BTreeMap::new(), counted: BTreeMap::new() }
     }
 
     /// Applies a valid flush at collector time `now_ms` and checks the ledger against the model.
@@ -77,8 +71,7 @@ impl Harness {
         let key: Key = (f.proxy_id.clone(), f.boot_id.clone());
         let before = self.ledger.clone();
         let known = self.rows.get(&key).cloned();
-        let proxies: std::collections::BTreeSet<&String> =
-            self.rows.keys().map(|(p, _)| p).collect();
+        let proxies: std::collections::BTreeSet<&String> = self.rows.keys().map(|(p, _)| p).collect();
         let proxy_known = proxies.contains(&f.proxy_id);
         let n_proxies = proxies.len();
         let young = f.sent_ms.saturating_sub(f.boot_ms) < self.window_ms;
@@ -88,9 +81,7 @@ impl Harness {
         match &outcome {
             Err(LedgerError::TooManyProxies { cap, .. }) => {
                 assert!(
-                    !proxy_known
-                        && n_proxies >= self.caps.max_proxies
-                        && *cap == self.caps.max_proxies,
+                    !proxy_known && n_proxies >= self.caps.max_proxies && *cap == self.caps.max_proxies,
                     "refused wrongly"
                 );
                 assert!(unchanged(), "a refused flush changed the ledger");
@@ -99,24 +90,13 @@ impl Harness {
             }
             Ok(Outcome::Stale { last_seq }) => {
                 let base = known.unwrap_or_else(|| panic!("stale for an unknown boot {key:?}"));
-                assert!(
-                    f.seq <= base.seq && *last_seq == base.seq,
-                    "stale wrongly: seq {} last {}",
-                    f.seq,
-                    base.seq
-                );
+                assert!(f.seq <= base.seq && *last_seq == base.seq, "stale wrongly: seq {} last {}", f.seq, base.seq);
                 assert!(unchanged(), "a stale flush changed the ledger");
-                assert!(
-                    self.ledger.take_changes().is_empty(),
-                    "a stale flush reported changes"
-                );
+                assert!(self.ledger.take_changes().is_empty(), "a stale flush reported changes");
                 return;
             }
             Ok(Outcome::Baseline) => {
-                assert!(
-                    known.is_none() && !young,
-                    "baseline for a known or young boot {key:?}"
-                );
+                assert!(known.is_none() && !young, "baseline for a known or young boot {key:?}");
             }
             Ok(Outcome::Applied(deltas)) => {
                 if let Some(b) = &known {
@@ -141,29 +121,15 @@ impl Harness {
                     self.rows.insert((p, b), row);
                 }
                 None => {
-                    assert!(
-                        p == key.0 && b != key.1,
-                        "evicted {p}/{b} while applying {key:?}"
-                    );
-                    assert!(
-                        self.rows.remove(&(p.clone(), b.clone())).is_some(),
-                        "evicted an unknown boot"
-                    );
-                    self.counted
-                        .retain(|(k, _), _| *k != (p.clone(), b.clone()));
+                    assert!(p == key.0 && b != key.1, "evicted {p}/{b} while applying {key:?}");
+                    assert!(self.rows.remove(&(p.clone(), b.clone())).is_some(), "evicted an unknown boot");
+                    self.counted.retain(|(k, _), _| *k != (p.clone(), b.clone()));
                 }
             }
         }
-        assert!(
-            self.rows.contains_key(&key),
-            "the applied boot was not reported"
-        );
+        assert!(self.rows.contains_key(&key), "the applied boot was not reported");
         let boots = self.rows.keys().filter(|(p, _)| *p == key.0).count();
-        assert!(
-            boots <= self.caps.max_boots_per_proxy.max(1),
-            "{boots} boots kept for {}",
-            key.0
-        );
+        assert!(boots <= self.caps.max_boots_per_proxy.max(1), "{boots} boots kept for {}", key.0);
 
         self.count(f, known.as_ref(), &outcome);
     }
@@ -172,24 +138,12 @@ impl Harness {
         assert_eq!(deltas.len(), f.services.len(), "one delta per service");
         for (s, d) in f.services.iter().zip(deltas) {
             assert_eq!(s.name, d.name);
-            let base = known
-                .and_then(|b| b.services.get(&s.name))
-                .cloned()
-                .unwrap_or_default();
+            let base = known.and_then(|b| b.services.get(&s.name)).cloned().unwrap_or_default();
             let (new, old, got) = (flush_counters(s), counters(&base), delta_counters(d));
             for i in 0..4 {
-                let (n, o, g) = (
-                    new.get(i).copied(),
-                    old.get(i).copied(),
-                    got.get(i).copied(),
-                );
+                let (n, o, g) = (new.get(i).copied(), old.get(i).copied(), got.get(i).copied());
                 let (n, o, g) = (n.unwrap_or(0), o.unwrap_or(0), g.unwrap_or(0));
-                assert_eq!(
-                    g,
-                    rule(n, o),
-                    "counter {i} of {}: {o} -> {n} gave {g}",
-                    s.name
-                );
+                assert_eq!(g, rule(n, o), "counter {i} of {}: {o} -> {n} gave {g}", s.name);
                 assert!(g <= n, "delta above the cumulative counter");
             }
             let expected: Vec<(&str, u64, u64, u64)> = s
@@ -198,10 +152,7 @@ impl Harness {
                 .map(|r| {
                     (
                         r.route.as_str(),
-                        rule(
-                            r.count,
-                            base.route_keys.get(&route_key(&r.route)).copied().unwrap_or(0),
-                        ),
+                        rule(r.count, base.route_keys.get(&route_key(&r.route)).copied().unwrap_or(0)),
                         r.first_seen_ms,
                         r.last_seen_ms,
                     )
@@ -213,43 +164,24 @@ impl Harness {
     }
 
     fn check_row(&self, f: &Flush, known: Option<&Baseline>, row: &Baseline, now_ms: u64) {
-        assert_eq!(
-            (row.seq, row.boot_ms, row.seen_ms),
-            (f.seq, f.boot_ms, now_ms)
-        );
+        assert_eq!((row.seq, row.boot_ms, row.seen_ms), (f.seq, f.boot_ms, now_ms));
         for s in &f.services {
-            let kept = row
-                .services
-                .get(&s.name)
-                .unwrap_or_else(|| panic!("service {} not kept", s.name));
+            let kept = row.services.get(&s.name).unwrap_or_else(|| panic!("service {} not kept", s.name));
             assert_eq!(counters(kept), flush_counters(s));
-            let routes: BTreeMap<u64, u64> = s
-                .routes
-                .iter()
-                .map(|r| (route_key(&r.route), r.count))
-                .collect();
+            let routes: BTreeMap<u64, u64> = s.routes.iter().map(|r| (route_key(&r.route), r.count)).collect();
             assert_eq!(kept.route_keys, routes);
         }
         // Services absent from this flush keep their baseline.
         for (name, old) in known.map(|b| &b.services).into_iter().flatten() {
             if !f.services.iter().any(|s| &s.name == name) {
-                assert_eq!(
-                    row.services.get(name),
-                    Some(old),
-                    "baseline of absent service {name} changed"
-                );
+                assert_eq!(row.services.get(name), Some(old), "baseline of absent service {name} changed");
             }
         }
         assert!(row.services.len() <= known.map_or(0, |b| b.services.len()) + f.services.len());
     }
 
     /// Conservation: without resets, the counted total is how far the counters moved.
-    fn count(
-        &mut self,
-        f: &Flush,
-        known: Option<&Baseline>,
-        outcome: &Result<Outcome, LedgerError>,
-    ) {
+    fn count(&mut self, f: &Flush, known: Option<&Baseline>, outcome: &Result<Outcome, LedgerError>) {
         let key: Key = (f.proxy_id.clone(), f.boot_id.clone());
         let deltas: &[ServiceDelta] = match outcome {
             Ok(Outcome::Applied(d)) => d,
@@ -258,18 +190,11 @@ impl Harness {
         for s in &f.services {
             let new = flush_counters(s);
             let old = known.and_then(|b| b.services.get(&s.name)).map(counters);
-            let t = self
-                .counted
-                .entry((key.clone(), s.name.clone()))
-                .or_insert_with(|| Tally {
-                    // Counting starts from the baseline (old boot) or from zero (young boot).
-                    start: if matches!(outcome, Ok(Outcome::Baseline)) {
-                        new
-                    } else {
-                        old.unwrap_or([0; 4])
-                    },
-                    ..Tally::default()
-                });
+            let t = self.counted.entry((key.clone(), s.name.clone())).or_insert_with(|| Tally {
+                // Counting starts from the baseline (old boot) or from zero (young boot).
+                start: if matches!(outcome, Ok(Outcome::Baseline)) { new } else { old.unwrap_or([0; 4]) },
+                ..Tally::default()
+            });
             if let Some(o) = old
                 && new.iter().zip(o).any(|(n, o)| *n < o)
             {
@@ -282,8 +207,7 @@ impl Harness {
             }
             if !t.reset {
                 for i in 0..4 {
-                    let moved =
-                        new.get(i).copied().unwrap_or(0) - t.start.get(i).copied().unwrap_or(0);
+                    let moved = new.get(i).copied().unwrap_or(0) - t.start.get(i).copied().unwrap_or(0);
                     assert_eq!(
                         t.counted.get(i).copied(),
                         Some(moved),
@@ -299,11 +223,7 @@ impl Harness {
     /// The persisted rows rebuild a ledger that behaves like this one.
     pub fn check_restore(&self) {
         let restored = Ledger::restore(self.rows.clone());
-        assert_eq!(
-            format!("{restored:?}"),
-            format!("{:?}", self.ledger),
-            "snapshot rows do not rebuild the ledger"
-        );
+        assert_eq!(format!("{restored:?}"), format!("{:?}", self.ledger), "snapshot rows do not rebuild the ledger");
     }
 }
 
@@ -328,11 +248,7 @@ fn flush(inp: &mut Input, clock: u64) -> Flush {
         let responses = u64::from(inp.u16());
         let status_5xx = u64::from(inp.u16()) % (responses + 1);
         let status_4xx = u64::from(inp.u16()) % (responses - status_5xx + 1);
-        let no_response = if inp.byte() == 255 {
-            u64::MAX - u64::from(inp.byte())
-        } else {
-            u64::from(inp.byte())
-        };
+        let no_response = if inp.byte() == 255 { u64::MAX - u64::from(inp.byte()) } else { u64::from(inp.byte()) };
         let mut routes: Vec<RouteCounters> = Vec::new();
         let mut left = status_5xx;
         for _ in 0..inp.byte() % 4 {
@@ -350,37 +266,16 @@ fn flush(inp: &mut Input, clock: u64) -> Flush {
                 last_seen_ms: first_seen_ms + u64::from(inp.byte()) * 1000,
             });
         }
-        services.push(ServiceCounters {
-            name,
-            responses,
-            status_4xx,
-            status_5xx,
-            no_response,
-            routes,
-        });
+        services.push(ServiceCounters { name, responses, status_4xx, status_5xx, no_response, routes });
     }
-    Flush {
-        version: VERSION,
-        proxy_id,
-        boot_id,
-        boot_ms,
-        seq,
-        sent_ms,
-        services,
-    }
+    Flush { version: VERSION, proxy_id, boot_id, boot_ms, seq, sent_ms, services }
 }
 
 pub fn check(data: &[u8]) {
     let mut inp = Input::new(data);
-    let window_ms = if inp.bool() {
-        WINDOW_MS
-    } else {
-        u64::from(inp.u16()) * 100 + 1
-    };
-    let caps = LedgerCaps {
-        max_proxies: usize::from(inp.byte() % 4),
-        max_boots_per_proxy: usize::from(inp.byte() % 4),
-    };
+    let window_ms = if inp.bool() { WINDOW_MS } else { u64::from(inp.u16()) * 100 + 1 };
+    let caps =
+        LedgerCaps { max_proxies: usize::from(inp.byte() % 4), max_boots_per_proxy: usize::from(inp.byte() % 4) };
     let mut h = Harness::new(window_ms, caps);
     let mut now = 1_764_540_000_000u64;
     for _ in 0..64 {
@@ -391,8 +286,7 @@ pub fn check(data: &[u8]) {
         let f = flush(&mut inp, now);
         // Through the wire format, as the collector gets it.
         let wire = f.to_json();
-        let parsed =
-            Flush::parse(&wire).unwrap_or_else(|e| panic!("a valid flush was refused: {e}"));
+        let parsed = Flush::parse(&wire).unwrap_or_else(|e| panic!("a valid flush was refused: {e}"));
         assert_eq!(parsed, f, "the wire format changed the flush");
         h.apply(&parsed, now);
     }

@@ -22,8 +22,7 @@ use serde_json::Value;
 mod validate;
 
 fn level(inp: &mut Input) -> Level {
-    inp.pick(&[Level::Ok, Level::Warning, Level::Critical])
-        .unwrap_or(Level::Ok)
+    inp.pick(&[Level::Ok, Level::Warning, Level::Critical]).unwrap_or(Level::Ok)
 }
 
 fn failure(inp: &mut Input) -> Failure {
@@ -40,34 +39,13 @@ fn failure(inp: &mut Input) -> Failure {
 fn event(inp: &mut Input) -> Event {
     match inp.byte() % 10 {
         0 => Event::Rate(RateChange::Raised { to: level(inp) }),
-        1 => Event::Rate(RateChange::Escalated {
-            from: level(inp),
-            to: level(inp),
-        }),
-        2 => Event::Rate(RateChange::DeEscalated {
-            from: level(inp),
-            to: level(inp),
-        }),
-        3 => Event::Rate(RateChange::Resolved {
-            from: level(inp),
-            lasted_ms: inp.u64(),
-            no_data: inp.bool(),
-        }),
-        4 => Event::Rate(RateChange::Reminder {
-            level: level(inp),
-            firing_ms: inp.u64(),
-        }),
-        5 => Event::Health(HealthChange::Down {
-            failure: failure(inp),
-            failures: u32::from(inp.u16()),
-        }),
-        6 => Event::Health(HealthChange::Up {
-            downtime_ms: inp.u64(),
-        }),
-        7 => Event::Health(HealthChange::Reminder {
-            failure: failure(inp),
-            down_ms: inp.u64(),
-        }),
+        1 => Event::Rate(RateChange::Escalated { from: level(inp), to: level(inp) }),
+        2 => Event::Rate(RateChange::DeEscalated { from: level(inp), to: level(inp) }),
+        3 => Event::Rate(RateChange::Resolved { from: level(inp), lasted_ms: inp.u64(), no_data: inp.bool() }),
+        4 => Event::Rate(RateChange::Reminder { level: level(inp), firing_ms: inp.u64() }),
+        5 => Event::Health(HealthChange::Down { failure: failure(inp), failures: u32::from(inp.u16()) }),
+        6 => Event::Health(HealthChange::Up { downtime_ms: inp.u64() }),
+        7 => Event::Health(HealthChange::Reminder { failure: failure(inp), down_ms: inp.u64() }),
         _ => Event::Test,
     }
 }
@@ -76,26 +54,17 @@ fn event(inp: &mut Input) -> Event {
 fn id(inp: &mut Input) -> String {
     let n = inp.u64();
     let digits = n.to_string();
-    digits
-        .chars()
-        .take(1 + usize::from(inp.byte() % 20))
-        .collect()
+    digits.chars().take(1 + usize::from(inp.byte() % 20)).collect()
 }
 
 fn ids(inp: &mut Input) -> Vec<String> {
-    let n = if inp.byte() == 255 {
-        inp.below(301)
-    } else {
-        usize::from(inp.byte() % 4)
-    };
+    let n = if inp.byte() == 255 { inp.below(301) } else { usize::from(inp.byte() % 4) };
     (0..n).map(|_| id(inp)).collect()
 }
 
 fn notice(inp: &mut Input) -> Notice {
     // Names are never empty: the flush format and the configuration both refuse that.
-    let service = Some(inp.string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "s".into());
+    let service = Some(inp.string()).filter(|s| !s.is_empty()).unwrap_or_else(|| "s".into());
     let event = event(inp);
     let mut top_routes = Vec::new();
     for _ in 0..inp.byte() % 65 {
@@ -111,9 +80,7 @@ fn notice(inp: &mut Input) -> Notice {
         at_ms: inp.u64(),
         event,
         level: level(inp),
-        health: inp
-            .pick(&[Health::Unknown, Health::Up, Health::Down])
-            .unwrap_or(Health::Up),
+        health: inp.pick(&[Health::Unknown, Health::Up, Health::Down]).unwrap_or(Health::Up),
         window_ms: inp.u64(),
         requests: inp.u64(),
         errors: inp.u64(),
@@ -139,10 +106,7 @@ fn service_config(inp: &mut Input, name: &str) -> ServiceConfig {
         let mut l = String::from(if inp.bool() { "https://" } else { "http://" });
         for _ in 0..inp.byte() % 6 {
             l.push_str(&inp.string());
-            l.push_str(
-                inp.pick(&faultline_collector::config::LINK_PLACEHOLDERS)
-                    .unwrap_or(""),
-            );
+            l.push_str(inp.pick(&faultline_collector::config::LINK_PLACEHOLDERS).unwrap_or(""));
         }
         l
     });
@@ -153,12 +117,7 @@ fn service_config(inp: &mut Input, name: &str) -> ServiceConfig {
         mention_roles: ids(inp),
         mention_users: ids(inp),
         link,
-        thresholds: Thresholds {
-            warning_bp: 500,
-            critical_bp: 1000,
-            min_requests: 100,
-            clear_pct: 80,
-        },
+        thresholds: Thresholds { warning_bp: 500, critical_bp: 1000, min_requests: 100, clear_pct: 80 },
     }
 }
 
@@ -170,24 +129,12 @@ fn check_body(body: &Value, svc: Option<&ServiceConfig>, test: bool) {
             "Discord would refuse this message ({}): {}\n{}",
             r.code,
             r.body,
-            String::from_utf8_lossy(&raw)
-                .chars()
-                .take(4000)
-                .collect::<String>()
+            String::from_utf8_lossy(&raw).chars().take(4000).collect::<String>()
         );
     }
-    let am = body
-        .get("allowed_mentions")
-        .unwrap_or_else(|| panic!("no allowed_mentions: {body}"));
-    assert_eq!(
-        am.get("parse"),
-        Some(&Value::Array(Vec::new())),
-        "mentions parsed from text"
-    );
-    for (list, configured) in [
-        ("roles", svc.map(|s| &s.mention_roles)),
-        ("users", svc.map(|s| &s.mention_users)),
-    ] {
+    let am = body.get("allowed_mentions").unwrap_or_else(|| panic!("no allowed_mentions: {body}"));
+    assert_eq!(am.get("parse"), Some(&Value::Array(Vec::new())), "mentions parsed from text");
+    for (list, configured) in [("roles", svc.map(|s| &s.mention_roles)), ("users", svc.map(|s| &s.mention_users))] {
         let named: Vec<&str> = am
             .get(list)
             .and_then(Value::as_array)
@@ -195,10 +142,7 @@ fn check_body(body: &Value, svc: Option<&ServiceConfig>, test: bool) {
             .unwrap_or_default();
         assert!(!test || named.is_empty(), "the test alert pings {list}");
         for n in named {
-            assert!(
-                configured.is_some_and(|c| c.iter().any(|x| x == n)),
-                "pings {n}, not an owner"
-            );
+            assert!(configured.is_some_and(|c| c.iter().any(|x| x == n)), "pings {n}, not an owner");
         }
     }
 }

@@ -9,9 +9,7 @@
 
 use faultline_filter::route::{self, MAX_ROUTE_LEN, MAX_SEGMENTS};
 
-const METHODS: [&str; 10] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "OTHER",
-];
+const METHODS: [&str; 10] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "OTHER"];
 
 pub fn check(data: &[u8]) {
     let Some((&head, rest)) = data.split_first() else {
@@ -27,26 +25,12 @@ pub fn check(data: &[u8]) {
     route::write_route(&mut reused, method, path);
     assert_eq!(reused, key, "write_route and route disagree");
 
-    assert!(
-        key.len() <= MAX_ROUTE_LEN,
-        "route longer than {MAX_ROUTE_LEN}: {key:?}"
-    );
-    assert!(
-        !key.chars().any(char::is_control),
-        "control character in {key:?}"
-    );
-    let (meth, rpath) = key
-        .split_once(' ')
-        .unwrap_or_else(|| panic!("no method in {key:?}"));
-    assert!(
-        METHODS.contains(&meth),
-        "unknown method {meth:?} in {key:?}"
-    );
+    assert!(key.len() <= MAX_ROUTE_LEN, "route longer than {MAX_ROUTE_LEN}: {key:?}");
+    assert!(!key.chars().any(char::is_control), "control character in {key:?}");
+    let (meth, rpath) = key.split_once(' ').unwrap_or_else(|| panic!("no method in {key:?}"));
+    assert!(METHODS.contains(&meth), "unknown method {meth:?} in {key:?}");
     assert_eq!(meth, route::method(method));
-    assert!(
-        key.matches('/').count() <= MAX_SEGMENTS + 1,
-        "too many segments in {key:?}"
-    );
+    assert!(key.matches('/').count() <= MAX_SEGMENTS + 1, "too many segments in {key:?}");
 
     // The normalized path is a fixed point.
     if rpath.starts_with('/') || rpath == "*" {
@@ -63,20 +47,12 @@ pub fn check(data: &[u8]) {
     if !p.contains(&b'?') && !p.contains(&b'#') {
         for tail in [&b"?id=42&x=/a/b"[..], b"#frag/ment", b"?", b"#"] {
             let with = [p, tail].concat();
-            assert_eq!(
-                route::route(method, Some(&with)),
-                key,
-                "query/fragment changed the route"
-            );
+            assert_eq!(route::route(method, Some(&with)), key, "query/fragment changed the route");
         }
     }
     // `http://host/path` is the same route as `/path`.
     if p.first() == Some(&b'/') {
         let abs = [&b"http://example.com:8080"[..], p].concat();
-        assert_eq!(
-            route::route(method, Some(&abs)),
-            key,
-            "absolute form changed the route"
-        );
+        assert_eq!(route::route(method, Some(&abs)), key, "absolute form changed the route");
     }
 }

@@ -117,9 +117,8 @@ impl FakeDiscord {
         let shared =
             Arc::new(Shared { state: Mutex::new(State::default()), changed: Condvar::new(), rule: options.rate_limit });
         let for_server = Arc::clone(&shared);
-        let server = ServerThread::start("fake-discord", options.bind, 0, move |req| {
-            handle(Arc::clone(&for_server), req)
-        })?;
+        let server =
+            ServerThread::start("fake-discord", options.bind, 0, move |req| handle(Arc::clone(&for_server), req))?;
         Ok(FakeDiscord { shared, server })
     }
 
@@ -170,8 +169,7 @@ impl FakeDiscord {
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.lock();
         loop {
-            let got: Vec<Value> =
-                state.messages.iter().filter(|(w, _)| *w == id).map(|(_, m)| m.clone()).collect();
+            let got: Vec<Value> = state.messages.iter().filter(|(w, _)| *w == id).map(|(_, m)| m.clone()).collect();
             if got.len() >= n {
                 return Ok(got);
             }
@@ -226,7 +224,8 @@ async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> serve::Re
     let raw = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            let mut rec = Request { at, webhook_id: 0, status: 413, body: Value::Null, query, method: method.to_string(), path };
+            let mut rec =
+                Request { at, webhook_id: 0, status: 413, body: Value::Null, query, method: method.to_string(), path };
             rec.webhook_id = match route(&rec.path) {
                 Route::Webhook(id) | Route::Other(id) => id,
             };
@@ -251,11 +250,7 @@ async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> serve::Re
 
     let scripted = {
         let mut state = shared.lock();
-        if state.deleted.contains(&id) {
-            None
-        } else {
-            state.scripts.get_mut(&id).and_then(VecDeque::pop_front)
-        }
+        if state.deleted.contains(&id) { None } else { state.scripts.get_mut(&id).and_then(VecDeque::pop_front) }
     };
     let reply = match scripted {
         Some(Reply::Hang) => {
@@ -287,18 +282,16 @@ fn scripted_answer(shared: &Shared, id: u64, reply: &Reply) -> serve::Reply {
             too_many_requests(id, &limited, *global)
         }
         Reply::Status(status) => {
-            let reason = hyper::StatusCode::from_u16(*status)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("Error");
+            let reason =
+                hyper::StatusCode::from_u16(*status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
             json_reply(*status, &json!({"message": format!("{status}: {reason}"), "code": 0}), &headers)
         }
         Reply::UnknownWebhook => unknown_webhook(&headers),
-        Reply::InvalidToken => {
-            json_reply(401, &json!({"message": "Invalid Webhook Token", "code": 50027}), &headers)
-        }
+        Reply::InvalidToken => json_reply(401, &json!({"message": "Invalid Webhook Token", "code": 50027}), &headers),
         // Handled by the caller; answered normally if they ever get here.
-        Reply::Slow(_) | Reply::Hang => json_reply(500, &json!({"message": "500: Internal Server Error", "code": 0}), &headers),
+        Reply::Slow(_) | Reply::Hang => {
+            json_reply(500, &json!({"message": "500: Internal Server Error", "code": 0}), &headers)
+        }
     }
 }
 

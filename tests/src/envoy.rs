@@ -22,7 +22,9 @@ mod http;
 mod render;
 
 pub use http::{http_get, http_request};
-pub use render::{Layout, merge, plugin_config, plugin_patch, render, shipped_config, shipped_path, validate, write_config};
+pub use render::{
+    Layout, merge, plugin_config, plugin_patch, render, shipped_config, shipped_path, validate, write_config,
+};
 use render::{named_mut, set_socket};
 
 /// Name of the edge listener in the shipped configuration.

@@ -117,10 +117,10 @@ impl SimProxy {
     /// Counts `responses` answers of `service`, `errors` of them 5xx, all on `route` (when there are any).
     pub fn count(&mut self, service: &str, responses: u64, errors: u64, route: &str) {
         let now = now_ms();
-        let s = self.services.entry(service.to_string()).or_insert_with(|| ServiceCounters {
-            name: service.to_string(),
-            ..ServiceCounters::default()
-        });
+        let s = self
+            .services
+            .entry(service.to_string())
+            .or_insert_with(|| ServiceCounters { name: service.to_string(), ..ServiceCounters::default() });
         s.responses += responses;
         s.status_5xx += errors.min(responses);
         if errors > 0 {
@@ -254,7 +254,13 @@ impl Drop for Relay {
     }
 }
 
-fn relay_loop(mut listener: Option<TcpListener>, addr: SocketAddr, target: SocketAddr, cut: &AtomicBool, stop: &AtomicBool) {
+fn relay_loop(
+    mut listener: Option<TcpListener>,
+    addr: SocketAddr,
+    target: SocketAddr,
+    cut: &AtomicBool,
+    stop: &AtomicBool,
+) {
     let conns: Conns = Arc::default();
     while !stop.load(Ordering::SeqCst) {
         if cut.load(Ordering::SeqCst) {

@@ -25,9 +25,9 @@ pub fn target_dir() -> PathBuf {
 /// The release filter: `target/wasm32-wasip1/wasm/faultline_filter.wasm`.
 pub fn filter_wasm() -> Result<PathBuf, String> {
     existing(
-        std::env::var_os("FAULTLINE_WASM").map(PathBuf::from).unwrap_or_else(|| {
-            target_dir().join("wasm32-wasip1/wasm/faultline_filter.wasm")
-        }),
+        std::env::var_os("FAULTLINE_WASM")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| target_dir().join("wasm32-wasip1/wasm/faultline_filter.wasm")),
         "the filter .wasm",
     )
 }
@@ -42,9 +42,7 @@ pub fn binary(name: &str) -> Result<PathBuf, String> {
 /// The real Envoy binary installed by `scripts/install-envoy.sh` (or `FAULTLINE_ENVOY`).
 pub fn envoy() -> Result<PathBuf, String> {
     existing(
-        std::env::var_os("FAULTLINE_ENVOY")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| target_dir().join("envoy/bin/envoy")),
+        std::env::var_os("FAULTLINE_ENVOY").map(PathBuf::from).unwrap_or_else(|| target_dir().join("envoy/bin/envoy")),
         "envoy",
     )
 }

@@ -102,10 +102,7 @@ impl Drop for Proc {
 }
 
 fn unique_log(dir: &Path, name: &str) -> PathBuf {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     dir.join(format!("{name}-{}-{stamp}.log", std::process::id()))
 }
 

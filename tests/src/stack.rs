@@ -111,13 +111,9 @@ pub struct Collector {
 impl Collector {
     /// A fresh directory for a collector's configuration and state under `target/test-logs/`.
     pub fn workdir(name: &str) -> Result<PathBuf, String> {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = crate::paths::target_dir()
-            .join("test-logs")
-            .join(format!("{name}-{}-{stamp}", std::process::id()));
+        let stamp =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let dir = crate::paths::target_dir().join("test-logs").join(format!("{name}-{}-{stamp}", std::process::id()));
         std::fs::create_dir_all(dir.join("state")).map_err(|e| format!("{}: {e}", dir.display()))?;
         Ok(dir)
     }
@@ -151,8 +147,9 @@ impl Collector {
                 Err(_) => None,
             }
         });
-        let result = ready
-            .ok_or_else(|| format!("collector not answering on {addr} after {COLLECTOR_READY:?}; log:\n{}", proc.log()));
+        let result = ready.ok_or_else(|| {
+            format!("collector not answering on {addr} after {COLLECTOR_READY:?}; log:\n{}", proc.log())
+        });
         self.proc = Some(proc);
         result?
     }
@@ -370,7 +367,9 @@ impl Stack {
             let status = self.collector.status().ok()?;
             last = service_totals(&status, service);
             if last.0 > responses || last.1 > errors {
-                return Some(Err(format!("{service}: collector counted {last:?}, more than the ({responses}, {errors}) sent")));
+                return Some(Err(format!(
+                    "{service}: collector counted {last:?}, more than the ({responses}, {errors}) sent"
+                )));
             }
             (last == (responses, errors)).then_some(Ok(()))
         });

@@ -439,9 +439,14 @@ mod tests {
     fn a_rate_for_a_duration_schedules_exactly_rate_times_duration() {
         let plan = TrafficPlan {
             rate: Some(50.0),
-            ..TrafficPlan::new("http://127.0.0.1:1", Targets::cycle(&["/"]).expect("t"), Stop::For(Duration::from_secs(2)))
+            ..TrafficPlan::new(
+                "http://127.0.0.1:1",
+                Targets::cycle(&["/"]).expect("t"),
+                Stop::For(Duration::from_secs(2)),
+            )
         };
-        let run = Run { plan, authority: String::new(), next: AtomicU64::new(0), stop: Arc::new(AtomicBool::new(false)) };
+        let run =
+            Run { plan, authority: String::new(), next: AtomicU64::new(0), stop: Arc::new(AtomicBool::new(false)) };
         let begin = Instant::now();
         let mut slots = 0;
         while let Some((n, at)) = run.next_slot(begin) {

@@ -199,9 +199,8 @@ impl Upstream {
             return Ok(());
         }
         let shared = Arc::clone(&self.shared);
-        let server = ServerThread::start("upstream", self.addr, self.workers, move |req| {
-            handle(Arc::clone(&shared), req)
-        })?;
+        let server =
+            ServerThread::start("upstream", self.addr, self.workers, move |req| handle(Arc::clone(&shared), req))?;
         self.addr = server.addr();
         self.server = Some(server);
         Ok(())

@@ -19,7 +19,15 @@ fn start(name: &str, discord: &FakeDiscord, extra: &str) -> Collector {
 #[test]
 fn rate_limits_and_server_errors_are_retried_until_accepted_once() {
     let discord = FakeDiscord::start().unwrap();
-    discord.push_replies(1, [Reply::RateLimited { retry_after: 1.0, global: false }, Reply::Status(500), Reply::Status(502), Reply::Slow(Duration::from_millis(500))]);
+    discord.push_replies(
+        1,
+        [
+            Reply::RateLimited { retry_after: 1.0, global: false },
+            Reply::Status(500),
+            Reply::Status(502),
+            Reply::Slow(Duration::from_millis(500)),
+        ],
+    );
     let c = start("retry", &discord, "");
     c.post_flush(&flush("b", 1, "be", 100, 20, &[]));
     let msgs = discord.wait_for_messages(1, 1, LONG).unwrap();
@@ -46,7 +54,10 @@ fn alerts_arrive_in_order_through_the_real_rate_limit() {
     let got: Vec<String> = titles(&msgs);
     let want: Vec<String> = services.iter().map(|s| format!("🔴 {s} — CRITICAL raised")).collect();
     assert_eq!(got, want);
-    let ids: Vec<u64> = msgs.iter().map(|m| m["embeds"][0]["footer"]["text"].as_str().unwrap().rsplit('#').next().unwrap().parse().unwrap()).collect();
+    let ids: Vec<u64> = msgs
+        .iter()
+        .map(|m| m["embeds"][0]["footer"]["text"].as_str().unwrap().rsplit('#').next().unwrap().parse().unwrap())
+        .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(discord.messages(1).len(), 7);
@@ -75,7 +86,8 @@ fn a_broken_webhook_keeps_its_alerts_is_reported_and_not_hammered() {
     c.post_flush(&flush("b", 1, "be", 100, 20, &[]));
     c.post_flush(&flush("b", 2, "be", 100, 20, &[]));
     c.post_flush(&flush("c", 1, "ai", 100, 10, &[]));
-    let h = wait_until(LONG, || Some(c.healthz()).filter(|h| h["webhooks"]["default"]["state"] == "broken")).unwrap_or_else(|| panic!("{}", c.proc.log()));
+    let h = wait_until(LONG, || Some(c.healthz()).filter(|h| h["webhooks"]["default"]["state"] == "broken"))
+        .unwrap_or_else(|| panic!("{}", c.proc.log()));
     assert_eq!(h["status"], "degraded");
     assert_eq!(h["outbox_depth"], 2, "{h}");
     assert!(h["webhooks"]["default"]["last_error"].as_str().unwrap().contains("Unknown Webhook"), "{h}");
@@ -89,10 +101,16 @@ fn a_broken_webhook_keeps_its_alerts_is_reported_and_not_hammered() {
 fn test_alert_goes_through_the_real_path_and_reports_the_outcome() {
     let discord = FakeDiscord::start().unwrap();
     let dir = scratch("testalert");
-    let cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "") + "[[services]]\nname = \"be\"\nmention_roles = [\"42\"]\n";
+    let cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "")
+        + "[[services]]\nname = \"be\"\nmention_roles = [\"42\"]\n";
     std::fs::write(dir.join("faultline.toml"), &cfg).unwrap();
     discord.push_replies(1, [Reply::Status(503)]);
-    let out = Command::new(bin()).args(["test-alert", "--config"]).arg(dir.join("faultline.toml")).args(["--service", "be"]).output().unwrap();
+    let out = Command::new(bin())
+        .args(["test-alert", "--config"])
+        .arg(dir.join("faultline.toml"))
+        .args(["--service", "be"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("delivered to webhook \"default\""), "{stdout}");
@@ -103,7 +121,16 @@ fn test_alert_goes_through_the_real_path_and_reports_the_outcome() {
     discord.delete_webhook(1);
     let out = Command::new(bin()).args(["test-alert", "--config"]).arg(dir.join("faultline.toml")).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Unknown Webhook"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new(bin()).args(["test-alert", "--config"]).arg(dir.join("faultline.toml")).args(["--service", "nope"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Unknown Webhook"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(bin())
+        .args(["test-alert", "--config"])
+        .arg(dir.join("faultline.toml"))
+        .args(["--service", "nope"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }

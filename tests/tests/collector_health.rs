@@ -11,7 +11,9 @@ use faultline_tests::upstream::{Health, Upstream, UpstreamOptions};
 use std::net::TcpListener;
 
 fn service(name: &str, url: &str, extra: &str) -> String {
-    format!("\n[[services]]\nname = \"{name}\"\nhealth_url = \"{url}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n{extra}\n")
+    format!(
+        "\n[[services]]\nname = \"{name}\"\nhealth_url = \"{url}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n{extra}\n"
+    )
 }
 
 #[test]
@@ -36,7 +38,11 @@ fn down_says_which_failure_and_up_says_the_downtime() {
     let mut cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "t1"), "");
     cfg += "hooks_placeholder = 0\n";
     cfg = cfg.replace("hooks_placeholder = 0\n", &format!("frontend = \"{}\"\n", discord.webhook_url(2, "t2")));
-    cfg += &service("be", &format!("{}/actuator/health", be.base_url()), "failures_before_down = 2\nsuccesses_before_up = 2");
+    cfg += &service(
+        "be",
+        &format!("{}/actuator/health", be.base_url()),
+        "failures_before_down = 2\nsuccesses_before_up = 2",
+    );
     cfg += &service("ai", &format!("{}/health", ai.base_url()), "");
     cfg += &service("gone", &format!("http://127.0.0.1:{refused}/"), "");
     cfg += &service("frontend", &format!("https://127.0.0.1:{plain_port}/"), "webhook = \"frontend\"");
@@ -45,7 +51,14 @@ fn down_says_which_failure_and_up_says_the_downtime() {
     let msgs = discord.wait_for_messages(1, 3, LONG).unwrap();
     let mut t = titles(&msgs);
     t.sort();
-    assert_eq!(t, vec!["🔴 ai — DOWN: timeout (1 failed check)", "🔴 be — DOWN: status 503 (2 failed checks)", "🔴 gone — DOWN: connection refused (1 failed check)"]);
+    assert_eq!(
+        t,
+        vec![
+            "🔴 ai — DOWN: timeout (1 failed check)",
+            "🔴 be — DOWN: status 503 (2 failed checks)",
+            "🔴 gone — DOWN: connection refused (1 failed check)"
+        ]
+    );
     let fe = discord.wait_for_messages(2, 1, LONG).unwrap();
     assert!(titles(&fe)[0].starts_with("🔴 frontend — DOWN: TLS error"), "{:?}", titles(&fe));
     let s = c.wait_service("be", "down", |s| s["state"] == "down");
@@ -54,7 +67,10 @@ fn down_says_which_failure_and_up_says_the_downtime() {
     // be recovers: UP after two successes, with the downtime.
     be.set_health(Health::Up);
     let msgs = discord.wait_for_messages(1, 4, LONG).unwrap();
-    let up = titles(&msgs).into_iter().find(|t| t.starts_with("✅ be — UP after")).unwrap_or_else(|| panic!("{:?}", titles(&msgs)));
+    let up = titles(&msgs)
+        .into_iter()
+        .find(|t| t.starts_with("✅ be — UP after"))
+        .unwrap_or_else(|| panic!("{:?}", titles(&msgs)));
     assert!(up.ends_with(" s down"), "{up}");
     c.wait_service("be", "up", |s| s["health"]["status"] == "up");
 }
@@ -64,7 +80,8 @@ fn a_down_service_does_not_page_for_its_5xx_rate() {
     let discord = FakeDiscord::start().unwrap();
     let dir = scratch("suppress");
     let refused = port();
-    let cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "t"), "") + &service("be", &format!("http://127.0.0.1:{refused}/"), "");
+    let cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "t"), "")
+        + &service("be", &format!("http://127.0.0.1:{refused}/"), "");
     let c = Collector::start(&dir, &cfg);
     discord.wait_for_messages(1, 1, LONG).unwrap();
     // The proxy answers 502 for everything while the upstream is down.

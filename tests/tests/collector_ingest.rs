@@ -32,7 +32,10 @@ fn ingest_answers_401_403_413_400_and_counts_exactly() {
     assert!(body["error"].as_str().unwrap().contains("services[0]"), "{body}");
     assert_eq!(c.service("be"), serde_json::Value::Null, "nothing half-applied");
 
-    assert_eq!(c.post("/v1/flush", Some("bound-token-1"), &f.to_json()), (200, serde_json::json!({"result": "applied"})));
+    assert_eq!(
+        c.post("/v1/flush", Some("bound-token-1"), &f.to_json()),
+        (200, serde_json::json!({"result": "applied"}))
+    );
     assert_eq!(c.post_flush(&f), (200, serde_json::json!({"result": "stale"})), "a replayed flush changes nothing");
     assert_eq!(c.post_flush(&flush("b1", 2, "be", 150, 1, &[("GET /a", 1)])).0, 200);
     // A counter that went backwards changes nothing (not -130, not +20); it is the new baseline.
@@ -87,15 +90,24 @@ fn check_config_validates_masks_and_names_line_and_key() {
     let out = Command::new(bin()).arg("check-config").arg(dir.join("good.toml")).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("webhooks/123/****") && !text.contains("very-secret-token") && !text.contains(TOKEN), "{text}");
+    assert!(
+        text.contains("webhooks/123/****") && !text.contains("very-secret-token") && !text.contains(TOKEN),
+        "{text}"
+    );
     assert!(text.contains("interval = \"1m\"") && text.contains("timeout = \"5s\""), "{text}");
-    let bad = good.replace("health_url = \"http://127.0.0.1:8080/actuator/health\"", "health_url = \"http://127.0.0.1:8080/actuator/health\"\ninterval = \"5s\"\ntimeout = \"10s\"");
+    let bad = good.replace(
+        "health_url = \"http://127.0.0.1:8080/actuator/health\"",
+        "health_url = \"http://127.0.0.1:8080/actuator/health\"\ninterval = \"5s\"\ntimeout = \"10s\"",
+    );
     std::fs::write(dir.join("faultline.toml"), &bad).unwrap();
     let out = Command::new(bin()).arg("check-config").arg(dir.join("faultline.toml")).output().unwrap();
     assert!(!out.status.success());
     let line = bad.lines().position(|l| l.starts_with("timeout = \"10s\"")).unwrap() + 1;
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("faultline.toml:{line}: services[0].timeout: 10s must be below the interval (5s)")), "{err}");
+    assert!(
+        err.contains(&format!("faultline.toml:{line}: services[0].timeout: 10s must be below the interval (5s)")),
+        "{err}"
+    );
     let out = Command::new(bin()).arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("faultline-collector 0."));
     let out = Command::new(bin()).arg("--help").output().unwrap();

@@ -35,7 +35,8 @@ fn kill9_loses_no_count_and_doubles_none() {
     let discord = FakeDiscord::start().unwrap();
     let dir = scratch("kill-counts");
     let extra = "[[services]]\nname = \"be\"\nmin_requests = 100000\n";
-    let mut c = Collector::start(&dir, &(config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "") + extra));
+    let mut c =
+        Collector::start(&dir, &(config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "") + extra));
     // Killed right after flushes were answered, before or after a snapshot: whatever the
     // snapshot held, baselines and window match, so the next flush carries the difference.
     for round in 0..4u64 {
@@ -79,7 +80,10 @@ fn a_service_that_came_back_while_the_collector_was_down_gets_its_up() {
     let mut be = Upstream::launch(UpstreamOptions::new("be", "/health")).unwrap();
     be.set_health(Health::Failing(500));
     let cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "")
-        + &format!("[[services]]\nname = \"be\"\nhealth_url = \"{}/health\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n", be.base_url());
+        + &format!(
+            "[[services]]\nname = \"be\"\nhealth_url = \"{}/health\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+            be.base_url()
+        );
     let mut c = Collector::start(&dir, &cfg);
     discord.wait_for_messages(1, 1, LONG).unwrap();
     wait_until(LONG, || Some(()).filter(|_| c.healthz()["outbox_depth"] == 0)).unwrap();
@@ -101,7 +105,8 @@ fn sigterm_stops_gracefully_with_a_final_snapshot() {
     let discord = FakeDiscord::start().unwrap();
     let dir = scratch("sigterm");
     let extra = "[[services]]\nname = \"be\"\nmin_requests = 100000\n";
-    let mut c = Collector::start(&dir, &(config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "") + extra));
+    let mut c =
+        Collector::start(&dir, &(config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "") + extra));
     assert_eq!(c.post_flush(&flush("b", 1, "be", 70, 7, &[("GET /a", 7)])).0, 200);
     assert_eq!(c.proc.stop(LONG), Some(0), "exit 0 on SIGTERM\n{}", c.proc.log());
     assert!(c.proc.log().contains("stopped"));

@@ -9,7 +9,10 @@ use collector_support::*;
 use std::process::Command;
 
 fn unit() -> String {
-    std::fs::read_to_string(faultline_tests::paths::workspace_root().join("collector/systemd/faultline-collector.service")).unwrap()
+    std::fs::read_to_string(
+        faultline_tests::paths::workspace_root().join("collector/systemd/faultline-collector.service"),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -34,13 +37,16 @@ fn the_unit_has_its_own_user_state_directory_and_hardening() {
     assert!(u.lines().any(|l| l.starts_with("ExecStart=/usr/local/bin/faultline-collector run --config ")));
     assert!(u.lines().any(|l| l.starts_with("ExecStartPre=/usr/local/bin/faultline-collector check-config ")));
     // The example config's state_dir is the unit's StateDirectory.
-    let example = std::fs::read_to_string(faultline_tests::paths::workspace_root().join("collector/faultline.example.toml")).unwrap();
+    let example =
+        std::fs::read_to_string(faultline_tests::paths::workspace_root().join("collector/faultline.example.toml"))
+            .unwrap();
     assert!(example.contains("state_dir = \"/var/lib/faultline-collector\""));
 }
 
 #[test]
 fn systemd_analyze_verify_accepts_the_unit_where_available() {
-    let available = Command::new("systemd-analyze").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    let available =
+        Command::new("systemd-analyze").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
     if !available {
         // No systemd-analyze in this container: the structural test above is the check.
         the_unit_has_its_own_user_state_directory_and_hardening();

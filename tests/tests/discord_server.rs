@@ -26,7 +26,14 @@ impl Answer {
 }
 
 /// One HTTP/1.1 request with `Connection: close`; `timeout` bounds the wait for the answer.
-fn send(base: &str, method: &str, path: &str, content_type: &str, body: &str, timeout: Duration) -> std::io::Result<Answer> {
+fn send(
+    base: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+    timeout: Duration,
+) -> std::io::Result<Answer> {
     let addr = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(timeout))?;
@@ -42,10 +49,8 @@ fn send(base: &str, method: &str, path: &str, content_type: &str, body: &str, ti
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
     Ok(Answer { status, headers, body: body.to_string() })
 }
 
@@ -56,8 +61,11 @@ fn post(d: &FakeDiscord, id: u64, query: &str, body: &Value) -> Answer {
 
 /// A server whose rate limit cannot interfere with tests about something else.
 fn unlimited() -> FakeDiscord {
-    FakeDiscord::start_with(Options { rate_limit: RateLimit { limit: 10_000, window: Duration::from_secs(2) }, ..Options::default() })
-        .expect("start")
+    FakeDiscord::start_with(Options {
+        rate_limit: RateLimit { limit: 10_000, window: Duration::from_secs(2) },
+        ..Options::default()
+    })
+    .expect("start")
 }
 
 #[test]
@@ -69,13 +77,20 @@ fn accepts_a_message_with_204_and_with_wait_true_returns_the_created_message() {
     let first = post(&d, 7, "", &json!({"content": "hello"}));
     assert_eq!(first.status, 204, "{}", first.body);
     assert!(first.body.is_empty());
-    for h in ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-ratelimit-reset-after", "x-ratelimit-bucket"] {
+    for h in [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-reset-after",
+        "x-ratelimit-bucket",
+    ] {
         assert!(first.header(h).is_some(), "missing {h}: {:?}", first.headers);
     }
     assert_eq!(first.header("x-ratelimit-limit"), Some("5"));
     assert_eq!(first.header("x-ratelimit-remaining"), Some("4"));
 
-    let embed = json!({"embeds": [{"title": "CRITICAL be", "color": 0xE74C3C, "fields": [{"name": "rate", "value": "12%"}]}]});
+    let embed =
+        json!({"embeds": [{"title": "CRITICAL be", "color": 0xE74C3C, "fields": [{"name": "rate", "value": "12%"}]}]});
     let second = post(&d, 7, "?wait=true", &embed);
     assert_eq!(second.status, 200, "{}", second.body);
     let created = second.json();
@@ -107,11 +122,20 @@ fn refuses_bodies_that_break_discord_rules_and_keeps_nothing() {
         ("{\"content\": ".to_string(), 50109),
     ];
     for (body, code) in &cases {
-        let a = send(&d.base_url(), "POST", "/api/v10/webhooks/1/t", "application/json", body, Duration::from_secs(30)).expect("request");
+        let a = send(&d.base_url(), "POST", "/api/v10/webhooks/1/t", "application/json", body, Duration::from_secs(30))
+            .expect("request");
         assert_eq!(a.status, 400, "{body}");
         assert_eq!(a.json()["code"], *code, "{body}: {}", a.body);
     }
-    let plain = send(&d.base_url(), "POST", "/api/v10/webhooks/1/t", "text/plain", r#"{"content":"x"}"#, Duration::from_secs(30)).expect("request");
+    let plain = send(
+        &d.base_url(),
+        "POST",
+        "/api/v10/webhooks/1/t",
+        "text/plain",
+        r#"{"content":"x"}"#,
+        Duration::from_secs(30),
+    )
+    .expect("request");
     assert_eq!(plain.status, 400);
     assert!(d.messages(1).is_empty());
     assert_eq!(d.requests().len(), cases.len() + 1);
@@ -205,7 +229,14 @@ fn slow_answers_after_the_delay_and_hang_never_answers() {
     assert!(t.elapsed() >= Duration::from_millis(600));
     assert_eq!(d.messages(9).len(), 1);
 
-    let hung = send(&d.base_url(), "POST", "/api/v10/webhooks/9/t", "application/json", &msg.to_string(), Duration::from_millis(800));
+    let hung = send(
+        &d.base_url(),
+        "POST",
+        "/api/v10/webhooks/9/t",
+        "application/json",
+        &msg.to_string(),
+        Duration::from_millis(800),
+    );
     let err = hung.err().expect("a hung request must time out on the client");
     assert!(matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "{err}");
     assert_eq!(d.messages(9).len(), 1, "a hung request is not a delivered message");
@@ -234,9 +265,11 @@ fn deleted_webhook_answers_404_10015_from_then_on() {
 fn unversioned_and_unknown_paths_are_404_and_recorded() {
     let d = unlimited();
     let body = json!({"content": "x"}).to_string();
-    let a = send(&d.base_url(), "POST", "/api/webhooks/11/tok", "application/json", &body, Duration::from_secs(30)).expect("request");
+    let a = send(&d.base_url(), "POST", "/api/webhooks/11/tok", "application/json", &body, Duration::from_secs(30))
+        .expect("request");
     assert_eq!(a.status, 404);
-    let a = send(&d.base_url(), "POST", "/nothing/here", "application/json", &body, Duration::from_secs(30)).expect("request");
+    let a = send(&d.base_url(), "POST", "/nothing/here", "application/json", &body, Duration::from_secs(30))
+        .expect("request");
     assert_eq!(a.status, 404);
     assert!(d.all_messages().is_empty());
     let reqs = d.requests();
@@ -252,7 +285,8 @@ fn wait_for_messages_returns_when_enough_arrived_or_fails_with_what_came() {
         for i in 0..3 {
             std::thread::sleep(Duration::from_millis(100));
             let body = json!({"content": format!("m{i}")}).to_string();
-            send(&url, "POST", "/api/v10/webhooks/21/t", "application/json", &body, Duration::from_secs(30)).expect("request");
+            send(&url, "POST", "/api/v10/webhooks/21/t", "application/json", &body, Duration::from_secs(30))
+                .expect("request");
         }
     });
     let got = d.wait_for_messages(21, 3, Duration::from_secs(60)).expect("three messages");

@@ -51,7 +51,12 @@ fn sink_prints_each_accepted_message() {
         log.contains("too long").then_some(log)
     })
     .unwrap_or_else(|| panic!("messages not printed: {}", sink.log()));
-    for needle in ["notifies: roles 77", "CRITICAL — be", "12.0% — 120 of 1000 in 5 min", "Failing routes: GET /server/users/:id/orders — 120"] {
+    for needle in [
+        "notifies: roles 77",
+        "CRITICAL — be",
+        "12.0% — 120 of 1000 in 5 min",
+        "Failing routes: GET /server/users/:id/orders — 120",
+    ] {
         assert!(printed.contains(needle), "missing {needle:?}:\n{printed}");
     }
     assert!(!printed.contains('\x1b'), "no colour codes when stdout is not a terminal");
@@ -59,7 +64,8 @@ fn sink_prints_each_accepted_message() {
 
 #[test]
 fn sink_refuses_bad_arguments() {
-    let out = Command::new(env!("CARGO_BIN_EXE_discord-sink")).args(["--listen", "not-an-address"]).output().expect("run");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_discord-sink")).args(["--listen", "not-an-address"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen not-an-address"));
 }

@@ -14,14 +14,8 @@ use faultline_tests::traffic::{self, Stop, Targets, TrafficPlan, TrafficReport};
 
 const SETTLE: Duration = Duration::from_secs(60);
 
-const TARGETS: [&str; 6] = [
-    "GET /server/users/7/orders",
-    "POST /server/cart",
-    "POST /ai/chat",
-    "GET /api/session",
-    "GET /",
-    "GET /about",
-];
+const TARGETS: [&str; 6] =
+    ["GET /server/users/7/orders", "POST /server/cart", "POST /ai/chat", "GET /api/session", "GET /", "GET /about"];
 
 /// Answers per service: (responses, 5xx, 4xx), from the paths of the report.
 fn per_service(report: &TrafficReport) -> BTreeMap<&'static str, (u64, u64, u64)> {

@@ -45,5 +45,13 @@ fn the_quick_demo_tells_the_whole_story_and_cleans_up() {
     let pattern = format!("test-logs/(envoy|collector)-{pid}-");
     let left = Command::new("pgrep").arg("-af").arg(&pattern).output().unwrap();
     assert!(left.stdout.is_empty(), "left behind: {}", String::from_utf8_lossy(&left.stdout));
-    assert!(out.contains(&format!("envoy-{pid}-")) || std::fs::read_dir(paths::target_dir().join("test-logs")).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(&format!("envoy-{pid}-"))), "the pattern names the demo's Envoy");
+    assert!(
+        out.contains(&format!("envoy-{pid}-"))
+            || std::fs::read_dir(paths::target_dir().join("test-logs")).unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("envoy-{pid}-"))),
+        "the pattern names the demo's Envoy"
+    );
 }

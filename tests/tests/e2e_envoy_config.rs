@@ -98,9 +98,10 @@ fn shipped_proxy_configs_match_the_example_collector_config() {
     let example = paths::workspace_root().join("collector/faultline.example.toml");
     let collector = faultline_collector::config::Config::load(&example).unwrap();
     let accepts = |token: &str, proxy: &str| {
-        collector.tokens.iter().any(|t| {
-            t.token == token && t.proxies.as_ref().is_none_or(|p| p.iter().any(|x| x == proxy))
-        })
+        collector
+            .tokens
+            .iter()
+            .any(|t| t.token == token && t.proxies.as_ref().is_none_or(|p| p.iter().any(|x| x == proxy)))
     };
     let known = |service: &str| collector.services.iter().any(|s| s.name == service);
 

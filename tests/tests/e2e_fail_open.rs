@@ -49,7 +49,9 @@ fn run_with(policy: Option<&str>) -> (TrafficReport, u64, String) {
         plugin["failure_policy"] = p.into();
     }
     let envoy = Envoy::start(&config, 1).unwrap();
-    let report = traffic::run(&TrafficPlan::new(&envoy.url(""), Targets::cycle(&["GET /server/x"]).unwrap(), Stop::Count(20))).unwrap();
+    let report =
+        traffic::run(&TrafficPlan::new(&envoy.url(""), Targets::cycle(&["GET /server/x"]).unwrap(), Stop::Count(20)))
+            .unwrap();
     (report, be.served().total(), envoy.log())
 }
 

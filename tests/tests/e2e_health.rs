@@ -21,8 +21,10 @@ fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
 
     // Healthy: several checks pass, nothing is said.
     let ai = stack.service("ai").unwrap();
-    faultline_tests::process::wait_until(TIMEOUT, || (ai.served().health.get(&200).copied().unwrap_or(0) >= 3).then_some(()))
-        .expect("the collector checks ai's health endpoint");
+    faultline_tests::process::wait_until(TIMEOUT, || {
+        (ai.served().health.get(&200).copied().unwrap_or(0) >= 3).then_some(())
+    })
+    .expect("the collector checks ai's health endpoint");
     assert!(stack.alerts().is_empty(), "{:?}", stack.alerts());
 
     // The health endpoint answers 503: DOWN, saying why.
@@ -38,7 +40,8 @@ fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
     // Clients call /ai/ through Envoy; then the service stops (connections refused). The clients pause while
     // it stops, so that the health check, not the rate of Envoy's 503s, is first to notice (which one is first
     // is a race otherwise: both are right, but this test wants the exact sequence).
-    let mut plan = TrafficPlan::new(&stack.envoy.url(""), Targets::cycle(&["POST /ai/chat"]).unwrap(), Stop::WhenStopped);
+    let mut plan =
+        TrafficPlan::new(&stack.envoy.url(""), Targets::cycle(&["POST /ai/chat"]).unwrap(), Stop::WhenStopped);
     plan.connections = 4;
     plan.rate = Some(50.0);
     let first = traffic::spawn(&plan).unwrap();
@@ -73,9 +76,11 @@ fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
     })
     .unwrap_or_else(|| panic!("the rate incident resolves after UP: {:?}", stack.alerts()));
     for extra in &resolved[4..] {
-        assert!(extra == "ai WARNING (de-escalated)" || extra == "ai RESOLVED", "after UP only the rate draining: {resolved:?}");
+        assert!(
+            extra == "ai WARNING (de-escalated)" || extra == "ai RESOLVED",
+            "after UP only the rate draining: {resolved:?}"
+        );
     }
     let report = load.stop().unwrap();
     assert_eq!(report.failed(), 0, "Envoy answered every request, 503 while ai was stopped: {report:?}");
 }
-

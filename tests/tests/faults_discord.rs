@@ -90,7 +90,8 @@ fn alerts_survive_a_long_run_of_discord_failures() {
     let proxy = load.join().unwrap();
 
     // Discord heals: everything still queued goes out.
-    c.wait_for_outbox_empty(Duration::from_secs(120 + secs)).unwrap_or_else(|e| panic!("{e}: {}", c.healthz().unwrap()));
+    c.wait_for_outbox_empty(Duration::from_secs(120 + secs))
+        .unwrap_or_else(|e| panic!("{e}: {}", c.healthz().unwrap()));
     std::thread::sleep(Duration::from_secs(2));
     let messages = discord.messages(1);
     let a = faults::audit(&messages);
@@ -118,7 +119,11 @@ fn alerts_survive_a_long_run_of_discord_failures() {
     assert!(a.inconsistent.is_empty(), "{:?}", a.inconsistent);
     assert!(first_seen.windows(2).all(|w| w[0] < w[1]), "first arrivals in order: {first_seen:?}");
     let slow_past = scripted.get("slow past the timeout").copied().unwrap_or(0);
-    assert!(a.duplicates <= slow_past, "resends only where Discord answered after the timeout: {} > {slow_past}", a.duplicates);
+    assert!(
+        a.duplicates <= slow_past,
+        "resends only where Discord answered after the timeout: {} > {slow_past}",
+        a.duplicates
+    );
     assert_eq!(c.healthz().unwrap()["webhooks"]["default"]["state"], "ok", "healthy again");
     // The counts were never disturbed by any of it.
     let status = c.status().unwrap();

@@ -42,11 +42,26 @@ fn flood_flush(n: u64) -> Flush {
                 status_4xx: 0,
                 status_5xx: seq * 10,
                 no_response: 0,
-                routes: (0..5).map(|r| RouteCounters { route: format!("GET /flood/{k}/{r}"), count: seq * 2, first_seen_ms: now - 1000, last_seen_ms: now }).collect(),
+                routes: (0..5)
+                    .map(|r| RouteCounters {
+                        route: format!("GET /flood/{k}/{r}"),
+                        count: seq * 2,
+                        first_seen_ms: now - 1000,
+                        last_seen_ms: now,
+                    })
+                    .collect(),
             }
         })
         .collect();
-    Flush { version: VERSION, proxy_id: "edge-flood".into(), boot_id: format!("flood-boot-{boot}"), boot_ms: now - 500, seq, sent_ms: now, services }
+    Flush {
+        version: VERSION,
+        proxy_id: "edge-flood".into(),
+        boot_id: format!("flood-boot-{boot}"),
+        boot_ms: now - 500,
+        seq,
+        sent_ms: now,
+        services,
+    }
 }
 
 #[test]
@@ -128,8 +143,15 @@ fn an_ingest_flood_stays_within_memory_and_known_services_still_page() {
     let be_id = alert_id(&messages[be_at]).unwrap();
     let older_unknown = messages.iter().filter(|m| alert_id(m).is_some_and(|id| id < be_id)).count();
     let before_be = messages[..be_at].len();
-    eprintln!("faults_flood: be's first page (alert #{be_id}, {}) arrived {}th, after {before_be} of the {older_unknown} older unknown-service alerts", classify(&messages[be_at]), be_at + 1);
-    assert!(older_unknown > before_be + 5, "be's page waited behind the flood's alerts: #{be_id} arrived after {before_be} of {older_unknown}");
+    eprintln!(
+        "faults_flood: be's first page (alert #{be_id}, {}) arrived {}th, after {before_be} of the {older_unknown} older unknown-service alerts",
+        classify(&messages[be_at]),
+        be_at + 1
+    );
+    assert!(
+        older_unknown > before_be + 5,
+        "be's page waited behind the flood's alerts: #{be_id} arrived after {before_be} of {older_unknown}"
+    );
     p.count("be", 0, 0, "");
     assert_eq!(p.send(addr).unwrap(), 200);
     let status = c.status().unwrap();

@@ -77,7 +77,12 @@ fn check_counts(proxies: &mut [SimProxy], c: &Collector, when: &str) {
     for svc in services {
         let want = proxies.iter().map(|p| p.totals(svc)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         let got = stack::service_totals(&status, svc);
-        assert_eq!(got, want, "{when}: {svc} totals (responses, 5xx): collector {got:?}, proxies sent {want:?}\n{}", c.log());
+        assert_eq!(
+            got,
+            want,
+            "{when}: {svc} totals (responses, 5xx): collector {got:?}, proxies sent {want:?}\n{}",
+            c.log()
+        );
     }
 }
 
@@ -89,9 +94,15 @@ fn sigkill_at_random_points_under_load_loses_and_doubles_nothing() {
     let discord = FakeDiscord::start().unwrap();
     let dir = Collector::workdir("faults-kill").unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
-    let mut c = Collector::start(&dir, &config(addr.port(), &dir.join("state"), &discord.webhook_url(1, "kill-hook-secret")), addr).unwrap();
+    let mut c = Collector::start(
+        &dir,
+        &config(addr.port(), &dir.join("state"), &discord.webhook_url(1, "kill-hook-secret")),
+        addr,
+    )
+    .unwrap();
 
-    let proxies: Vec<SimProxy> = (0..PROXIES).map(|i| SimProxy::new(&format!("edge-{i}"), &format!("boot-{seed:x}-{i}"), TOKEN)).collect();
+    let proxies: Vec<SimProxy> =
+        (0..PROXIES).map(|i| SimProxy::new(&format!("edge-{i}"), &format!("boot-{seed:x}-{i}"), TOKEN)).collect();
     let proxies = Arc::new(Mutex::new(proxies));
     let sends = Arc::new(Sends::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -137,7 +148,8 @@ fn sigkill_at_random_points_under_load_loses_and_doubles_nothing() {
     let (_, history) = faultline_tests::envoy::http_get(c.addr(), "/v1/history?since=1h&limit=1000").unwrap();
     let history: serde_json::Value = serde_json::from_str(&history).unwrap();
     let recorded: Vec<u64> = history["alerts"].as_array().unwrap().iter().filter_map(|x| x["id"].as_u64()).collect();
-    let undelivered: Vec<&serde_json::Value> = history["alerts"].as_array().unwrap().iter().filter(|x| x["delivery"] != "delivered").collect();
+    let undelivered: Vec<&serde_json::Value> =
+        history["alerts"].as_array().unwrap().iter().filter(|x| x["delivery"] != "delivered").collect();
     let by_service: BTreeMap<_, _> = a.by_service.iter().map(|(s, v)| (s.clone(), v.len())).collect();
     eprintln!(
         "faults_kill: {kills} kills (outbox busy at {outbox_busy_at_kill}), downtime ms {down_ms:?}; flushes ok {}, refused {}, cut mid-request {}; \

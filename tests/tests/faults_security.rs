@@ -37,7 +37,8 @@ fn collector(config: &Path, addr: SocketAddr) -> Proc {
 }
 
 fn status(addr: SocketAddr) -> Value {
-    let (code, body) = http_request(addr, "GET", "/v1/status", &[("Authorization", &format!("Bearer {STATUS}"))], b"").unwrap();
+    let (code, body) =
+        http_request(addr, "GET", "/v1/status", &[("Authorization", &format!("Bearer {STATUS}"))], b"").unwrap();
     assert_eq!(code, 200, "{body}");
     serde_json::from_str(&body).unwrap()
 }
@@ -65,7 +66,10 @@ fn flushes_without_the_right_token_or_replayed_change_nothing() {
 
     // The status views are closed without the status token (and an ingest token does not open them).
     assert_eq!(http_request(addr, "GET", "/v1/status", &[], b"").unwrap().0, 401);
-    assert_eq!(http_request(addr, "GET", "/v1/status", &[("Authorization", &format!("Bearer {TOKEN_A}"))], b"").unwrap().0, 401);
+    assert_eq!(
+        http_request(addr, "GET", "/v1/status", &[("Authorization", &format!("Bearer {TOKEN_A}"))], b"").unwrap().0,
+        401
+    );
 
     a.count("be", 500, 480, "GET /orders");
     let next = a.next_flush().to_json();
@@ -108,13 +112,20 @@ fn flushes_without_the_right_token_or_replayed_change_nothing() {
     let mut back = a.next_flush();
     back.services[0].responses = 40;
     back.services[0].status_5xx = 2;
-    back.services[0].routes = vec![faultline_flush::RouteCounters { route: "GET /orders".into(), count: 2, first_seen_ms: 1, last_seen_ms: 2 }];
+    back.services[0].routes = vec![faultline_flush::RouteCounters {
+        route: "GET /orders".into(),
+        count: 2,
+        first_seen_ms: 1,
+        last_seen_ms: 2,
+    }];
     assert_eq!(post_flush(addr, Some(TOKEN_A), &back.to_json()).unwrap().0, 200);
     assert_eq!(service_totals(&status(addr), "be"), want, "counters that went backwards change nothing");
 
     // The refusals were counted by reason, and nothing else moved.
-    let (_, metrics) = http_request(addr, "GET", "/metrics", &[("Authorization", &format!("Bearer {STATUS}"))], b"").unwrap();
-    let line = |l: &str| metrics.lines().find(|x| x.starts_with(l)).map(|x| x.rsplit(' ').next().unwrap_or("").to_string());
+    let (_, metrics) =
+        http_request(addr, "GET", "/metrics", &[("Authorization", &format!("Bearer {STATUS}"))], b"").unwrap();
+    let line =
+        |l: &str| metrics.lines().find(|x| x.starts_with(l)).map(|x| x.rsplit(' ').next().unwrap_or("").to_string());
     assert_eq!(line("faultline_ingest_rejects_total{reason=\"unauthorized\"}").as_deref(), Some("6"), "{metrics}");
     assert_eq!(line("faultline_ingest_rejects_total{reason=\"forbidden\"}").as_deref(), Some("3"), "{metrics}");
 }
@@ -168,7 +179,11 @@ fn no_secret_appears_in_any_log_of_a_full_run() {
     let plan = TrafficPlan {
         connections: 4,
         rate: Some(150.0),
-        ..TrafficPlan::new(&envoy.url(""), Targets::cycle(&["GET /server/users/7/orders", "POST /ai/chat", "GET /"]).unwrap(), Stop::For(Duration::from_secs(4)))
+        ..TrafficPlan::new(
+            &envoy.url(""),
+            Targets::cycle(&["GET /server/users/7/orders", "POST /ai/chat", "GET /"]).unwrap(),
+            Stop::For(Duration::from_secs(4)),
+        )
     };
     traffic::run(&plan).unwrap();
     // be pages on the working webhook; ai's alert meets the broken one (loudly logged).
@@ -186,7 +201,9 @@ fn no_secret_appears_in_any_log_of_a_full_run() {
     let mut c = collector(&config, addr);
     traffic::run(&plan).unwrap();
     wait_until(LONG, || {
-        let (_, body) = http_request(addr, "GET", "/v1/status", &[("Authorization", &format!("Bearer {STATUS_FULL}"))], b"").ok()?;
+        let (_, body) =
+            http_request(addr, "GET", "/v1/status", &[("Authorization", &format!("Bearer {STATUS_FULL}"))], b"")
+                .ok()?;
         (service_totals(&serde_json::from_str(&body).ok()?, "frontend").0 > 0).then_some(())
     })
     .unwrap();
@@ -194,7 +211,12 @@ fn no_secret_appears_in_any_log_of_a_full_run() {
     // The operator's commands, their output kept as logs of this run.
     let logs = faultline_tests::paths::target_dir().join("test-logs");
     for (name, args) in [("check-config", vec!["check-config"]), ("test-alert", vec!["test-alert", "--config"])] {
-        let out = Command::new(faultline_tests::paths::binary("faultline-collector").unwrap()).args(&args).arg(&config).env("FAULTLINE_LOG", "debug").output().unwrap();
+        let out = Command::new(faultline_tests::paths::binary("faultline-collector").unwrap())
+            .args(&args)
+            .arg(&config)
+            .env("FAULTLINE_LOG", "debug")
+            .output()
+            .unwrap();
         let mut text = out.stdout.clone();
         text.extend_from_slice(&out.stderr);
         std::fs::write(logs.join(format!("{name}-{}-{}.log", std::process::id(), faults::now_ms())), text).unwrap();
@@ -207,12 +229,29 @@ fn no_secret_appears_in_any_log_of_a_full_run() {
     let secrets = [INGEST, HOOK, BROKEN_HOOK, STATUS_FULL];
     let text: String = files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect();
     // The logs are the full run's: they say what happened (so the grep below read the right files) ...
-    for expected in ["alert delivered", "WEBHOOK BROKEN", "faultline-collector running", "stopped", "[wasm]", "status_token = \"****\"", "delivered to webhook"] {
+    for expected in [
+        "alert delivered",
+        "WEBHOOK BROKEN",
+        "faultline-collector running",
+        "stopped",
+        "[wasm]",
+        "status_token = \"****\"",
+        "delivered to webhook",
+    ] {
         assert!(text.contains(expected), "no {expected:?} in {} log files", files.len());
     }
     // ... and the grep finds the secrets where they are: the configuration files.
-    assert_eq!(faults::grep_secrets(std::slice::from_ref(&config), &secrets).len(), 4, "the grep finds each secret in the config");
+    assert_eq!(
+        faults::grep_secrets(std::slice::from_ref(&config), &secrets).len(),
+        4,
+        "the grep finds each secret in the config"
+    );
     let hits = faults::grep_secrets(&files, &secrets);
-    eprintln!("faults_security: {} log files, {} bytes, grepped for {} secrets", files.len(), text.len(), secrets.len());
+    eprintln!(
+        "faults_security: {} log files, {} bytes, grepped for {} secrets",
+        files.len(),
+        text.len(),
+        secrets.len()
+    );
     assert!(hits.is_empty(), "secrets in logs: {hits:#?}");
 }

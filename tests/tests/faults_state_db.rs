@@ -29,7 +29,11 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(at: &Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(at).output().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "mount -t tmpfs needs root: {}", String::from_utf8_lossy(&out.stderr));
         Tmpfs(at.to_path_buf())
     }
@@ -107,8 +111,13 @@ impl Fault {
             Fault::DiskFull(fs) => std::fs::remove_file(fs.0.join("filler")).unwrap(),
             Fault::ReadOnly(dir) => {
                 for f in ["faultline.db", "faultline.db-wal"] {
-                    let out = Command::new("chattr").arg(if on { "+i" } else { "-i" }).arg(dir.join(f)).output().unwrap();
-                    assert!(out.status.success(), "chattr {f} needs root on ext4: {}", String::from_utf8_lossy(&out.stderr));
+                    let out =
+                        Command::new("chattr").arg(if on { "+i" } else { "-i" }).arg(dir.join(f)).output().unwrap();
+                    assert!(
+                        out.status.success(),
+                        "chattr {f} needs root on ext4: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
             }
         }
@@ -156,24 +165,33 @@ fn keeps_alerting_and_catches_up(name: &str, fault: impl FnOnce(&Path) -> Fault)
     wait_until(LONG, || (healthz(&c)["outbox_depth"].as_u64() > Some(0)).then_some(())).unwrap();
     fault.set(true);
     traffic(&mut p, &c, "ai", 200, 6);
-    let h = wait_until(LONG, || Some(healthz(&c)).filter(|h| h["database_ok"] == false)).expect("healthz never said the database is failing");
+    let h = wait_until(LONG, || Some(healthz(&c)).filter(|h| h["database_ok"] == false))
+        .expect("healthz never said the database is failing");
     assert_eq!(h["status"], "degraded", "{h}");
     assert!(h["database_error"].as_str().is_some_and(|e| !e.is_empty()), "{h}");
-    wait_until(LONG, || titles(&discord).contains(&"ai CRITICAL".to_string()).then_some(()))
-        .unwrap_or_else(|| panic!("no alert while the database cannot be written: {:?}\n{}", titles(&discord), c.log()));
-    wait_until(LONG, || titles(&discord).contains(&"be RESOLVED".to_string()).then_some(()))
-        .unwrap_or_else(|| panic!("be never resolved while the database cannot be written: {:?}\n{}", titles(&discord), c.log()));
+    wait_until(LONG, || titles(&discord).contains(&"ai CRITICAL".to_string()).then_some(())).unwrap_or_else(|| {
+        panic!("no alert while the database cannot be written: {:?}\n{}", titles(&discord), c.log())
+    });
+    wait_until(LONG, || titles(&discord).contains(&"be RESOLVED".to_string()).then_some(())).unwrap_or_else(|| {
+        panic!("be never resolved while the database cannot be written: {:?}\n{}", titles(&discord), c.log())
+    });
     assert!(c.log().contains("STATE DATABASE NOT WRITABLE"), "loud log line\n{}", c.log());
     assert!(c.log().contains("delivered but not recorded yet"), "the slow delivery ended after the fault\n{}", c.log());
     let told = titles(&discord);
-    let from_memory = discord.messages(1).iter().filter(|m| m.pointer("/embeds/0/footer/text").and_then(Value::as_str).is_some_and(|t| t.contains("not saved"))).count();
+    let from_memory = discord
+        .messages(1)
+        .iter()
+        .filter(|m| m.pointer("/embeds/0/footer/text").and_then(Value::as_str).is_some_and(|t| t.contains("not saved")))
+        .count();
     assert!(from_memory >= 2, "the alerts of the outage say they are not saved: {from_memory}");
 
     // Writable again: the collector catches up (healthz ok, alerts recorded, nothing sent twice).
     fault.set(false);
     traffic(&mut p, &c, "ai", 200, 1);
-    wait_until(LONG, || Some(healthz(&c)).filter(|h| h["database_ok"] == true && h["outbox_depth"] == 0 && h["unsaved_alerts"] == 0))
-        .unwrap_or_else(|| panic!("never caught up: {}\n{}", healthz(&c), c.log()));
+    wait_until(LONG, || {
+        Some(healthz(&c)).filter(|h| h["database_ok"] == true && h["outbox_depth"] == 0 && h["unsaved_alerts"] == 0)
+    })
+    .unwrap_or_else(|| panic!("never caught up: {}\n{}", healthz(&c), c.log()));
     assert!(c.log().contains("state database writable again"), "{}", c.log());
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(titles(&discord), told, "nothing sent twice after catching up");

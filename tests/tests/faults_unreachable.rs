@@ -35,7 +35,13 @@ fn per_service(report: &TrafficReport) -> BTreeMap<&'static str, (u64, u64)> {
     let mut out = BTreeMap::new();
     for (path, statuses) in &report.by_path {
         let p = path.split_once(' ').map(|(_, p)| p).unwrap_or(path);
-        let service = if p.starts_with("/server/") { "be" } else if p.starts_with("/ai/") { "ai" } else { "frontend" };
+        let service = if p.starts_with("/server/") {
+            "be"
+        } else if p.starts_with("/ai/") {
+            "ai"
+        } else {
+            "frontend"
+        };
         let e: &mut (u64, u64) = out.entry(service).or_default();
         for (status, n) in statuses {
             e.0 += n;
@@ -68,7 +74,8 @@ fn targets() -> Targets {
 }
 
 fn run_for(envoy: &Envoy, d: Duration) -> traffic::TrafficHandle {
-    let plan = TrafficPlan { connections: 4, rate: Some(100.0), ..TrafficPlan::new(&envoy.url(""), targets(), Stop::For(d)) };
+    let plan =
+        TrafficPlan { connections: 4, rate: Some(100.0), ..TrafficPlan::new(&envoy.url(""), targets(), Stop::For(d)) };
     traffic::spawn(&plan).unwrap()
 }
 
@@ -84,7 +91,13 @@ fn an_unreachable_collector_loses_nothing_and_pages_nothing_stale() {
     let opts = StackOptions { window, min_requests: 50, ..StackOptions::default() };
     let dir = Collector::workdir("faults-unreachable").unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
-    let toml = stack::collector_toml(&opts, addr, &dir.join("state"), &discord.webhook_url(stack::WEBHOOK_ID, "unreachable-hook"), &BTreeMap::new());
+    let toml = stack::collector_toml(
+        &opts,
+        addr,
+        &dir.join("state"),
+        &discord.webhook_url(stack::WEBHOOK_ID, "unreachable-hook"),
+        &BTreeMap::new(),
+    );
     let c = Collector::start(&dir, &toml, addr).unwrap();
     let relay = Relay::start(addr).unwrap();
     let layout = Layout {
@@ -102,7 +115,8 @@ fn an_unreachable_collector_loses_nothing_and_pages_nothing_stale() {
     // Reachable: counted as usual.
     let mut expected = per_service(&run_for(&envoy, Duration::from_secs(3)).join().unwrap());
     for (svc, (r, e)) in &expected {
-        wait_until(LONG, || (totals(svc) == (*r, *e)).then_some(())).unwrap_or_else(|| panic!("{svc}: {:?} != {:?}", totals(svc), (r, e)));
+        wait_until(LONG, || (totals(svc) == (*r, *e)).then_some(()))
+            .unwrap_or_else(|| panic!("{svc}: {:?} != {:?}", totals(svc), (r, e)));
     }
     let before = totals("be");
 
@@ -134,15 +148,21 @@ fn an_unreachable_collector_loses_nothing_and_pages_nothing_stale() {
 
     // Reachable again: the first change of the totals is the whole outage.
     relay.set_cut(false);
-    let first = wait_until(LONG, || Some(totals("be")).filter(|t| *t != before)).expect("no flush after the collector came back");
+    let first = wait_until(LONG, || Some(totals("be")).filter(|t| *t != before))
+        .expect("no flush after the collector came back");
     assert_eq!(first, expected["be"], "the first flush after the outage carries every count");
     for (svc, (r, e)) in &expected {
-        wait_until(LONG, || (totals(svc) == (*r, *e)).then_some(())).unwrap_or_else(|| panic!("{svc}: {:?} != {:?}", totals(svc), (r, e)));
+        wait_until(LONG, || (totals(svc) == (*r, *e)).then_some(()))
+            .unwrap_or_else(|| panic!("{svc}: {:?} != {:?}", totals(svc), (r, e)));
     }
     // No stale page: several flushes and evaluations later, nothing was said about the ended episode.
     std::thread::sleep(Duration::from_secs(5));
     let stale: Vec<String> = discord.messages(stack::WEBHOOK_ID).iter().map(classify).collect();
-    assert!(stale.is_empty(), "alerts about an episode that ended while the collector was away: {stale:?}\n{}", c.log());
+    assert!(
+        stale.is_empty(),
+        "alerts about an episode that ended while the collector was away: {stale:?}\n{}",
+        c.log()
+    );
 
     // A problem that is there now still pages.
     services["be"].fail(300, 503, &["GET /server/items/:w"]).unwrap();
@@ -155,12 +175,16 @@ fn an_unreachable_collector_loses_nothing_and_pages_nothing_stale() {
     now.join().unwrap();
 
     let half = rss.len() / 2;
-    let (first_half, second_half) = (rss[..half].iter().max().copied().unwrap_or(0), rss[half..].iter().max().copied().unwrap_or(0));
+    let (first_half, second_half) =
+        (rss[..half].iter().max().copied().unwrap_or(0), rss[half..].iter().max().copied().unwrap_or(0));
     eprintln!(
         "faults_unreachable: outage {outage:?}, window {window:?}: {} requests answered during it ({got:?}), flush connect failures {connect_fails}; \
          Envoy RSS KiB first half peak {first_half}, second half peak {second_half}, samples {}; alerts after: {alerts:?}",
         during.answered(),
         rss.len()
     );
-    assert!(second_half <= first_half + 16 * 1024, "Envoy's memory grew during the outage: {first_half} then {second_half} KiB");
+    assert!(
+        second_half <= first_half + 16 * 1024,
+        "Envoy's memory grew during the outage: {first_half} then {second_half} KiB"
+    );
 }

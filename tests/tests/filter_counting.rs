@@ -1,12 +1,7 @@
 //! The real filter `.wasm` counting in the test host: exact sums across workers under CAS
 //! races (forced interleavings and real threads, both hosts' rules), nginx key collisions,
 //! status classes, requests with no response, and no shared-data calls per request.
-#![allow(
-    clippy::expect_used,
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,18 +12,9 @@ use serde_json::json;
 
 fn start(envoy: bool, overrides: serde_json::Value, workers: usize) -> Proxy {
     let cfg = config(envoy, overrides);
-    let pc = if envoy {
-        ProxyConfig::envoy(&cfg)
-    } else {
-        ProxyConfig::nginx(&cfg)
-    };
-    let proxy =
-        Proxy::start(pc.workers(workers)).unwrap_or_else(|e| panic!("starting the proxy: {e}"));
-    assert!(
-        proxy.started().iter().all(|s| s.vm_start && s.configure),
-        "{:?}",
-        proxy.started()
-    );
+    let pc = if envoy { ProxyConfig::envoy(&cfg) } else { ProxyConfig::nginx(&cfg) };
+    let proxy = Proxy::start(pc.workers(workers)).unwrap_or_else(|e| panic!("starting the proxy: {e}"));
+    assert!(proxy.started().iter().all(|s| s.vm_start && s.configure), "{:?}", proxy.started());
     proxy
 }
 
@@ -36,11 +22,7 @@ fn start(envoy: bool, overrides: serde_json::Value, workers: usize) -> Proxy {
 const STATUSES: [u16; 6] = [200, 404, 503, 500, 302, 429];
 
 fn class(status: u16) -> (u64, u64, u64) {
-    (
-        1,
-        u64::from((400..500).contains(&status)),
-        u64::from(status >= 500),
-    )
+    (1, u64::from((400..500).contains(&status)), u64::from(status >= 500))
 }
 
 /// N workers x M requests, with another worker's request + tick forced between every third
@@ -62,13 +44,8 @@ fn sums_exactly_under_forced_races(envoy: bool, every: u64) {
     for round in 0..25u64 {
         for worker in 0..proxy.workers() {
             let status = STATUSES[(round as usize + worker) % STATUSES.len()];
-            let out = proxy
-                .exchange(
-                    worker,
-                    &Request::get(format!("/items/{round}")),
-                    &Ending::status(status),
-                )
-                .unwrap();
+            let out =
+                proxy.exchange(worker, &Request::get(format!("/items/{round}")), &Ending::status(status)).unwrap();
             assert!(out.passed(), "{out:?}");
             let (r, c4, c5) = class(status);
             expected = (expected.0 + r, expected.1 + c4, expected.2 + c5);
@@ -76,39 +53,21 @@ fn sums_exactly_under_forced_races(envoy: bool, every: u64) {
         flushes.extend(kit::run_ok(&proxy, MERGE_MS / 2).unwrap());
     }
     let fired = proxy.stop_interfering();
-    assert!(
-        fired > 0,
-        "the interference never ran: the test proved nothing"
-    );
+    assert!(fired > 0, "the interference never ran: the test proved nothing");
     let n = injected.load(Ordering::SeqCst);
     expected = (expected.0 + n, expected.1, expected.2 + n);
     let last = settle(&proxy).unwrap();
     let (responses, c4, c5, none) = totals(&last, "be");
-    assert_eq!(
-        (responses, c4, c5, none),
-        (expected.0, expected.1, expected.2, 0),
-        "last flush: {last:?}"
-    );
-    let routes: u64 = kit::service(&last, "be")
-        .unwrap()
-        .routes
-        .iter()
-        .map(|r| r.count)
-        .sum();
+    assert_eq!((responses, c4, c5, none), (expected.0, expected.1, expected.2, 0), "last flush: {last:?}");
+    let routes: u64 = kit::service(&last, "be").unwrap().routes.iter().map(|r| r.count).sum();
     assert_eq!(routes, expected.2, "every 5xx is on a route");
     // Cumulative: no flush ever goes down, and seq only goes up.
-    flushes.push(kit::Sent {
-        call: proxy.answered_calls().last().unwrap().0.clone(),
-        flush: last,
-    });
+    flushes.push(kit::Sent { call: proxy.answered_calls().last().unwrap().0.clone(), flush: last });
     for pair in flushes.windows(2) {
         let (a, b) = (&pair[0].flush, &pair[1].flush);
         assert!(b.seq > a.seq, "seq went from {} to {}", a.seq, b.seq);
         let (ta, tb) = (totals(a, "be"), totals(b, "be"));
-        assert!(
-            tb.0 >= ta.0 && tb.1 >= ta.1 && tb.2 >= ta.2,
-            "counters went down: {ta:?} -> {tb:?}"
-        );
+        assert!(tb.0 >= ta.0 && tb.1 >= ta.1 && tb.2 >= ta.2, "counters went down: {ta:?} -> {tb:?}");
     }
     eprintln!(
         "{}: {} requests + {n} injected; interference ran {fired} times; store {:?}",
@@ -148,8 +107,7 @@ fn sums_exactly_with_threads(envoy: bool) {
                 for i in 0..per_worker {
                     let mut vm = vm.lock().unwrap();
                     let status = if i % 3 == 0 { 503 } else { 200 };
-                    vm.exchange(&Request::get(format!("/t/{i}")), &Ending::status(status))
-                        .unwrap();
+                    vm.exchange(&Request::get(format!("/t/{i}")), &Ending::status(status)).unwrap();
                     if i % 10 == 0 {
                         vm.tick().unwrap();
                     }
@@ -180,22 +138,14 @@ fn status_classes_and_requests_without_response() {
         let proxy = start(envoy, json!({"service": "be"}), 2);
         let statuses = [200u16, 204, 301, 404, 429, 499, 500, 502, 503, 504, 599];
         for (i, s) in statuses.iter().enumerate() {
-            proxy
-                .exchange(i % 2, &Request::get("/c"), &Ending::status(*s))
-                .unwrap();
+            proxy.exchange(i % 2, &Request::get("/c"), &Ending::status(*s)).unwrap();
         }
         for w in 0..2 {
-            let out = proxy
-                .exchange(w, &Request::get("/gone"), &Ending::NoResponse)
-                .unwrap();
+            let out = proxy.exchange(w, &Request::get("/gone"), &Ending::NoResponse).unwrap();
             assert!(out.passed());
         }
         let last = settle(&proxy).unwrap();
-        assert_eq!(
-            totals(&last, "be"),
-            (11, 3, 5, 2),
-            "envoy={envoy}: {last:?}"
-        );
+        assert_eq!(totals(&last, "be"), (11, 3, 5, 2), "envoy={envoy}: {last:?}");
     }
 }
 
@@ -208,9 +158,7 @@ fn status_classes_and_requests_without_response() {
 fn nginx_key_collisions_keep_services_apart() {
     let names = ["abc", "bca", "cab", "be", "eb"];
     let byte_sum = |k: &[u8]| k.iter().map(|b| u64::from(*b)).sum::<u64>();
-    let mut pc = ProxyConfig::nginx(&config(false, json!({})))
-        .workers(names.len())
-        .slot_hash(byte_sum);
+    let mut pc = ProxyConfig::nginx(&config(false, json!({}))).workers(names.len()).slot_hash(byte_sum);
     for (i, name) in names.iter().enumerate() {
         pc = pc.vm_plugin_config(i, &config(false, json!({ "service": name })));
     }
@@ -218,9 +166,7 @@ fn nginx_key_collisions_keep_services_apart() {
     for _ in 0..3 {
         for (i, _) in names.iter().enumerate() {
             for _ in 0..=i {
-                proxy
-                    .exchange(i, &Request::get("/c/1"), &Ending::status(500))
-                    .unwrap();
+                proxy.exchange(i, &Request::get("/c/1"), &Ending::status(500)).unwrap();
             }
         }
         kit::run_ok(&proxy, MERGE_MS).unwrap();
@@ -228,17 +174,10 @@ fn nginx_key_collisions_keep_services_apart() {
     let last = settle(&proxy).unwrap();
     for (i, name) in names.iter().enumerate() {
         let n = 3 * (i as u64 + 1);
-        assert_eq!(
-            totals(&last, name),
-            (n, 0, n, 0),
-            "service {name}: {last:?}"
-        );
+        assert_eq!(totals(&last, name), (n, 0, n, 0), "service {name}: {last:?}");
     }
     let stats = proxy.store_stats();
-    assert!(
-        stats.collisions > 0,
-        "no key ever collided: the test proved nothing ({stats:?})"
-    );
+    assert!(stats.collisions > 0, "no key ever collided: the test proved nothing ({stats:?})");
     assert!(proxy.traps().is_empty(), "{:?}", proxy.traps());
 }
 
@@ -250,19 +189,9 @@ fn requests_alone_make_no_shared_data_calls() {
         kit::run_ok(&proxy, 2 * MERGE_MS).unwrap();
         let before = proxy.store_stats();
         for i in 0..500 {
-            proxy
-                .exchange(
-                    i % 2,
-                    &Request::get("/r/1"),
-                    &Ending::status(if i % 5 == 0 { 503 } else { 200 }),
-                )
-                .unwrap();
+            proxy.exchange(i % 2, &Request::get("/r/1"), &Ending::status(if i % 5 == 0 { 503 } else { 200 })).unwrap();
         }
-        assert_eq!(
-            proxy.store_stats(),
-            before,
-            "shared data used on the request path"
-        );
+        assert_eq!(proxy.store_stats(), before, "shared data used on the request path");
         assert_eq!(totals(&settle(&proxy).unwrap(), "be"), (500, 0, 100, 0));
     }
 }
@@ -277,19 +206,12 @@ fn reads_per_response_are_status_and_service_and_for_a_5xx_its_route() {
     use faultline_tests::host::Phase::{Log, ResponseHeaders};
     let read = |phase, what: &str| (phase, what.to_string());
     for envoy in [true, false] {
-        let overrides = if envoy {
-            json!({})
-        } else {
-            json!({"service": "be"})
-        };
+        let overrides = if envoy { json!({}) } else { json!({"service": "be"}) };
         let proxy = start(envoy, overrides, 1);
         let request = Request::get("/server/users/42/orders").cluster("be");
         proxy.exchange(0, &request, &Ending::status(200)).unwrap();
         let first = proxy.take_stream_reads();
-        assert!(
-            first.contains(&read(Log, "response.code")),
-            "the first stream learns the host: {first:?}"
-        );
+        assert!(first.contains(&read(Log, "response.code")), "the first stream learns the host: {first:?}");
 
         let mut ok = vec![read(ResponseHeaders, ":status")];
         if envoy {

@@ -1,12 +1,7 @@
 //! The test host itself, through the real ABI: small hand-written modules whose `on_tick`
 //! makes host calls and logs each status, so the host's CAS rules, refusals and traps are
 //! checked by wasm code rather than by calling Rust functions.
-#![allow(
-    clippy::expect_used,
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use faultline_tests::host::{HostError, Mode, Proxy, ProxyConfig};
 
@@ -64,27 +59,23 @@ fn statuses(pc: ProxyConfig) -> Result<String, HostError> {
     Ok(proxy.logs().iter().map(|l| l.text.clone()).collect())
 }
 
-const SET_V_CAS0: &str = "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) (i32.const 0)))";
-const SET_V_MAX: &str = "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) (i32.const -1)))";
-const SET_V_CURRENT: &str = "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) (call $cas)))";
+const SET_V_CAS0: &str =
+    "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) (i32.const 0)))";
+const SET_V_MAX: &str =
+    "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) (i32.const -1)))";
+const SET_V_CURRENT: &str =
+    "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) (call $cas)))";
 const SET_V_STALE: &str = "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) (i32.sub (call $cas) (i32.const 1))))";
-const DELETE_CURRENT: &str = "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 0) (i32.const 0) (call $cas)))";
-const GET: &str = "(call $report (call $get (i32.const 100) (i32.const 11) (i32.const 16) (i32.const 20) (i32.const 24)))";
+const DELETE_CURRENT: &str =
+    "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 0) (i32.const 0) (call $cas)))";
+const GET: &str =
+    "(call $report (call $get (i32.const 100) (i32.const 11) (i32.const 16) (i32.const 20) (i32.const 24)))";
 
 #[test]
 fn envoy_cas_rules_through_the_abi() {
     // get missing: NotFound(1); cas 0 on missing: Ok; cas 0 again: Ok (unconditional);
     // u32::MAX on existing: CasMismatch(8); current: Ok; stale: 8; get: Ok.
-    let body = [
-        GET,
-        SET_V_CAS0,
-        SET_V_CAS0,
-        SET_V_MAX,
-        SET_V_CURRENT,
-        SET_V_STALE,
-        GET,
-    ]
-    .join("\n");
+    let body = [GET, SET_V_CAS0, SET_V_CAS0, SET_V_MAX, SET_V_CURRENT, SET_V_STALE, GET].join("\n");
     let pc = ProxyConfig::envoy("").wasm(module("envoy-cas", &body));
     assert_eq!(statuses(pc).unwrap(), "1008080");
 }
@@ -93,16 +84,7 @@ fn envoy_cas_rules_through_the_abi() {
 fn nginx_cas_rules_through_the_abi() {
     // missing + u32::MAX: 8; cas 0 inserts: Ok; cas 0 again: 8; current: Ok; stale: 8;
     // delete with current cas: Ok; get: NotFound.
-    let body = [
-        SET_V_MAX,
-        SET_V_CAS0,
-        SET_V_CAS0,
-        SET_V_CURRENT,
-        SET_V_STALE,
-        DELETE_CURRENT,
-        GET,
-    ]
-    .join("\n");
+    let body = [SET_V_MAX, SET_V_CAS0, SET_V_CAS0, SET_V_CURRENT, SET_V_STALE, DELETE_CURRENT, GET].join("\n");
     let pc = ProxyConfig::nginx("").wasm(module("nginx-cas", &body));
     assert_eq!(statuses(pc).unwrap(), "8080801");
 }
@@ -112,14 +94,9 @@ fn nginx_traps_on_a_key_outside_declared_zones() {
     let body = "(drop (call $set (i32.const 120) (i32.const 8) (i32.const 140) (i32.const 1) (i32.const 0)))";
     let pc = ProxyConfig::nginx("").wasm(module("nginx-zone", body));
     let err = statuses(pc.clone()).unwrap_err().to_string();
-    assert!(
-        err.contains("trapped in proxy_on_tick") && err.contains("shm_kv zone"),
-        "{err}"
-    );
+    assert!(err.contains("trapped in proxy_on_tick") && err.contains("shm_kv zone"), "{err}");
     // With `shm_kv * ...;` declared the same key is fine.
-    let pc = pc.mode(Mode::Nginx {
-        zones: vec!["faultline".into(), "*".into()],
-    });
+    let pc = pc.mode(Mode::Nginx { zones: vec!["faultline".into(), "*".into()] });
     let body = "(call $report (call $set (i32.const 120) (i32.const 8) (i32.const 140) (i32.const 1) (i32.const 0)))";
     assert_eq!(statuses(pc.wasm(module("nginx-star", body))).unwrap(), "0");
 }
@@ -133,42 +110,15 @@ fn http_call_refusals_follow_each_proxy() {
     };
     let body = [call(400, 19), call(420, 4), call(400, 0)].join("\n");
     // Envoy: known cluster Ok, unknown cluster BadArgument(2), empty BadArgument.
-    let proxy = Proxy::start(
-        ProxyConfig::envoy("")
-            .workers(1)
-            .wasm(module("calls-envoy", &body)),
-    )
-    .unwrap();
+    let proxy = Proxy::start(ProxyConfig::envoy("").workers(1).wasm(module("calls-envoy", &body))).unwrap();
     proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap();
-    assert_eq!(
-        proxy
-            .logs()
-            .iter()
-            .map(|l| l.text.as_str())
-            .collect::<String>(),
-        "022"
-    );
+    assert_eq!(proxy.logs().iter().map(|l| l.text.as_str()).collect::<String>(), "022");
     assert_eq!(proxy.pending_calls().len(), 1);
-    assert_eq!(
-        proxy.pending_calls()[0].header(":path").as_deref(),
-        Some("/f")
-    );
+    assert_eq!(proxy.pending_calls()[0].header(":path").as_deref(), Some("/f"));
     // nginx: any host name is dispatched; an empty one is refused.
-    let proxy = Proxy::start(
-        ProxyConfig::nginx("")
-            .workers(1)
-            .wasm(module("calls-nginx", &body)),
-    )
-    .unwrap();
+    let proxy = Proxy::start(ProxyConfig::nginx("").workers(1).wasm(module("calls-nginx", &body))).unwrap();
     proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap();
-    assert_eq!(
-        proxy
-            .logs()
-            .iter()
-            .map(|l| l.text.as_str())
-            .collect::<String>(),
-        "00:"
-    );
+    assert_eq!(proxy.logs().iter().map(|l| l.text.as_str()).collect::<String>(), "00:");
     assert_eq!(proxy.pending_calls().len(), 2);
 }
 
@@ -176,11 +126,7 @@ fn http_call_refusals_follow_each_proxy() {
 fn calling_an_unimplemented_import_traps_and_the_vm_stays_dead() {
     let body = "(drop (call $grpc (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))";
     let proxy = Proxy::start(ProxyConfig::envoy("").workers(1).wasm(module("grpc", body))).unwrap();
-    let err = proxy
-        .with_vm(0, |vm| vm.tick())
-        .unwrap()
-        .unwrap_err()
-        .to_string();
+    let err = proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap_err().to_string();
     assert!(err.contains("proxy_grpc_call"), "{err}");
     let again = proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap_err();
     assert!(matches!(again, HostError::Dead { .. }), "{again}");
@@ -189,42 +135,23 @@ fn calling_an_unimplemented_import_traps_and_the_vm_stays_dead() {
 
 #[test]
 fn a_trap_carries_the_wasm_backtrace() {
-    let proxy = Proxy::start(
-        ProxyConfig::envoy("")
-            .workers(1)
-            .wasm(module("unreachable", "unreachable")),
-    )
-    .unwrap();
-    let err = proxy
-        .with_vm(0, |vm| vm.tick())
-        .unwrap()
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("unreachable") && err.contains("backtrace"),
-        "{err}"
-    );
+    let proxy = Proxy::start(ProxyConfig::envoy("").workers(1).wasm(module("unreachable", "unreachable"))).unwrap();
+    let err = proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap_err().to_string();
+    assert!(err.contains("unreachable") && err.contains("backtrace"), "{err}");
 }
 
 #[test]
 fn ticks_fire_on_schedule_in_every_vm() {
     let body = "(call $report (i32.const 0))";
-    let proxy = Proxy::start(
-        ProxyConfig::envoy("")
-            .workers(2)
-            .main_thread_ticker(true)
-            .wasm(module("ticks", body)),
-    )
-    .unwrap();
+    let proxy =
+        Proxy::start(ProxyConfig::envoy("").workers(2).main_thread_ticker(true).wasm(module("ticks", body))).unwrap();
     proxy.advance(999).unwrap();
     assert!(proxy.logs().is_empty());
     proxy.advance(1).unwrap();
     assert_eq!(proxy.logs().len(), 3, "2 workers + main thread tick at 1 s");
     proxy.advance(4_000).unwrap();
     assert_eq!(proxy.logs().len(), 15);
-    let per_vm: Vec<usize> = (0..3)
-        .map(|i| proxy.logs().iter().filter(|l| l.vm == i).count())
-        .collect();
+    let per_vm: Vec<usize> = (0..3).map(|i| proxy.logs().iter().filter(|l| l.vm == i).count()).collect();
     assert_eq!(per_vm, vec![5, 5, 5]);
 }
 
@@ -235,37 +162,19 @@ fn ticks_fire_on_schedule_in_every_vm() {
 fn the_release_filter_is_small_and_fully_hosted() {
     let wasm = faultline_tests::paths::filter_wasm().unwrap();
     let size = std::fs::metadata(&wasm).unwrap().len();
-    assert!(
-        size <= 200 * 1024,
-        "{} is {size} bytes, over 200 KiB",
-        wasm.display()
-    );
+    assert!(size <= 200 * 1024, "{} is {size} bytes, over 200 KiB", wasm.display());
     for pc in [ProxyConfig::envoy("{}"), ProxyConfig::nginx("{}")] {
         let proxy = Proxy::start(pc).unwrap();
         let unmodeled = |name: &String| {
             name.starts_with("env::proxy_grpc_")
                 || name.ends_with("_shared_queue")
-                || [
-                    "env::proxy_call_foreign_function",
-                    "env::proxy_set_buffer_bytes",
-                    "env::proxy_get_status",
-                ]
-                .contains(&name.as_str())
+                || ["env::proxy_call_foreign_function", "env::proxy_set_buffer_bytes", "env::proxy_get_status"]
+                    .contains(&name.as_str())
         };
-        let surprising: Vec<_> = proxy
-            .unimplemented_imports()
-            .iter()
-            .filter(|n| !unmodeled(n))
-            .collect();
-        assert!(
-            surprising.is_empty(),
-            "the filter imports host calls the test host lacks: {surprising:?}"
-        );
+        let surprising: Vec<_> = proxy.unimplemented_imports().iter().filter(|n| !unmodeled(n)).collect();
+        assert!(surprising.is_empty(), "the filter imports host calls the test host lacks: {surprising:?}");
     }
     let wat = module("unimplemented", "nop");
     let proxy = Proxy::start(ProxyConfig::envoy("").wasm(wat)).unwrap();
-    assert_eq!(
-        proxy.unimplemented_imports(),
-        ["env::proxy_grpc_call".to_string()]
-    );
+    assert_eq!(proxy.unimplemented_imports(), ["env::proxy_grpc_call".to_string()]);
 }

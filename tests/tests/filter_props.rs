@@ -13,12 +13,7 @@
 //!
 //! Cases: 32 per host by default, deterministic (fixed seed); `PROPTEST_CASES=1000` and
 //! `PROPTEST_RNG_SEED=<n>` explore further. See FUZZING.md, "Property tests".
-#![allow(
-    clippy::expect_used,
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod props_model;
 
@@ -63,10 +58,7 @@ fn check(envoy: bool) {
     if let Err(e) = result {
         panic!("{host}: {e}");
     }
-    assert!(
-        stats.borrow().flushes_checked > 0,
-        "no flush was ever checked"
-    );
+    assert!(stats.borrow().flushes_checked > 0, "no flush was ever checked");
 }
 
 #[test]
@@ -87,11 +79,7 @@ use serde_json::json;
 
 fn one_worker(envoy: bool) -> Proxy {
     let cfg = filter_config(envoy, json!({"service": "be"}));
-    let pc = if envoy {
-        ProxyConfig::envoy(&cfg)
-    } else {
-        ProxyConfig::nginx(&cfg)
-    };
+    let pc = if envoy { ProxyConfig::envoy(&cfg) } else { ProxyConfig::nginx(&cfg) };
     Proxy::start(pc.workers(1)).unwrap()
 }
 
@@ -104,13 +92,7 @@ fn counts_survive_a_refused_reconfiguration_then_a_shutdown() {
     for envoy in [true, false] {
         let mut proxy = one_worker(envoy);
         for i in 0..5 {
-            proxy
-                .exchange(
-                    0,
-                    &Request::get(format!("/users/{i}")),
-                    &Ending::status(503),
-                )
-                .unwrap();
+            proxy.exchange(0, &Request::get(format!("/users/{i}")), &Ending::status(503)).unwrap();
         }
         assert!(proxy.reconfigure_vm(0, "{\"max_route\": 4}").unwrap());
         let valid = filter_config(envoy, json!({"service": "be"}));
@@ -127,32 +109,20 @@ fn counts_survive_a_refused_reconfiguration_then_a_shutdown() {
 fn a_reconfiguration_merges_before_the_next_flush() {
     for envoy in [true, false] {
         let cfg = |merge: u64| {
-            let over =
-                json!({"service": "be", "merge_interval_ms": merge, "flush_interval_ms": 1000});
+            let over = json!({"service": "be", "merge_interval_ms": merge, "flush_interval_ms": 1000});
             filter_config(envoy, over)
         };
-        let pc = if envoy {
-            ProxyConfig::envoy(&cfg(100))
-        } else {
-            ProxyConfig::nginx(&cfg(100))
-        };
+        let pc = if envoy { ProxyConfig::envoy(&cfg(100)) } else { ProxyConfig::nginx(&cfg(100)) };
         let mut proxy = Proxy::start(pc.workers(2)).unwrap();
         // Both tick every 100 ms; the boot (made at the first tick) is due to flush at 1.1 s.
         proxy.advance(950).unwrap();
-        proxy
-            .exchange(0, &Request::get("/a"), &Ending::status(200))
-            .unwrap();
+        proxy.exchange(0, &Request::get("/a"), &Ending::status(200)).unwrap();
         // VM 0 next ticks at 1.95 s; VM 1 flushes at 1.1 s.
         assert!(proxy.reconfigure_vm(0, &cfg(1_000)).unwrap());
         let sent = kit::run_ok(&proxy, 300).unwrap();
         let first = sent.first().expect("a flush at 1.1 s");
         assert_eq!(first.call.vm, 1);
-        assert_eq!(
-            totals(&first.flush, "be").0,
-            1,
-            "envoy={envoy}: {:?}",
-            first.flush
-        );
+        assert_eq!(totals(&first.flush, "be").0, 1, "envoy={envoy}: {:?}", first.flush);
         assert!(proxy.traps().is_empty(), "{:?}", proxy.traps());
     }
 }
@@ -167,9 +137,7 @@ fn a_flusher_replaced_mid_flight_loses_nothing() {
     for envoy in [true, false] {
         let mut proxy = one_worker(envoy);
         for i in 0..3 {
-            proxy
-                .exchange(0, &Request::get(format!("/a/{i}")), &Ending::status(503))
-                .unwrap();
+            proxy.exchange(0, &Request::get(format!("/a/{i}")), &Ending::status(503)).unwrap();
         }
         proxy.advance(kit::FLUSH_MS + kit::MERGE_MS).unwrap();
         let in_flight = proxy.pending_calls();
@@ -178,9 +146,7 @@ fn a_flusher_replaced_mid_flight_loses_nothing() {
         assert!(proxy.pending_calls().is_empty());
         assert_eq!(proxy.cancelled_calls().len(), 1);
         for _ in 0..2 {
-            proxy
-                .exchange(0, &Request::get("/b"), &Ending::status(200))
-                .unwrap();
+            proxy.exchange(0, &Request::get("/b"), &Ending::status(200)).unwrap();
         }
         let last = settle(&proxy).unwrap();
         assert_eq!(totals(&last, "be"), (5, 0, 3, 0), "envoy={envoy}: {last:?}");
@@ -199,11 +165,7 @@ fn a_wall_clock_step_moves_sent_ms_not_the_cadence() {
         let hour: u64 = 3_600_000;
         proxy.step_wall_clock(hour as i64);
         let sent = kit::run_ok(&proxy, 2 * kit::FLUSH_MS).unwrap();
-        assert!(
-            (2..=3).contains(&sent.len()),
-            "{} flushes in two intervals",
-            sent.len()
-        );
+        assert!((2..=3).contains(&sent.len()), "{} flushes in two intervals", sent.len());
         for s in &sent {
             assert!(s.flush.sent_ms >= before.sent_ms + hour, "{:?}", s.flush);
             assert_eq!(s.flush.boot_id, before.boot_id);

@@ -12,11 +12,7 @@ use std::path::{Path, PathBuf};
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect(),
+        Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect(),
         Err(_) => Vec::new(),
     };
     out.sort();
@@ -41,11 +37,7 @@ fn replay(dir: &Path, check: checks::Check) -> (usize, Vec<String>) {
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            failed.push(format!(
-                "{}: {}",
-                f.display(),
-                why.chars().take(600).collect::<String>()
-            ));
+            failed.push(format!("{}: {}", f.display(), why.chars().take(600).collect::<String>()));
         }
     }
     (all.len(), failed)
@@ -57,19 +49,11 @@ fn every_corpus_and_finding_still_passes() {
     let mut failures = Vec::new();
     for (name, check) in checks::TARGETS {
         let (n, mut failed) = replay(&root.join("corpus").join(name), check);
-        assert!(
-            n >= 5,
-            "corpus of {name} has {n} files: the replay would prove nothing"
-        );
+        assert!(n >= 5, "corpus of {name} has {n} files: the replay would prove nothing");
         failures.append(&mut failed);
         let (r, mut failed) = replay(&root.join("regressions").join(name), check);
         failures.append(&mut failed);
         eprintln!("{name}: {n} corpus files, {r} findings replayed");
     }
-    assert!(
-        failures.is_empty(),
-        "{} input(s) fail:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} input(s) fail:\n{}", failures.len(), failures.join("\n"));
 }

@@ -13,7 +13,11 @@ use std::process::Command;
 
 fn history(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(bin()).arg("history").args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -25,7 +29,10 @@ fn history_prints_table_chart_routes_and_alerts_while_the_service_runs() {
     assert!(ok, "{err}");
     assert!(out.contains("be: ") && out.contains(" UTC, 1000 requests, 120 5xx (12.00%)"), "{out}");
     assert!(out.contains("WARNING from 5.00%, CRITICAL from 10.00%"), "{out}");
-    let row = out.lines().find(|l| l.contains("    1000 ") && l.ends_with("CRITICAL")).unwrap_or_else(|| panic!("no table row: {out}"));
+    let row = out
+        .lines()
+        .find(|l| l.contains("    1000 ") && l.ends_with("CRITICAL"))
+        .unwrap_or_else(|| panic!("no table row: {out}"));
     assert!(row.contains("120") && row.contains("12.00%"), "{row}");
     let chart: Vec<&str> = out.lines().filter(|l| l.contains('%') && l.contains(" |")).collect();
     assert_eq!(chart.len(), 8, "an 8-row chart: {out}");
@@ -65,6 +72,8 @@ fn minutes_are_neither_lost_nor_doubled_by_a_kill_9() {
         let (_, out, _) = history(&["--config", &config, "--service", "be"]);
         out.contains("3000 requests, 360 5xx").then_some(out)
     })
-    .unwrap_or_else(|| panic!("history never showed 3000 requests: {}", history(&["--config", &config, "--service", "be"]).1));
+    .unwrap_or_else(|| {
+        panic!("history never showed 3000 requests: {}", history(&["--config", &config, "--service", "be"]).1)
+    });
     assert!(out.contains(&format!("     300  {ORDERS}")), "{out}");
 }

@@ -224,10 +224,7 @@ fn every_location_has_the_filter_and_the_team_layout() {
     let locations = children(server, "location");
     assert_eq!(locations.len(), LAYOUT.len(), "one location per route of the layout");
     for (prefix, service, port) in LAYOUT {
-        let loc = locations
-            .iter()
-            .find(|l| l.args == [prefix])
-            .unwrap_or_else(|| panic!("no `location {prefix}`"));
+        let loc = locations.iter().find(|l| l.args == [prefix]).unwrap_or_else(|| panic!("no `location {prefix}`"));
         let body = block(loc);
         let pass = only(body, "proxy_pass");
         let upstream = pass.args[0].strip_prefix("http://").expect("proxy_pass http://upstream");
@@ -261,7 +258,11 @@ fn every_proxy_wasm_configuration_passes_the_filters_validation() {
         assert!(zones.contains(&cfg.shm_zone.as_str()), "line {}: zone {} has no shm_kv", d.line, cfg.shm_zone);
         let collector = cfg.collector.as_ref().unwrap_or_else(|| panic!("line {}: no collector", d.line));
         if collector.upstream.parse::<SocketAddr>().is_err() {
-            assert!(has_resolver, "line {}: collector {} is a host name but http{{}} has no resolver_add", d.line, collector.upstream);
+            assert!(
+                has_resolver,
+                "line {}: collector {} is a host name but http{{}} has no resolver_add",
+                d.line, collector.upstream
+            );
         }
         proxy_ids.push(cfg.proxy_id.clone());
     }

@@ -20,7 +20,13 @@ fn sample(text: &str, series: &str) -> f64 {
 }
 
 fn promtool(args: &[&str], stdin: &str) -> (bool, String) {
-    let mut child = Command::new(tool("promtool")).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(tool("promtool"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
@@ -46,8 +52,18 @@ fn metrics_are_valid_prometheus_text_with_live_figures() {
     assert_eq!(sample(&text, "faultline_responses_5xx_total{service=\"fe\"}"), 0.0);
     assert_eq!(sample(&text, "faultline_window_requests{service=\"ai\"}"), 1000.0);
     for (svc, state) in [("be", "critical"), ("ai", "warning"), ("db", "down"), ("fe", "ok")] {
-        assert_eq!(sample(&text, &format!("faultline_service_state{{service=\"{svc}\",state=\"{state}\"}}")), 1.0, "{svc}");
-        assert_eq!(text.lines().filter(|l| l.starts_with(&format!("faultline_service_state{{service=\"{svc}\"")) && l.ends_with(" 1")).count(), 1, "one state for {svc}");
+        assert_eq!(
+            sample(&text, &format!("faultline_service_state{{service=\"{svc}\",state=\"{state}\"}}")),
+            1.0,
+            "{svc}"
+        );
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with(&format!("faultline_service_state{{service=\"{svc}\"")) && l.ends_with(" 1"))
+                .count(),
+            1,
+            "one state for {svc}"
+        );
     }
     assert_eq!(sample(&text, "faultline_threshold_ratio{service=\"be\",level=\"critical\"}"), 0.1);
     assert_eq!(sample(&text, "faultline_health_up{service=\"be\"}"), 1.0);
@@ -55,7 +71,10 @@ fn metrics_are_valid_prometheus_text_with_live_figures() {
     assert!(!text.contains("faultline_health_up{service=\"fe\"}"), "no check, no sample");
     let latency = sample(&text, "faultline_health_latency_seconds{service=\"be\"}");
     assert!((0.0..0.5).contains(&latency), "{latency}");
-    assert!(sample(&text, "faultline_deliveries_total{webhook=\"default\",result=\"sent\"}") >= 2.0, "be CRITICAL and db DOWN delivered");
+    assert!(
+        sample(&text, "faultline_deliveries_total{webhook=\"default\",result=\"sent\"}") >= 2.0,
+        "be CRITICAL and db DOWN delivered"
+    );
     assert!(sample(&text, "faultline_deliveries_total{webhook=\"ops\",result=\"failed\"}") >= 1.0);
     assert_eq!(sample(&text, "faultline_outbox_depth{webhook=\"ops\"}"), 1.0, "the broken webhook keeps its alert");
     assert_eq!(sample(&text, "faultline_webhook_broken{webhook=\"ops\"}"), 1.0);
@@ -77,7 +96,12 @@ fn promtool_accepts_the_generated_rules() {
     let toml = config_head(port(), &dir.join("state"), "https://discord.com/api/webhooks/1/t", "")
         + "\n[[services]]\nname = \"be\"\nwarning = 2\ncritical = 4\nmin_requests = 50\n\n[[services]]\nname = \"a.i|x\"\nwarning = 2\ncritical = 4\nmin_requests = 50\n\n[[services]]\nname = \"fe\"\n";
     std::fs::write(&config, toml).unwrap();
-    for args in [vec![], vec!["--config", config.to_str().unwrap()], vec!["--window", "30s"], vec!["--config", config.to_str().unwrap(), "--window", "2m"]] {
+    for args in [
+        vec![],
+        vec!["--config", config.to_str().unwrap()],
+        vec!["--window", "30s"],
+        vec!["--config", config.to_str().unwrap(), "--window", "2m"],
+    ] {
         let out = Command::new(bin()).arg("rules").args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         let rules = String::from_utf8(out.stdout).unwrap();

@@ -19,7 +19,16 @@ fn chromium(url: &str, mode: &[String], profile: &Path) -> String {
     std::fs::create_dir_all(profile).unwrap();
     let out_path = profile.with_extension("out");
     let mut child = Command::new(tool("chromium"))
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--virtual-time-budget=5000")
         .args(mode)
@@ -68,10 +77,21 @@ fn chromium_renders_states_numbers_routes_alerts_and_the_chart() {
 
     let be = card(&dom, "be");
     assert!(be.contains("data-state=\"critical\"") && be.contains(">CRITICAL</span>"), "{be}");
-    assert!(be.contains("<b class=\"rate\">12.0%</b>") && be.contains("<b class=\"errors\">120</b>") && be.contains("<b class=\"requests\">1000</b>"), "{be}");
-    assert!(be.contains(ORDERS) && be.contains("<td class=\"num count\">100</td>") && be.contains(CART), "failing routes with counts: {be}");
+    assert!(
+        be.contains("<b class=\"rate\">12.0%</b>")
+            && be.contains("<b class=\"errors\">120</b>")
+            && be.contains("<b class=\"requests\">1000</b>"),
+        "{be}"
+    );
+    assert!(
+        be.contains(ORDERS) && be.contains("<td class=\"num count\">100</td>") && be.contains(CART),
+        "failing routes with counts: {be}"
+    );
     assert!(be.contains("first seen") && be.contains("s ago</td>"), "{be}");
-    assert!(be.contains("data-health=\"up\"") && be.contains("<b class=\"health-result\">ok</b>") && be.contains(" ms</b>"), "health check latency and result: {be}");
+    assert!(
+        be.contains("data-health=\"up\"") && be.contains("<b class=\"health-result\">ok</b>") && be.contains(" ms</b>"),
+        "health check latency and result: {be}"
+    );
     assert!(be.contains("incident open for <b class=\"incident-duration\">"), "open incident with its duration: {be}");
     // The chart: volume bars, the rate line with its points at 12%, both thresholds.
     let path = be.split("class=\"rate-line\" d=\"").nth(1).unwrap_or_else(|| panic!("no rate line: {be}"));
@@ -79,14 +99,29 @@ fn chromium_renders_states_numbers_routes_alerts_and_the_chart() {
     assert!(d.starts_with('M') && d.split(['M', 'L']).filter(|p| !p.trim().is_empty()).count() >= 1, "{d}");
     assert!(be.contains("data-rate=\"0.1200\""), "a point at 12%: {be}");
     assert!(be.contains("class=\"vol\" data-requests=\"1000\""), "the volume bar: {be}");
-    assert!(be.contains("class=\"th-warning\"") && be.contains("class=\"th-critical\"") && be.contains(">5.00%</text>") && be.contains(">10.0%</text>"), "{be}");
+    assert!(
+        be.contains("class=\"th-warning\"")
+            && be.contains("class=\"th-critical\"")
+            && be.contains(">5.00%</text>")
+            && be.contains(">10.0%</text>"),
+        "{be}"
+    );
 
     let ai = card(&dom, "ai");
-    assert!(ai.contains("data-state=\"warning\"") && ai.contains("<b class=\"rate\">7.00%</b>") && ai.contains(PREDICT), "{ai}");
+    assert!(
+        ai.contains("data-state=\"warning\"") && ai.contains("<b class=\"rate\">7.00%</b>") && ai.contains(PREDICT),
+        "{ai}"
+    );
     let db = card(&dom, "db");
-    assert!(db.contains("data-state=\"down\"") && db.contains(">DOWN</span>") && db.contains("connection refused"), "{db}");
+    assert!(
+        db.contains("data-state=\"down\"") && db.contains(">DOWN</span>") && db.contains("connection refused"),
+        "{db}"
+    );
     let fe = card(&dom, "fe");
-    assert!(fe.contains("data-state=\"ok\"") && fe.contains("no 5xx in the window") && fe.contains("not configured"), "{fe}");
+    assert!(
+        fe.contains("data-state=\"ok\"") && fe.contains("no 5xx in the window") && fe.contains("not configured"),
+        "{fe}"
+    );
     // Cards are ordered by severity: DOWN, CRITICAL, WARNING, OK.
     let pos = |s: &str| dom.find(&format!("data-service=\"{s}\"")).unwrap();
     assert!(pos("db") < pos("be") && pos("be") < pos("ai") && pos("ai") < pos("fe"));
@@ -101,7 +136,11 @@ fn chromium_renders_states_numbers_routes_alerts_and_the_chart() {
     std::fs::create_dir_all(&artifacts).unwrap();
     let png = artifacts.join("status-page.png");
     let _ = std::fs::remove_file(&png);
-    chromium(&url, &[format!("--screenshot={}", png.display()), "--window-size=1280,1600".to_string()], &l.dir.join("chromium-shot"));
+    chromium(
+        &url,
+        &[format!("--screenshot={}", png.display()), "--window-size=1280,1600".to_string()],
+        &l.dir.join("chromium-shot"),
+    );
     let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", png.display()));
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 20_000, "a real PNG ({} bytes)", bytes.len());
 }

@@ -18,11 +18,24 @@ fn status_and_history_json_describe_live_data() {
     let (code, head, body) = get_raw(c.addr, "/", "");
     assert_eq!(code, 200);
     assert!(head.contains("content-type: text/html; charset=utf-8"), "{head}");
-    assert!(body.starts_with("<!doctype html>") && body.contains("/v1/history?since=1h") && !body.contains("https://"), "self-contained page");
+    assert!(
+        body.starts_with("<!doctype html>") && body.contains("/v1/history?since=1h") && !body.contains("https://"),
+        "self-contained page"
+    );
 
     let be = c.service("be");
-    assert_eq!((be["state"].as_str(), be["window"]["requests"].as_u64(), be["window"]["errors"].as_u64()), (Some("critical"), Some(1000), Some(120)));
-    assert_eq!((be["thresholds"]["warning"].as_f64(), be["thresholds"]["critical"].as_f64(), be["thresholds"]["min_requests"].as_u64()), (Some(0.05), Some(0.1), Some(10)));
+    assert_eq!(
+        (be["state"].as_str(), be["window"]["requests"].as_u64(), be["window"]["errors"].as_u64()),
+        (Some("critical"), Some(1000), Some(120))
+    );
+    assert_eq!(
+        (
+            be["thresholds"]["warning"].as_f64(),
+            be["thresholds"]["critical"].as_f64(),
+            be["thresholds"]["min_requests"].as_u64()
+        ),
+        (Some(0.05), Some(0.1), Some(10))
+    );
     assert_eq!(be["top_routes"][0]["route"], ORDERS);
     assert_eq!(be["incident"]["level"], "critical");
     assert!(be["health"]["latency_ms"].is_u64() && be["health"]["ok"] == true);
@@ -42,7 +55,10 @@ fn status_and_history_json_describe_live_data() {
     assert!(routes[0]["first_seen_ms"].as_u64() < routes[0]["last_seen_ms"].as_u64());
     let alerts = h["alerts"].as_array().unwrap();
     let of = |s: &str| alerts.iter().find(|a| a["service"] == s).unwrap_or_else(|| panic!("no alert for {s}: {h}"));
-    assert_eq!((of("be")["delivery"].as_str(), of("be")["outcome"].as_str(), of("be")["title"].as_str()), (Some("delivered"), Some("delivered"), Some("🔴 be — CRITICAL raised")));
+    assert_eq!(
+        (of("be")["delivery"].as_str(), of("be")["outcome"].as_str(), of("be")["title"].as_str()),
+        (Some("delivered"), Some("delivered"), Some("🔴 be — CRITICAL raised"))
+    );
     assert!(of("be")["message_id"].is_string());
     assert_eq!((of("ai")["delivery"].as_str(), of("ai")["webhook"].as_str()), (Some("webhook_broken"), Some("ops")));
     // db went DOWN: its alert is in the history too.
@@ -70,14 +86,30 @@ fn a_status_token_guards_the_page_json_and_metrics() {
         let (code, head, _) = get_raw(c.addr, path, "");
         assert_eq!(code, 401, "{path} without a token");
         assert!(head.contains("www-authenticate: bearer"), "{head}");
-        assert_eq!(get_raw(c.addr, path, "Authorization: Bearer wrong-token-1\r\n").0, 401, "{path} with a wrong token");
-        assert_eq!(get_raw(c.addr, path, &format!("Authorization: Bearer {TOKEN}\r\n")).0, 401, "{path}: an ingest token is not the status token");
-        assert_eq!(get_raw(c.addr, path, "Authorization: Bearer page-token-1\r\n").0, 200, "{path} with the bearer token");
+        assert_eq!(
+            get_raw(c.addr, path, "Authorization: Bearer wrong-token-1\r\n").0,
+            401,
+            "{path} with a wrong token"
+        );
+        assert_eq!(
+            get_raw(c.addr, path, &format!("Authorization: Bearer {TOKEN}\r\n")).0,
+            401,
+            "{path}: an ingest token is not the status token"
+        );
+        assert_eq!(
+            get_raw(c.addr, path, "Authorization: Bearer page-token-1\r\n").0,
+            200,
+            "{path} with the bearer token"
+        );
         let sep = if path.contains('?') { '&' } else { '?' };
         assert_eq!(get_raw(c.addr, &format!("{path}{sep}token=page-token-1"), "").0, 200, "{path} with ?token=");
     }
     let (_, _, body) = get_raw(c.addr, "/", "");
     assert!(body.contains("?token="), "the 401 page says how to pass the token: {body}");
     assert_eq!(c.get("/healthz").0, 200, "/healthz stays open (liveness)");
-    assert_eq!(c.post_flush(&flush_of("edge-1", "boot-1", 9, &[("be", 5000, 0, &[])])).0, 200, "ingest keeps its own token");
+    assert_eq!(
+        c.post_flush(&flush_of("edge-1", "boot-1", 9, &[("be", 5000, 0, &[])])).0,
+        200,
+        "ingest keeps its own token"
+    );
 }

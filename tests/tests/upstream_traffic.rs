@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use faultline_tests::process::wait_until;
-use faultline_tests::traffic::{self, Stop, TrafficPlan, Targets};
+use faultline_tests::traffic::{self, Stop, Targets, TrafficPlan};
 use faultline_tests::upstream::{Health, Upstream, UpstreamOptions};
 
 fn upstream(name: &str) -> Upstream {
@@ -24,7 +24,11 @@ fn twelve_percent_fail_exactly_and_only_on_the_named_route() {
     be.fail(120, 502, &["GET /server/users/:id/orders"]).expect("fail");
     let p = TrafficPlan {
         connections: 4,
-        ..plan(&be, &["GET /server/users/7/orders", "GET /server/users/7/profile", "POST /server/users/8/orders"], Stop::Count(1500))
+        ..plan(
+            &be,
+            &["GET /server/users/7/orders", "GET /server/users/7/profile", "POST /server/users/8/orders"],
+            Stop::Count(1500),
+        )
     };
     let report = traffic::run(&p).expect("run");
     assert_eq!(report.sent, 1500);
@@ -32,7 +36,11 @@ fn twelve_percent_fail_exactly_and_only_on_the_named_route() {
     assert_eq!(report.by_status, BTreeMap::from([(200, 1440), (502, 60)]));
     assert_eq!(report.by_path["GET /server/users/7/orders"], BTreeMap::from([(200, 440), (502, 60)]));
     assert_eq!(report.by_path["GET /server/users/7/profile"], BTreeMap::from([(200, 500)]));
-    assert_eq!(report.by_path["POST /server/users/8/orders"], BTreeMap::from([(200, 500)]), "the method is part of the route");
+    assert_eq!(
+        report.by_path["POST /server/users/8/orders"],
+        BTreeMap::from([(200, 500)]),
+        "the method is part of the route"
+    );
 
     let served = be.served();
     assert_eq!(served.by_status, report.by_status, "server and client agree");
@@ -46,7 +54,9 @@ fn twelve_percent_fail_exactly_and_only_on_the_named_route() {
 fn a_new_rate_starts_a_fresh_exact_sequence_on_every_path() {
     let ai = upstream("ai");
     ai.fail(70, 503, &[]).expect("fail");
-    let report = traffic::run(&TrafficPlan { connections: 3, ..plan(&ai, &["/ai/chat", "/ai/embed"], Stop::Count(2000)) }).expect("run");
+    let report =
+        traffic::run(&TrafficPlan { connections: 3, ..plan(&ai, &["/ai/chat", "/ai/embed"], Stop::Count(2000)) })
+            .expect("run");
     assert_eq!(report.by_status, BTreeMap::from([(200, 1860), (503, 140)]));
 
     ai.fail(0, 500, &[]).expect("fail");
@@ -67,7 +77,11 @@ fn health_endpoint_up_failing_and_hanging() {
     let check = |timeout: Duration| {
         traffic::run(&TrafficPlan { timeout, ..plan(&fe, &["/actuator/health"], Stop::Count(1)) }).expect("run")
     };
-    assert_eq!(check(Duration::from_secs(30)).by_status, BTreeMap::from([(200, 1)]), "health is not subject to the failure plan");
+    assert_eq!(
+        check(Duration::from_secs(30)).by_status,
+        BTreeMap::from([(200, 1)]),
+        "health is not subject to the failure plan"
+    );
     fe.set_health(Health::Failing(503));
     assert_eq!(check(Duration::from_secs(30)).by_status, BTreeMap::from([(503, 1)]));
     fe.set_health(Health::Hang);
@@ -84,19 +98,22 @@ fn stopped_upstream_refuses_connections_and_restarts_on_the_same_port() {
     let mut be = upstream("be");
     let addr = be.addr();
     // Keep-alive traffic running across the outage.
-    let live = traffic::spawn(&TrafficPlan { rate: Some(100.0), ..plan(&be, &["/server/ping"], Stop::WhenStopped) }).expect("spawn");
+    let live = traffic::spawn(&TrafficPlan { rate: Some(100.0), ..plan(&be, &["/server/ping"], Stop::WhenStopped) })
+        .expect("spawn");
     wait_until(Duration::from_secs(60), || (live.snapshot().answered() >= 20).then_some(())).expect("traffic flows");
 
     be.stop();
     assert!(!be.is_running());
     assert!(TcpStream::connect(addr).is_err(), "a stopped upstream refuses connections");
     let during = live.snapshot().failed();
-    wait_until(Duration::from_secs(60), || (live.snapshot().failed() >= during + 5).then_some(())).expect("failures while stopped");
+    wait_until(Duration::from_secs(60), || (live.snapshot().failed() >= during + 5).then_some(()))
+        .expect("failures while stopped");
 
     be.start().expect("restart");
     assert_eq!(be.addr(), addr);
     let answered = live.snapshot().answered();
-    wait_until(Duration::from_secs(60), || (live.snapshot().answered() >= answered + 20).then_some(())).expect("traffic recovers");
+    wait_until(Duration::from_secs(60), || (live.snapshot().answered() >= answered + 20).then_some(()))
+        .expect("traffic recovers");
     let report = live.stop().expect("stop");
 
     assert_eq!(report.sent, report.answered() + report.failed());
@@ -110,7 +127,8 @@ fn stopped_upstream_refuses_connections_and_restarts_on_the_same_port() {
 #[test]
 fn a_rate_for_a_duration_sends_exactly_rate_times_duration() {
     let be = upstream("be");
-    let p = TrafficPlan { rate: Some(40.0), connections: 2, ..plan(&be, &["/a", "/b"], Stop::For(Duration::from_secs(1))) };
+    let p =
+        TrafficPlan { rate: Some(40.0), connections: 2, ..plan(&be, &["/a", "/b"], Stop::For(Duration::from_secs(1))) };
     let report = traffic::run(&p).expect("run");
     assert_eq!(report.sent, 40);
     assert_eq!(report.by_status, BTreeMap::from([(200, 40)]));
@@ -142,7 +160,8 @@ fn latencies_are_recorded_per_answer_on_a_multi_threaded_driver() {
     let report = traffic::run(&p).expect("run");
     assert_eq!(report.by_status, BTreeMap::from([(200, 400)]));
     assert_eq!(report.latencies_us.len(), 400);
-    let (p50, p99, max) = (report.latency(0.5).expect("p50"), report.latency(0.99).expect("p99"), report.latency(1.0).expect("max"));
+    let (p50, p99, max) =
+        (report.latency(0.5).expect("p50"), report.latency(0.99).expect("p99"), report.latency(1.0).expect("max"));
     assert!(p50 <= p99 && p99 <= max);
     // A quarter of the requests went to the health endpoint that takes 50 ms: the slowest quarter is that slow.
     assert!(report.latency(0.76).expect("q76") >= Duration::from_millis(50), "{report:?}");

@@ -47,9 +47,18 @@ fn a_rate_hovering_at_five_percent_does_not_flap() {
 fn every_change_is_announced_with_duration() {
     let mut a = RateAlert::new(0);
     assert_eq!(a.evaluate(&TH, 1000, 60, 1_000, 0, false), Some(RateChange::Raised { to: Level::Warning }));
-    assert_eq!(a.evaluate(&TH, 1000, 120, 2_000, 0, false), Some(RateChange::Escalated { from: Level::Warning, to: Level::Critical }));
-    assert_eq!(a.evaluate(&TH, 1000, 70, 3_000, 0, false), Some(RateChange::DeEscalated { from: Level::Critical, to: Level::Warning }));
-    assert_eq!(a.evaluate(&TH, 1000, 10, 61_000, 0, false), Some(RateChange::Resolved { from: Level::Warning, lasted_ms: 60_000, no_data: false }));
+    assert_eq!(
+        a.evaluate(&TH, 1000, 120, 2_000, 0, false),
+        Some(RateChange::Escalated { from: Level::Warning, to: Level::Critical })
+    );
+    assert_eq!(
+        a.evaluate(&TH, 1000, 70, 3_000, 0, false),
+        Some(RateChange::DeEscalated { from: Level::Critical, to: Level::Warning })
+    );
+    assert_eq!(
+        a.evaluate(&TH, 1000, 10, 61_000, 0, false),
+        Some(RateChange::Resolved { from: Level::Warning, lasted_ms: 60_000, no_data: false })
+    );
     assert_eq!(a.evaluate(&TH, 1000, 10, 62_000, 0, false), None);
 }
 
@@ -58,7 +67,10 @@ fn an_empty_window_is_no_data_and_ends_an_alert() {
     let mut a = RateAlert::new(0);
     assert!(a.no_data);
     a.evaluate(&TH, 1000, 200, 1_000, 0, false);
-    assert_eq!(a.evaluate(&TH, 0, 0, 301_000, 0, false), Some(RateChange::Resolved { from: Level::Critical, lasted_ms: 300_000, no_data: true }));
+    assert_eq!(
+        a.evaluate(&TH, 0, 0, 301_000, 0, false),
+        Some(RateChange::Resolved { from: Level::Critical, lasted_ms: 300_000, no_data: true })
+    );
     assert!(a.no_data && !a.firing());
 }
 
@@ -68,7 +80,10 @@ fn reminders_while_firing_only() {
     let min30 = 30 * 60_000;
     a.evaluate(&TH, 1000, 200, 0, min30, false);
     assert_eq!(a.evaluate(&TH, 1000, 200, min30 - 1, min30, false), None);
-    assert_eq!(a.evaluate(&TH, 1000, 200, min30, min30, false), Some(RateChange::Reminder { level: Level::Critical, firing_ms: min30 }));
+    assert_eq!(
+        a.evaluate(&TH, 1000, 200, min30, min30, false),
+        Some(RateChange::Reminder { level: Level::Critical, firing_ms: min30 })
+    );
     assert_eq!(a.evaluate(&TH, 1000, 200, min30 + 1000, min30, false), None);
     assert_eq!(a.evaluate(&TH, 1000, 200, 2 * min30, min30, false).map(|_| ()), Some(()));
     // reminder 0 = off
@@ -90,5 +105,8 @@ fn a_down_service_does_not_page_for_its_rate() {
     // Once UP, a still-firing incident is adopted by the UP message and resolves loudly.
     a.evaluate(&TH, 1000, 500, 700_000, 60_000, true);
     assert!(a.adopt(710_000));
-    assert_eq!(a.evaluate(&TH, 1000, 0, 720_000, 60_000, false), Some(RateChange::Resolved { from: Level::Critical, lasted_ms: 20_000, no_data: false }));
+    assert_eq!(
+        a.evaluate(&TH, 1000, 0, 720_000, 60_000, false),
+        Some(RateChange::Resolved { from: Level::Critical, lasted_ms: 20_000, no_data: false })
+    );
 }

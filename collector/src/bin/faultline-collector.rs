@@ -70,7 +70,12 @@ fn duration(what: &str, v: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-fn history(service: Option<String>, since: &str, config: Option<PathBuf>, state_dir: Option<PathBuf>) -> Result<(), String> {
+fn history(
+    service: Option<String>,
+    since: &str,
+    config: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+) -> Result<(), String> {
     let since = duration("since", since)?;
     let cfg = config.as_deref().map(Config::load).transpose().map_err(|e| e.to_string())?;
     let dir = match (&cfg, state_dir) {
@@ -79,7 +84,9 @@ fn history(service: Option<String>, since: &str, config: Option<PathBuf>, state_
         (None, None) => PathBuf::from("/var/lib/faultline-collector"),
     };
     let src = faultline_collector::report::Source { state_dir: &dir, config: cfg.as_ref() };
-    let text = faultline_collector::report::history(&src, service.as_deref(), since, faultline_collector::app::now_ms()).map_err(|e| e.to_string())?;
+    let text =
+        faultline_collector::report::history(&src, service.as_deref(), since, faultline_collector::app::now_ms())
+            .map_err(|e| e.to_string())?;
     print!("{text}");
     Ok(())
 }
@@ -92,27 +99,42 @@ fn rules(config: Option<PathBuf>, window: Option<String>) -> Result<(), String> 
 }
 
 fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| format!("tokio runtime: {e}"))
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::CheckConfig { path } => Config::load(&path).map(|c| print!("{}", c.masked_toml())).map_err(|e| e.to_string()),
+        Command::CheckConfig { path } => {
+            Config::load(&path).map(|c| print!("{}", c.masked_toml())).map_err(|e| e.to_string())
+        }
         Command::Run { config } => {
             init_logs();
-            Config::load(&config).map_err(|e| e.to_string()).and_then(|cfg| runtime()?.block_on(faultline_collector::app::run(cfg)).map_err(|e| e.to_string()))
+            Config::load(&config)
+                .map_err(|e| e.to_string())
+                .and_then(|cfg| runtime()?.block_on(faultline_collector::app::run(cfg)).map_err(|e| e.to_string()))
         }
         Command::TestAlert { config, service } => {
             init_logs();
             Config::load(&config)
                 .map_err(|e| e.to_string())
-                .and_then(|cfg| runtime()?.block_on(faultline_collector::testalert::run(cfg, service)).map_err(|e| e.to_string()))
+                .and_then(|cfg| {
+                    runtime()?.block_on(faultline_collector::testalert::run(cfg, service)).map_err(|e| e.to_string())
+                })
                 .map(|done| println!("{done}"))
         }
         Command::History { service, since, config, state_dir } => history(service, &since, config, state_dir),

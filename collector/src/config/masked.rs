@@ -54,12 +54,20 @@ pub fn render(c: &Config) -> String {
         q(&fmt_d(dl.max_backoff)),
         q(&fmt_d(dl.broken_retry))
     );
-    let _ = writeln!(o, "\n[history]\nretention = {}\nmax_rows = {}", q(&fmt_d(c.history.retention)), c.history.max_rows);
+    let _ =
+        writeln!(o, "\n[history]\nretention = {}\nmax_rows = {}", q(&fmt_d(c.history.retention)), c.history.max_rows);
     for s in &c.services {
         let _ = writeln!(o, "\n[[services]]\nname = {}", q(&s.name));
         if let Some(h) = &s.health {
-            let ranges: Vec<String> = h.expect.0.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
-            let _ = writeln!(o, "health_url = {}\ninterval = {}\ntimeout = {}", q(&h.url), q(&fmt_d(h.interval)), q(&fmt_d(h.timeout)));
+            let ranges: Vec<String> =
+                h.expect.0.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
+            let _ = writeln!(
+                o,
+                "health_url = {}\ninterval = {}\ntimeout = {}",
+                q(&h.url),
+                q(&fmt_d(h.interval)),
+                q(&fmt_d(h.timeout))
+            );
             // Written back in a form `expect_status` accepts: "2xx", 200, or [200, 204].
             let value = match h.expect.0.as_slice() {
                 [(lo, hi)] if lo % 100 == 0 && *hi == lo + 99 => q(&format!("{}xx", lo / 100)),
@@ -67,7 +75,11 @@ pub fn render(c: &Config) -> String {
                 many => format!("[{}]", many.iter().map(|(lo, _)| lo.to_string()).collect::<Vec<_>>().join(", ")),
             };
             let _ = writeln!(o, "expect_status = {value}  # accepted: {}", ranges.join(", "));
-            let _ = writeln!(o, "failures_before_down = {}\nsuccesses_before_up = {}", h.failures_before_down, h.successes_before_up);
+            let _ = writeln!(
+                o,
+                "failures_before_down = {}\nsuccesses_before_up = {}",
+                h.failures_before_down, h.successes_before_up
+            );
         } else {
             let _ = writeln!(o, "# no health check");
         }
@@ -79,7 +91,13 @@ pub fn render(c: &Config) -> String {
             let _ = writeln!(o, "link = {}", q(l));
         }
         let t = &s.thresholds;
-        let _ = writeln!(o, "warning = {}\ncritical = {}\nmin_requests = {}", pct(t.warning_bp), pct(t.critical_bp), t.min_requests);
+        let _ = writeln!(
+            o,
+            "warning = {}\ncritical = {}\nmin_requests = {}",
+            pct(t.warning_bp),
+            pct(t.critical_bp),
+            t.min_requests
+        );
     }
     o
 }

@@ -211,8 +211,9 @@ impl Ctx<'_> {
 
     fn duration(&self, v: &Option<Spanned<String>>, key: &str, default: Duration) -> Result<Duration, ConfigError> {
         let Some(v) = v else { return Ok(default) };
-        let d = humantime::parse_duration(v.get_ref().trim())
-            .map_err(|e| self.err(v, key, format!("{:?} is not a duration like \"60s\" or \"5m\": {e}", v.get_ref())))?;
+        let d = humantime::parse_duration(v.get_ref().trim()).map_err(|e| {
+            self.err(v, key, format!("{:?} is not a duration like \"60s\" or \"5m\": {e}", v.get_ref()))
+        })?;
         if d.is_zero() && key != "reminder" {
             return Err(self.err(v, key, "must be above zero"));
         }
@@ -246,7 +247,9 @@ impl Ctx<'_> {
 
     fn build(&self, path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         let listen = match &raw.listen {
-            Some(v) => v.get_ref().parse().map_err(|_| self.err(v, "listen", format!("{:?} is not an address like \"127.0.0.1:7070\"", v.get_ref())))?,
+            Some(v) => v.get_ref().parse().map_err(|_| {
+                self.err(v, "listen", format!("{:?} is not an address like \"127.0.0.1:7070\"", v.get_ref()))
+            })?,
             None => SocketAddr::from(([127, 0, 0, 1], 7070)),
         };
         let state_dir = match &raw.state_dir {
@@ -265,7 +268,11 @@ impl Ctx<'_> {
                 (None, Some(w)) => (w.span().start, "window"),
                 (None, None) => (0, "bucket"),
             };
-            return Err(self.err_at(at, key, format!("the bucket ({}) must divide the window ({})", fmt_d(bucket), fmt_d(window))));
+            return Err(self.err_at(
+                at,
+                key,
+                format!("the bucket ({}) must divide the window ({})", fmt_d(bucket), fmt_d(window)),
+            ));
         }
         if window.as_millis() / bucket.as_millis().max(1) > 10_000 {
             return Err(self.err_at(0, "bucket", "more than 10000 buckets per window"));
@@ -288,10 +295,18 @@ impl Ctx<'_> {
             return Err(self.err_at(at, "warning", "must be below critical"));
         }
         let reminder = self.duration(&raw.reminder, "reminder", Duration::from_secs(1800))?;
-        let top_routes = self.positive(&raw.top_routes.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)), "top_routes", 5)? as usize;
+        let top_routes = self.positive(
+            &raw.top_routes.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)),
+            "top_routes",
+            5,
+        )? as usize;
 
         if raw.tokens.is_empty() {
-            return Err(self.err_at(0, "tokens", "at least one [[tokens]] entry is required (flushes are authenticated)"));
+            return Err(self.err_at(
+                0,
+                "tokens",
+                "at least one [[tokens]] entry is required (flushes are authenticated)",
+            ));
         }
         let mut tokens = Vec::new();
         for (i, t) in raw.tokens.iter().enumerate() {
@@ -308,22 +323,46 @@ impl Ctx<'_> {
         }
 
         let limits = Limits {
-            max_proxies: self.positive(&raw.limits.max_proxies.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)), "limits.max_proxies", 64)? as usize,
-            max_boots_per_proxy: self.positive(&raw.limits.max_boots_per_proxy.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)), "limits.max_boots_per_proxy", 4)? as usize,
-            max_services: self.positive(&raw.limits.max_services.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)), "limits.max_services", 128)? as usize,
-            max_routes: self.positive(&raw.limits.max_routes.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)), "limits.max_routes", 200)? as usize,
+            max_proxies: self.positive(
+                &raw.limits.max_proxies.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)),
+                "limits.max_proxies",
+                64,
+            )? as usize,
+            max_boots_per_proxy: self.positive(
+                &raw.limits.max_boots_per_proxy.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)),
+                "limits.max_boots_per_proxy",
+                4,
+            )? as usize,
+            max_services: self.positive(
+                &raw.limits.max_services.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)),
+                "limits.max_services",
+                128,
+            )? as usize,
+            max_routes: self.positive(
+                &raw.limits.max_routes.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)),
+                "limits.max_routes",
+                200,
+            )? as usize,
         };
         let delivery = DeliveryConfig {
             timeout: self.duration(&raw.delivery.timeout, "delivery.timeout", Duration::from_secs(10))?,
             max_backoff: self.duration(&raw.delivery.max_backoff, "delivery.max_backoff", Duration::from_secs(60))?,
-            broken_retry: self.duration(&raw.delivery.broken_retry, "delivery.broken_retry", Duration::from_secs(600))?,
+            broken_retry: self.duration(
+                &raw.delivery.broken_retry,
+                "delivery.broken_retry",
+                Duration::from_secs(600),
+            )?,
         };
 
         let mut services: Vec<ServiceConfig> = Vec::new();
         for (i, s) in raw.services.iter().enumerate() {
             let svc = self.service(i, s, defaults, &webhooks)?;
             if services.iter().any(|o| o.name == svc.name) {
-                return Err(self.err(&s.name, &format!("services[{i}].name"), format!("duplicate service {:?}", svc.name)));
+                return Err(self.err(
+                    &s.name,
+                    &format!("services[{i}].name"),
+                    format!("duplicate service {:?}", svc.name),
+                ));
             }
             services.push(svc);
         }
@@ -333,10 +372,32 @@ impl Ctx<'_> {
         }
         let status_token = self.status_token(&raw)?;
         let history = self.history(&raw)?;
-        Ok(Config { file: path.to_path_buf(), listen, state_dir, window, bucket, defaults, reminder, top_routes, tokens, webhooks, limits, delivery, services, status_token, history })
+        Ok(Config {
+            file: path.to_path_buf(),
+            listen,
+            state_dir,
+            window,
+            bucket,
+            defaults,
+            reminder,
+            top_routes,
+            tokens,
+            webhooks,
+            limits,
+            delivery,
+            services,
+            status_token,
+            history,
+        })
     }
 
-    fn service(&self, i: usize, s: &RawService, defaults: Thresholds, webhooks: &BTreeMap<String, Webhook>) -> Result<ServiceConfig, ConfigError> {
+    fn service(
+        &self,
+        i: usize,
+        s: &RawService,
+        defaults: Thresholds,
+        webhooks: &BTreeMap<String, Webhook>,
+    ) -> Result<ServiceConfig, ConfigError> {
         let at = format!("services[{i}]");
         let name = s.name.get_ref().clone();
         if name.is_empty() || name.len() > faultline_flush::limits::MAX_NAME_LEN || name.chars().any(char::is_control) {
@@ -345,15 +406,26 @@ impl Ctx<'_> {
         let health = match &s.health_url {
             None => None,
             Some(u) => {
-                let url = reqwest::Url::parse(u.get_ref()).map_err(|e| self.err(u, &format!("{at}.health_url"), format!("{:?} is not a URL: {e}", u.get_ref())))?;
+                let url = reqwest::Url::parse(u.get_ref()).map_err(|e| {
+                    self.err(u, &format!("{at}.health_url"), format!("{:?} is not a URL: {e}", u.get_ref()))
+                })?;
                 if !matches!(url.scheme(), "http" | "https") {
                     return Err(self.err(u, &format!("{at}.health_url"), "must be an http:// or https:// URL"));
                 }
                 let interval = self.duration(&s.interval, &format!("{at}.interval"), Duration::from_secs(60))?;
                 let timeout = self.duration(&s.timeout, &format!("{at}.timeout"), Duration::from_secs(5))?;
                 if timeout >= interval {
-                    let span = s.timeout.as_ref().map(|t| t.span().start).or(s.interval.as_ref().map(|t| t.span().start)).unwrap_or(s.name.span().start);
-                    return Err(self.err_at(span, &format!("{at}.timeout"), format!("{} must be below the interval ({})", fmt_d(timeout), fmt_d(interval))));
+                    let span = s
+                        .timeout
+                        .as_ref()
+                        .map(|t| t.span().start)
+                        .or(s.interval.as_ref().map(|t| t.span().start))
+                        .unwrap_or(s.name.span().start);
+                    return Err(self.err_at(
+                        span,
+                        &format!("{at}.timeout"),
+                        format!("{} must be below the interval ({})", fmt_d(timeout), fmt_d(interval)),
+                    ));
                 }
                 let expect = match &s.expect_status {
                     None => ExpectStatus(vec![(200, 299)]),
@@ -364,8 +436,16 @@ impl Ctx<'_> {
                     interval,
                     timeout,
                     expect,
-                    failures_before_down: self.positive(&s.failures_before_down, &format!("{at}.failures_before_down"), 1)?,
-                    successes_before_up: self.positive(&s.successes_before_up, &format!("{at}.successes_before_up"), 1)?,
+                    failures_before_down: self.positive(
+                        &s.failures_before_down,
+                        &format!("{at}.failures_before_down"),
+                        1,
+                    )?,
+                    successes_before_up: self.positive(
+                        &s.successes_before_up,
+                        &format!("{at}.successes_before_up"),
+                        1,
+                    )?,
                 })
             }
         };
@@ -378,14 +458,24 @@ impl Ctx<'_> {
         }
         let webhook = match &s.webhook {
             Some(w) if !webhooks.contains_key(w.get_ref()) => {
-                return Err(self.err(w, &format!("{at}.webhook"), format!("no webhook {:?} in [webhooks]", w.get_ref())));
+                return Err(self.err(
+                    w,
+                    &format!("{at}.webhook"),
+                    format!("no webhook {:?} in [webhooks]", w.get_ref()),
+                ));
             }
             Some(w) => w.get_ref().clone(),
             None => DEFAULT_WEBHOOK.to_string(),
         };
         for (list, k) in [(&s.mention_roles, "mention_roles"), (&s.mention_users, "mention_users")] {
-            if let Some(bad) = list.iter().find(|id| id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit())) {
-                return Err(self.err(&s.name, &format!("{at}.{k}"), format!("{bad:?} is not a Discord id (digits only)")));
+            if let Some(bad) =
+                list.iter().find(|id| id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(self.err(
+                    &s.name,
+                    &format!("{at}.{k}"),
+                    format!("{bad:?} is not a Discord id (digits only)"),
+                ));
             }
         }
         if let Some(l) = &s.link {
@@ -398,7 +488,8 @@ impl Ctx<'_> {
             clear_pct: defaults.clear_pct,
         };
         if thresholds.warning_bp >= thresholds.critical_bp {
-            let span = s.warning.as_ref().or(s.critical.as_ref()).map(|v| v.span().start).unwrap_or(s.name.span().start);
+            let span =
+                s.warning.as_ref().or(s.critical.as_ref()).map(|v| v.span().start).unwrap_or(s.name.span().start);
             return Err(self.err_at(span, &format!("{at}.warning"), "must be below critical"));
         }
         Ok(ServiceConfig {

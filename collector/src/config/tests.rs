@@ -72,7 +72,8 @@ fn thresholds_and_references_are_checked() {
     assert_eq!((e.line, e.key.as_str()), (1, "warning"));
     let c = parse(&format!("warning = 4.99\ncritical = 9.99\n{fixed}")).unwrap();
     assert_eq!((c.defaults.warning_bp, c.defaults.critical_bp), (499, 999));
-    let e = parse(&fixed.replace("[[tokens]]\ntoken = \"secret-token-1\"", "[[tokens]]\ntoken = \"short\"")).unwrap_err();
+    let e =
+        parse(&fixed.replace("[[tokens]]\ntoken = \"secret-token-1\"", "[[tokens]]\ntoken = \"short\"")).unwrap_err();
     assert_eq!(e.key, "tokens[0].token");
     let e = parse(&format!("window = \"5m\"\nbucket = \"7s\"\n{fixed}")).unwrap_err();
     assert_eq!((e.line, e.key.as_str()), (2, "bucket"));
@@ -83,9 +84,17 @@ fn thresholds_and_references_are_checked() {
     assert!(parse(&format!("clear_below = 0.3\n{fixed}")).is_err());
     let e = parse(&format!("reminder = \"100000000y\"\n{fixed}")).unwrap_err();
     assert_eq!(e.key, "reminder");
-    let e = parse(&fixed.replace("health_url = \"http://127.0.0.1:3000/\"", "health_url = \"http://127.0.0.1:3000/\"\nlink = \"https://x/{nope}\"")).unwrap_err();
+    let e = parse(&fixed.replace(
+        "health_url = \"http://127.0.0.1:3000/\"",
+        "health_url = \"http://127.0.0.1:3000/\"\nlink = \"https://x/{nope}\"",
+    ))
+    .unwrap_err();
     assert!(e.message.contains("{nope}"), "{e}");
-    let e = parse(&fixed.replace("health_url = \"http://127.0.0.1:3000/\"", "health_url = \"http://127.0.0.1:3000/\"\nexpect_status = \"7xx\"")).unwrap_err();
+    let e = parse(&fixed.replace(
+        "health_url = \"http://127.0.0.1:3000/\"",
+        "health_url = \"http://127.0.0.1:3000/\"\nexpect_status = \"7xx\"",
+    ))
+    .unwrap_err();
     assert_eq!(e.key, "services[0].expect_status");
     let e = parse(&fixed.replace("[webhooks]\ndefault", "[webhooks]\nother")).unwrap_err();
     assert_eq!(e.key, "webhooks.default");
@@ -121,18 +130,32 @@ fn status_token_and_history_have_defaults_and_are_checked() {
     assert!(!c.status_token_matches("secret-token-1") || c.status_token.is_none());
     let c = parse(&format!("listen = \"0.0.0.0:7070\"\n{fixed}")).unwrap();
     assert!(!c.status_open(), "beyond loopback a token is needed");
-    assert!(c.status_token_matches("secret-token-1") && !c.status_token_matches("secret-token-2"), "any ingest token without status_token");
-    let c = parse(&format!("status_token = \"page-token-9\"\n{fixed}\n[history]\nretention = \"2d\"\nmax_rows = 5000\n")).unwrap();
+    assert!(
+        c.status_token_matches("secret-token-1") && !c.status_token_matches("secret-token-2"),
+        "any ingest token without status_token"
+    );
+    let c =
+        parse(&format!("status_token = \"page-token-9\"\n{fixed}\n[history]\nretention = \"2d\"\nmax_rows = 5000\n"))
+            .unwrap();
     assert!(!c.status_open(), "a configured status_token is always required");
     assert!(c.status_token_matches("page-token-9") && !c.status_token_matches("secret-token-1"));
     assert_eq!(c.history, HistoryConfig { retention: Duration::from_secs(2 * 86_400), max_rows: 5000 });
     let out = c.masked_toml();
-    assert!(!out.contains("page-token-9") && out.contains("status_token = \"****\"") && out.contains("retention = \"2days\""), "{out}");
+    assert!(
+        !out.contains("page-token-9")
+            && out.contains("status_token = \"****\"")
+            && out.contains("retention = \"2days\""),
+        "{out}"
+    );
     assert!(!format!("{c:?}").contains("page-token-9"));
     // The effective configuration reads back as the same configuration (secrets re-entered).
     let back = parse(&out.replace("\"****\"", "\"re-entered-token\"").replace("/****\"", "/re-entered\"")).unwrap();
     assert_eq!(back.masked_toml(), out);
-    let c204 = parse(&fixed.replace("health_url = \"http://127.0.0.1:3000/\"", "health_url = \"http://127.0.0.1:3000/\"\nexpect_status = [200, 204]")).unwrap();
+    let c204 = parse(&fixed.replace(
+        "health_url = \"http://127.0.0.1:3000/\"",
+        "health_url = \"http://127.0.0.1:3000/\"\nexpect_status = [200, 204]",
+    ))
+    .unwrap();
     assert!(c204.masked_toml().contains("expect_status = [200, 204]"), "{}", c204.masked_toml());
     let e = parse(&format!("status_token = \"short\"\n{fixed}")).unwrap_err();
     assert_eq!((e.line, e.key.as_str()), (1, "status_token"));

@@ -18,7 +18,10 @@ pub(super) fn parse_expect(e: &RawExpect) -> Result<ExpectStatus, String> {
                     let lo = u16::from(d - b'0') * 100;
                     Ok(ExpectStatus(vec![(lo, lo + 99)]))
                 }
-                _ => t.parse::<i64>().map_err(|_| format!("{t:?} is not a status like \"2xx\" or 200")).and_then(|c| Ok(ExpectStatus(vec![code(c)?]))),
+                _ => t
+                    .parse::<i64>()
+                    .map_err(|_| format!("{t:?} is not a status like \"2xx\" or 200"))
+                    .and_then(|c| Ok(ExpectStatus(vec![code(c)?]))),
             }
         }
     }

@@ -28,7 +28,15 @@ fn flush(seq: u64, services: Vec<Svc<'_>>) -> Flush {
                 status_4xx: 0,
                 status_5xx: e5,
                 no_response: 0,
-                routes: routes.into_iter().map(|(r, c)| RouteCounters { route: r.into(), count: c, first_seen_ms: seq, last_seen_ms: seq * 10 }).collect(),
+                routes: routes
+                    .into_iter()
+                    .map(|(r, c)| RouteCounters {
+                        route: r.into(),
+                        count: c,
+                        first_seen_ms: seq,
+                        last_seen_ms: seq * 10,
+                    })
+                    .collect(),
             })
             .collect(),
     }
@@ -50,7 +58,10 @@ fn flushes_raise_and_the_timer_ends_with_no_data() {
     assert_eq!(rate(&got.notices[0]), RateChange::Raised { to: Level::Critical });
     let n = &got.notices[0];
     assert_eq!((n.requests, n.errors, n.window_ms), (200, 24, 60_000));
-    assert_eq!(n.top_routes.iter().map(|r| (r.route.as_str(), r.count)).collect::<Vec<_>>(), vec![("GET /a", 20), ("GET /b", 4)]);
+    assert_eq!(
+        n.top_routes.iter().map(|r| (r.route.as_str(), r.count)).collect::<Vec<_>>(),
+        vec![("GET /a", 20), ("GET /b", 4)]
+    );
     assert!(e.tick(30_000).is_empty());
     let ended = e.tick(71_000);
     assert_eq!(rate(&ended[0]), RateChange::Resolved { from: Level::Critical, lasted_ms: 60_000, no_data: true });
@@ -88,14 +99,24 @@ fn down_suppresses_the_rate_alert_and_up_adopts_it() {
 #[test]
 fn caps_on_services_and_routes() {
     let mut e = Engine::restore(cfg("[limits]\nmax_services = 2\nmax_routes = 2"), 0, vec![], vec![], BTreeMap::new());
-    let got = e.ingest(&flush(1, vec![("be", 10, 3, vec![("a", 1), ("b", 1), ("c", 1)]), ("x", 1, 0, vec![]), ("y", 1, 0, vec![])]), 1_000).unwrap();
+    let got = e
+        .ingest(
+            &flush(
+                1,
+                vec![("be", 10, 3, vec![("a", 1), ("b", 1), ("c", 1)]), ("x", 1, 0, vec![]), ("y", 1, 0, vec![])],
+            ),
+            1_000,
+        )
+        .unwrap();
     assert_eq!(got.caps.len(), 2, "{:#?}", got.caps);
     assert!(got.caps.iter().any(|c| c.0.contains("max_services") && c.0.contains("\"y\"")));
     assert!(e.services().contains_key("x") && !e.services().contains_key("y"));
     let routes: Vec<_> = e.services()["be"].routes.keys().cloned().collect();
     assert_eq!(routes, vec!["a", "b", "other"]);
     // The same caps a second later are not logged again (rate-limited), but still applied.
-    let got = e.ingest(&flush(2, vec![("be", 20, 6, vec![("a", 2), ("b", 2), ("d", 2)]), ("y", 2, 0, vec![])]), 2_000).unwrap();
+    let got = e
+        .ingest(&flush(2, vec![("be", 20, 6, vec![("a", 2), ("b", 2), ("d", 2)]), ("y", 2, 0, vec![])]), 2_000)
+        .unwrap();
     assert!(got.caps.is_empty());
     assert_eq!(e.services()["be"].routes["other"].total, 3, "c (1) then d (2)");
 }
@@ -125,8 +146,12 @@ fn snapshot_holds_what_changed_and_restores_exactly() {
 
 #[test]
 fn top_routes_rank_by_count_then_recency_then_name() {
-    let w: BTreeMap<String, u64> = [("a", 5), ("b", 9), ("c", 5), ("d", 5), ("z", 0)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    let seen: BTreeMap<String, RouteSeen> = [("a", 10), ("b", 1), ("c", 30), ("d", 30)].into_iter().map(|(k, l)| (k.to_string(), RouteSeen { first_seen_ms: 1, last_seen_ms: l, total: 0 })).collect();
+    let w: BTreeMap<String, u64> =
+        [("a", 5), ("b", 9), ("c", 5), ("d", 5), ("z", 0)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let seen: BTreeMap<String, RouteSeen> = [("a", 10), ("b", 1), ("c", 30), ("d", 30)]
+        .into_iter()
+        .map(|(k, l)| (k.to_string(), RouteSeen { first_seen_ms: 1, last_seen_ms: l, total: 0 }))
+        .collect();
     let top: Vec<String> = top_routes(&w, &seen, 3).into_iter().map(|r| r.route).collect();
     assert_eq!(top, vec!["b", "c", "d"]);
 }
@@ -137,7 +162,8 @@ fn flushes_feed_the_per_minute_history_handed_out_with_snapshots() {
     e.ingest(&flush(1, vec![("be", 100, 4, vec![("GET /a", 4)])]), 59_000).unwrap();
     e.ingest(&flush(2, vec![("be", 300, 10, vec![("GET /a", 10)])]), 61_000).unwrap();
     let snap = e.take_snapshot(61_000);
-    let got: Vec<(u64, u64, u64, u64)> = snap.minutes.iter().map(|m| (m.start_ms, m.requests, m.errors, m.routes["GET /a"].count)).collect();
+    let got: Vec<(u64, u64, u64, u64)> =
+        snap.minutes.iter().map(|m| (m.start_ms, m.requests, m.errors, m.routes["GET /a"].count)).collect();
     assert_eq!(got, vec![(0, 100, 4, 4), (60_000, 200, 6, 6)]);
     assert_eq!(snap.minutes[1].routes["GET /a"].last_seen_ms, 20, "route times from the flush");
     // A snapshot that could not be written gives its minutes back, whole.

@@ -81,7 +81,15 @@ pub struct HealthState {
 
 impl Default for HealthState {
     fn default() -> Self {
-        HealthState { health: Health::Unknown, failures: 0, successes: 0, failing_since_ms: None, down_since_ms: None, last: None, last_notice_ms: 0 }
+        HealthState {
+            health: Health::Unknown,
+            failures: 0,
+            successes: 0,
+            failing_since_ms: None,
+            down_since_ms: None,
+            last: None,
+            last_notice_ms: 0,
+        }
     }
 }
 
@@ -159,7 +167,10 @@ mod tests {
         assert_eq!(h.health, Health::Up);
         assert_eq!(h.record(bad(60_000, Failure::Refused), 3, 2), None);
         assert_eq!(h.record(bad(120_000, Failure::Timeout), 3, 2), None);
-        assert_eq!(h.record(bad(180_000, Failure::Status(503)), 3, 2), Some(HealthChange::Down { failure: Failure::Status(503), failures: 3 }));
+        assert_eq!(
+            h.record(bad(180_000, Failure::Status(503)), 3, 2),
+            Some(HealthChange::Down { failure: Failure::Status(503), failures: 3 })
+        );
         assert_eq!(h.record(bad(240_000, Failure::Status(503)), 3, 2), None, "announced once");
         assert_eq!(h.record(ok(300_000), 3, 2), None);
         assert_eq!(h.record(bad(360_000, Failure::Refused), 3, 2), None, "a failure resets the successes");
@@ -182,7 +193,10 @@ mod tests {
         let mut h = HealthState::default();
         h.record(bad(1000, Failure::Timeout), 1, 1);
         assert_eq!(h.reminder(1000 + 59_999, 60_000), None);
-        assert_eq!(h.reminder(61_000, 60_000), Some(HealthChange::Reminder { failure: Failure::Timeout, down_ms: 60_000 }));
+        assert_eq!(
+            h.reminder(61_000, 60_000),
+            Some(HealthChange::Reminder { failure: Failure::Timeout, down_ms: 60_000 })
+        );
         assert_eq!(h.reminder(1_000_000, 0), None);
         assert_eq!(Failure::Status(502).to_string(), "status 502");
     }

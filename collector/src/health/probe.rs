@@ -45,9 +45,13 @@ pub fn classify(e: &reqwest::Error) -> Failure {
 fn classify_text(all: &str, last: String) -> Failure {
     if all.contains("connection refused") {
         Failure::Refused
-    } else if all.contains("dns error") || all.contains("failed to lookup") || all.contains("name or service not known") {
+    } else if all.contains("dns error") || all.contains("failed to lookup") || all.contains("name or service not known")
+    {
         Failure::Dns(last)
-    } else if ["tls", "certificate", "handshake", "corrupt message", "invalidcontenttype"].iter().any(|k| all.contains(k)) {
+    } else if ["tls", "certificate", "handshake", "corrupt message", "invalidcontenttype"]
+        .iter()
+        .any(|k| all.contains(k))
+    {
         Failure::Tls(last)
     } else if all.contains("timed out") {
         Failure::Timeout
@@ -62,9 +66,18 @@ mod tests {
 
     #[test]
     fn texts_are_classified() {
-        assert_eq!(classify_text("error sending request: dns error: failed to lookup address", "x".into()), Failure::Dns("x".into()));
-        assert_eq!(classify_text("client error (connect): received corrupt message of type invalidcontenttype", "y".into()), Failure::Tls("y".into()));
-        assert_eq!(classify_text("tcp connect error: connection refused (os error 111)", String::new()), Failure::Refused);
+        assert_eq!(
+            classify_text("error sending request: dns error: failed to lookup address", "x".into()),
+            Failure::Dns("x".into())
+        );
+        assert_eq!(
+            classify_text("client error (connect): received corrupt message of type invalidcontenttype", "y".into()),
+            Failure::Tls("y".into())
+        );
+        assert_eq!(
+            classify_text("tcp connect error: connection refused (os error 111)", String::new()),
+            Failure::Refused
+        );
         assert_eq!(classify_text("connection reset by peer", "z".into()), Failure::Connection("z".into()));
     }
 }

@@ -60,17 +60,43 @@ pub fn title(n: &Notice) -> String {
 fn headline(n: &Notice) -> (String, u32) {
     let svc = &n.service;
     let (text, colour) = match &n.event {
-        Event::Rate(RateChange::Raised { to }) => (format!("{} {svc} — {} raised", level_look(*to).0, to.name()), level_look(*to).1),
-        Event::Rate(RateChange::Escalated { from, to }) => (format!("{} {svc} — escalated to {} (was {})", level_look(*to).0, to.name(), from.name()), level_look(*to).1),
-        Event::Rate(RateChange::DeEscalated { from, to }) => (format!("{} {svc} — de-escalated to {} (was {})", level_look(*to).0, to.name(), from.name()), level_look(*to).1),
-        Event::Rate(RateChange::Resolved { from, lasted_ms, no_data: false }) => (format!("✅ {svc} — RESOLVED after {} (was {})", span(*lasted_ms), from.name()), GREEN),
-        Event::Rate(RateChange::Resolved { from, lasted_ms, no_data: true }) => {
-            (format!("⚪ {svc} — RESOLVED: no data, no traffic in {} (was {} for {})", span(n.window_ms), from.name(), span(*lasted_ms)), GREY)
+        Event::Rate(RateChange::Raised { to }) => {
+            (format!("{} {svc} — {} raised", level_look(*to).0, to.name()), level_look(*to).1)
         }
-        Event::Rate(RateChange::Reminder { level, firing_ms }) => (format!("{} {svc} — still {} (for {})", level_look(*level).0, level.name(), span(*firing_ms)), level_look(*level).1),
-        Event::Health(HealthChange::Down { failure, failures }) => (format!("🔴 {svc} — DOWN: {failure} ({failures} failed check{})", if *failures == 1 { "" } else { "s" }), RED),
-        Event::Health(HealthChange::Up { downtime_ms }) => (format!("✅ {svc} — UP after {} down", span(*downtime_ms)), GREEN),
-        Event::Health(HealthChange::Reminder { failure, down_ms }) => (format!("🔴 {svc} — still DOWN (for {}): {failure}", span(*down_ms)), RED),
+        Event::Rate(RateChange::Escalated { from, to }) => (
+            format!("{} {svc} — escalated to {} (was {})", level_look(*to).0, to.name(), from.name()),
+            level_look(*to).1,
+        ),
+        Event::Rate(RateChange::DeEscalated { from, to }) => (
+            format!("{} {svc} — de-escalated to {} (was {})", level_look(*to).0, to.name(), from.name()),
+            level_look(*to).1,
+        ),
+        Event::Rate(RateChange::Resolved { from, lasted_ms, no_data: false }) => {
+            (format!("✅ {svc} — RESOLVED after {} (was {})", span(*lasted_ms), from.name()), GREEN)
+        }
+        Event::Rate(RateChange::Resolved { from, lasted_ms, no_data: true }) => (
+            format!(
+                "⚪ {svc} — RESOLVED: no data, no traffic in {} (was {} for {})",
+                span(n.window_ms),
+                from.name(),
+                span(*lasted_ms)
+            ),
+            GREY,
+        ),
+        Event::Rate(RateChange::Reminder { level, firing_ms }) => (
+            format!("{} {svc} — still {} (for {})", level_look(*level).0, level.name(), span(*firing_ms)),
+            level_look(*level).1,
+        ),
+        Event::Health(HealthChange::Down { failure, failures }) => (
+            format!("🔴 {svc} — DOWN: {failure} ({failures} failed check{})", if *failures == 1 { "" } else { "s" }),
+            RED,
+        ),
+        Event::Health(HealthChange::Up { downtime_ms }) => {
+            (format!("✅ {svc} — UP after {} down", span(*downtime_ms)), GREEN)
+        }
+        Event::Health(HealthChange::Reminder { failure, down_ms }) => {
+            (format!("🔴 {svc} — still DOWN (for {}): {failure}", span(*down_ms)), RED)
+        }
         Event::Test => (format!("🧪 TEST — Faultline test alert for {svc}: nothing is wrong"), BLUE),
     };
     (text, colour)
@@ -80,7 +106,13 @@ fn rate_line(n: &Notice) -> String {
     if n.requests == 0 {
         return format!("No data: no traffic in the last {}.", span(n.window_ms));
     }
-    let mut s = format!("5xx rate **{} — {} of {} in {}**", percent(n.errors, n.requests), n.errors, n.requests, span(n.window_ms));
+    let mut s = format!(
+        "5xx rate **{} — {} of {} in {}**",
+        percent(n.errors, n.requests),
+        n.errors,
+        n.requests,
+        span(n.window_ms)
+    );
     if n.requests < n.thresholds.min_requests {
         s.push_str(&format!(" (below the minimum of {} requests: the rate is not judged)", n.thresholds.min_requests));
     }
@@ -114,9 +146,12 @@ fn rfc3339(ms: u64) -> Option<String> {
 
 /// The `content` line and `allowed_mentions` that notify the owners (mentions in embeds don't).
 fn mentions(headline: &str, svc: Option<&ServiceConfig>, notify: bool) -> (String, Value) {
-    let roles: Vec<&String> = svc.filter(|_| notify).map(|s| s.mention_roles.iter().take(100).collect()).unwrap_or_default();
-    let users: Vec<&String> = svc.filter(|_| notify).map(|s| s.mention_users.iter().take(100).collect()).unwrap_or_default();
-    let tags: Vec<String> = roles.iter().map(|r| format!("<@&{r}>")).chain(users.iter().map(|u| format!("<@{u}>"))).collect();
+    let roles: Vec<&String> =
+        svc.filter(|_| notify).map(|s| s.mention_roles.iter().take(100).collect()).unwrap_or_default();
+    let users: Vec<&String> =
+        svc.filter(|_| notify).map(|s| s.mention_users.iter().take(100).collect()).unwrap_or_default();
+    let tags: Vec<String> =
+        roles.iter().map(|r| format!("<@&{r}>")).chain(users.iter().map(|u| format!("<@{u}>"))).collect();
     let head = cut(headline, 400);
     let mut content = String::new();
     for t in &tags {
@@ -134,7 +169,11 @@ fn mentions(headline: &str, svc: Option<&ServiceConfig>, notify: bool) -> (Strin
 pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
     let (head, colour) = headline(n);
     let mut desc = rate_line(n);
-    desc.push_str(&format!("\nWARNING from {}, CRITICAL from {}.", bp(n.thresholds.warning_bp), bp(n.thresholds.critical_bp)));
+    desc.push_str(&format!(
+        "\nWARNING from {}, CRITICAL from {}.",
+        bp(n.thresholds.warning_bp),
+        bp(n.thresholds.critical_bp)
+    ));
     if let Some(l) = n.rate_still {
         desc.push_str(&format!("\nThe 5xx-rate alert is still open: {}.", l.name()));
     }
@@ -152,7 +191,15 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
     let routes: Vec<String> = n
         .top_routes
         .iter()
-        .map(|r| format!("`{}` — **{}** · first <t:{}:R> · last <t:{}:R>", cut(&r.route.replace('`', "'"), 200), r.count, r.first_seen_ms / 1000, r.last_seen_ms / 1000))
+        .map(|r| {
+            format!(
+                "`{}` — **{}** · first <t:{}:R> · last <t:{}:R>",
+                cut(&r.route.replace('`', "'"), 200),
+                r.count,
+                r.first_seen_ms / 1000,
+                r.last_seen_ms / 1000
+            )
+        })
         .collect();
     if !routes.is_empty() {
         fields.push(json!({"name": "Top failing routes", "value": trim::join_lines(&routes, LIMITS.field_value)}));
@@ -178,7 +225,9 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
     if let (Some(ts), Some(obj)) = (rfc3339(n.at_ms), embed.as_object_mut()) {
         obj.insert("timestamp".into(), Value::String(ts));
     }
-    if let (Some(u), Some(obj)) = (url.filter(|u| u.len() <= 2000 && reqwest::Url::parse(u).is_ok()), embed.as_object_mut()) {
+    if let (Some(u), Some(obj)) =
+        (url.filter(|u| u.len() <= 2000 && reqwest::Url::parse(u).is_ok()), embed.as_object_mut())
+    {
         obj.insert("url".into(), Value::String(u));
     }
     fit_embed(&mut embed);
@@ -189,7 +238,11 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
 /// The footer naming outbox row `id`; 0 for an alert sent from memory because the state database
 /// could not be written (see [`crate::unsaved`]).
 fn footer(id: i64) -> String {
-    if id > 0 { format!("Faultline · alert #{id}") } else { "Faultline · alert not saved: state database unwritable".to_string() }
+    if id > 0 {
+        format!("Faultline · alert #{id}")
+    } else {
+        "Faultline · alert not saved: state database unwritable".to_string()
+    }
 }
 
 /// The plain fallback sent once after Discord refused the full message (400): content only.

@@ -16,7 +16,12 @@ fn notice(event: Event) -> Notice {
         requests: 500,
         errors: 62,
         thresholds: TH,
-        top_routes: vec![RouteLine { route: "GET /server/users/:id/orders".into(), count: 58, first_seen_ms: 1_764_540_031_002, last_seen_ms: 1_764_540_284_410 }],
+        top_routes: vec![RouteLine {
+            route: "GET /server/users/:id/orders".into(),
+            count: 58,
+            first_seen_ms: 1_764_540_031_002,
+            last_seen_ms: 1_764_540_284_410,
+        }],
         rate_still: None,
         last_probe: Some(ProbeResult { at_ms: 1_764_540_290_000, latency_ms: 12, failure: None, status: Some(200) }),
     }
@@ -63,7 +68,10 @@ fn a_raised_alert_says_rate_counts_window_routes_link_and_mentions() {
     assert_eq!(e["color"], RED);
     assert!(e["description"].as_str().unwrap().contains("12.4% — 62 of 500 in 5 min"));
     let routes = e["fields"].as_array().unwrap().iter().find(|f| f["name"] == "Top failing routes").unwrap();
-    assert_eq!(routes["value"], "`GET /server/users/:id/orders` — **58** · first <t:1764540031:R> · last <t:1764540284:R>");
+    assert_eq!(
+        routes["value"],
+        "`GET /server/users/:id/orders` — **58** · first <t:1764540031:R> · last <t:1764540284:R>"
+    );
     assert_eq!(e["url"], "https://logs.example.com/?q=be&from=1764540000&to=1764540300");
     assert_eq!(e["footer"]["text"], "Faultline · alert #7");
     assert_eq!(e["timestamp"], "2025-11-30T22:05:00Z");
@@ -77,7 +85,10 @@ fn colours_and_words_by_severity_and_event() {
     let r = |ev| render(&notice(ev), None, 1)["embeds"][0].clone();
     assert_eq!(r(Event::Rate(RateChange::Raised { to: Level::Warning }))["color"], ORANGE);
     let e = r(Event::Rate(RateChange::Resolved { from: Level::Critical, lasted_ms: 720_000, no_data: false }));
-    assert_eq!((e["title"].as_str().unwrap(), e["color"].as_u64()), ("✅ be — RESOLVED after 12 min (was CRITICAL)", Some(u64::from(GREEN))));
+    assert_eq!(
+        (e["title"].as_str().unwrap(), e["color"].as_u64()),
+        ("✅ be — RESOLVED after 12 min (was CRITICAL)", Some(u64::from(GREEN)))
+    );
     let e = r(Event::Rate(RateChange::Resolved { from: Level::Warning, lasted_ms: 60_000, no_data: true }));
     assert!(e["title"].as_str().unwrap().contains("no data"), "{e}");
     let e = r(Event::Health(HealthChange::Down { failure: Failure::Status(503), failures: 3 }));
@@ -96,16 +107,28 @@ fn percent_and_span_formats() {
     assert_eq!(percent(5, 100), "5%");
     assert_eq!(percent(1, 3), "33.33%");
     assert_eq!(percent(0, 0), "-");
-    assert_eq!((span(30_000), span(300_000), span(90_000), span(7_200_000)), ("30 s".into(), "5 min".into(), "1 min 30 s".into(), "2 h".into()));
+    assert_eq!(
+        (span(30_000), span(300_000), span(90_000), span(7_200_000)),
+        ("30 s".into(), "5 min".into(), "1 min 30 s".into(), "2 h".into())
+    );
     assert_eq!(span(340), "340 ms");
 }
 
 #[test]
 fn huge_inputs_are_trimmed_to_every_discord_limit() {
-    let mut n = notice(Event::Health(HealthChange::Down { failure: Failure::Connection("x".repeat(5000)), failures: 1 }));
+    let mut n =
+        notice(Event::Health(HealthChange::Down { failure: Failure::Connection("x".repeat(5000)), failures: 1 }));
     n.service = "s".repeat(5000);
-    n.top_routes = (0..1000).map(|i| RouteLine { route: format!("GET /{}{i}", "r".repeat(300)), count: 1000 - i, first_seen_ms: 0, last_seen_ms: 0 }).collect();
-    n.last_probe = Some(ProbeResult { at_ms: 0, latency_ms: 1, failure: Some(Failure::Tls("t".repeat(9000))), status: None });
+    n.top_routes = (0..1000)
+        .map(|i| RouteLine {
+            route: format!("GET /{}{i}", "r".repeat(300)),
+            count: 1000 - i,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+        })
+        .collect();
+    n.last_probe =
+        Some(ProbeResult { at_ms: 0, latency_ms: 1, failure: Some(Failure::Tls("t".repeat(9000))), status: None });
     let mut s = svc();
     s.mention_roles = (0..500).map(|i| format!("{}", 10_000_000_000_000_000u64 + i)).collect();
     s.mention_users = s.mention_roles.clone();
@@ -114,7 +137,15 @@ fn huge_inputs_are_trimmed_to_every_discord_limit() {
     check_limits(&m);
     assert_eq!(m["allowed_mentions"]["roles"].as_array().unwrap().len(), 100);
     assert!(m["embeds"][0].get("url").is_none(), "an over-long link is not the embed url");
-    let routes = m["embeds"][0]["fields"].as_array().unwrap().iter().find(|f| f["name"] == "Top failing routes").unwrap()["value"].as_str().unwrap().to_string();
+    let routes = m["embeds"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Top failing routes")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(routes.contains("more"), "{routes}");
     let f = fallback(&n, 3);
     assert!(f["content"].as_str().unwrap().chars().count() <= LIMITS.content);

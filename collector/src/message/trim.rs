@@ -15,7 +15,16 @@ pub struct Limits {
 }
 
 /// The limits in force (discord-api-docs, message.mdx).
-pub const LIMITS: Limits = Limits { content: 2000, title: 256, description: 4096, fields: 25, field_name: 256, field_value: 1024, footer: 2048, embed_total: 6000 };
+pub const LIMITS: Limits = Limits {
+    content: 2000,
+    title: 256,
+    description: 4096,
+    fields: 25,
+    field_name: 256,
+    field_value: 1024,
+    footer: 2048,
+    embed_total: 6000,
+};
 
 /// `s` cut to at most `max` characters, with an ellipsis when cut.
 pub fn cut(s: &str, max: usize) -> String {
@@ -59,8 +68,16 @@ fn cut_at(v: &mut Value, key: &str, max: usize) {
 
 /// Characters Discord counts towards the 6000 of an embed.
 pub fn embed_chars(e: &Value) -> usize {
-    let fields: usize = e.get("fields").and_then(Value::as_array).map(|fs| fs.iter().map(|f| len(f.get("name")) + len(f.get("value"))).sum()).unwrap_or(0);
-    len(e.get("title")) + len(e.get("description")) + len(e.get("footer").and_then(|f| f.get("text"))) + len(e.get("author").and_then(|a| a.get("name"))) + fields
+    let fields: usize = e
+        .get("fields")
+        .and_then(Value::as_array)
+        .map(|fs| fs.iter().map(|f| len(f.get("name")) + len(f.get("value"))).sum())
+        .unwrap_or(0);
+    len(e.get("title"))
+        + len(e.get("description"))
+        + len(e.get("footer").and_then(|f| f.get("text")))
+        + len(e.get("author").and_then(|a| a.get("name")))
+        + fields
 }
 
 /// Trims an embed to every per-item limit, then to the total, shrinking the longest text first.

@@ -56,7 +56,11 @@ pub(super) fn prune(conn: &Connection, before_ms: u64, max_rows: u64) -> Result<
         let rows: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
         if u(rows) > max_rows {
             // Whole minutes go, oldest first, until at most max_rows rows are left.
-            let cut: Option<i64> = conn.query_row(&format!("SELECT start_ms FROM {table} ORDER BY start_ms DESC LIMIT 1 OFFSET ?1"), params![i(max_rows)], |r| r.get(0))?;
+            let cut: Option<i64> = conn.query_row(
+                &format!("SELECT start_ms FROM {table} ORDER BY start_ms DESC LIMIT 1 OFFSET ?1"),
+                params![i(max_rows)],
+                |r| r.get(0),
+            )?;
             if let Some(cut) = cut {
                 n += conn.execute(&format!("DELETE FROM {table} WHERE start_ms <= ?1"), params![cut])?;
             }
@@ -123,7 +127,13 @@ impl History<'_> {
              WHERE start_ms >= ?1 AND (?2 IS NULL OR service = ?2) GROUP BY service, route ORDER BY service, n DESC, route",
         )?;
         let rows = st.query_map(params![i(since_ms), service], |r| {
-            Ok(RouteTotal { service: r.get(0)?, route: r.get(1)?, count: u(r.get(2)?), first_seen_ms: u(r.get(3)?), last_seen_ms: u(r.get(4)?) })
+            Ok(RouteTotal {
+                service: r.get(0)?,
+                route: r.get(1)?,
+                count: u(r.get(2)?),
+                first_seen_ms: u(r.get(3)?),
+                last_seen_ms: u(r.get(4)?),
+            })
         })?;
         let mut out: Vec<RouteTotal> = Vec::new();
         let mut per = 0;
@@ -171,7 +181,17 @@ impl History<'_> {
             if service.is_some_and(|s| s != svc) {
                 continue;
             }
-            out.push(AlertRecord { id, service: svc, webhook, title, created_ms, outcome, sent_ms, attempts, message_id });
+            out.push(AlertRecord {
+                id,
+                service: svc,
+                webhook,
+                title,
+                created_ms,
+                outcome,
+                sent_ms,
+                attempts,
+                message_id,
+            });
             if out.len() >= limit {
                 break;
             }

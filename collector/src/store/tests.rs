@@ -34,7 +34,13 @@ fn snapshot_and_outbox_round_trip_in_order() {
     assert_eq!(s.first_start_ms(100).unwrap(), 100);
     let mut window = ErrorWindow::new(60_000, 1_000);
     window.add(1_000, 10, 2, &[("GET /a", 2)]);
-    let state = ServiceState { window: window.clone(), totals: Default::default(), routes: Default::default(), rate: RateAlert::new(0), health: HealthState::default() };
+    let state = ServiceState {
+        window: window.clone(),
+        totals: Default::default(),
+        routes: Default::default(),
+        rate: RateAlert::new(0),
+        health: HealthState::default(),
+    };
     let base = Baseline { seq: 3, boot_ms: 1, seen_ms: 2, services: Default::default() };
     let bucket = window.take_changed(1_000).0.remove(0);
     let state = ServiceState { window: ErrorWindow::default(), ..state };
@@ -46,7 +52,14 @@ fn snapshot_and_outbox_round_trip_in_order() {
         expire_before: vec![("be".into(), 500)],
         minutes: vec![],
     };
-    let ids = s.commit(&snap, &[("default".into(), notice("be")), ("other".into(), notice("fe")), ("default".into(), notice("ai"))], SERVICE_OWNER, 7).unwrap();
+    let ids = s
+        .commit(
+            &snap,
+            &[("default".into(), notice("be")), ("other".into(), notice("fe")), ("default".into(), notice("ai"))],
+            SERVICE_OWNER,
+            7,
+        )
+        .unwrap();
     assert_eq!(ids.len(), 3);
     drop(s);
     let mut s = Store::open(&d).unwrap();
@@ -69,7 +82,13 @@ fn snapshot_and_outbox_round_trip_in_order() {
     hooks.sort();
     assert_eq!(hooks, vec!["default", "other"]);
     // A baseline deletion is applied too.
-    s.commit(&Snapshot { ledger: vec![(("p".into(), "b".into()), None)], ..Snapshot::default() }, &[], SERVICE_OWNER, 8).unwrap();
+    s.commit(
+        &Snapshot { ledger: vec![(("p".into(), "b".into()), None)], ..Snapshot::default() },
+        &[],
+        SERVICE_OWNER,
+        8,
+    )
+    .unwrap();
     assert!(s.load().unwrap().0.is_empty());
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -78,7 +97,12 @@ fn snapshot_and_outbox_round_trip_in_order() {
 fn an_undecodable_row_does_not_block_the_queue() {
     let d = dir("bad");
     let mut s = Store::open(&d).unwrap();
-    s.conn.execute("INSERT INTO outbox (webhook, owner, created_ms, notice) VALUES ('default', 'service', 1, '{broken')", []).unwrap();
+    s.conn
+        .execute(
+            "INSERT INTO outbox (webhook, owner, created_ms, notice) VALUES ('default', 'service', 1, '{broken')",
+            [],
+        )
+        .unwrap();
     s.commit(&Snapshot::default(), &[("default".into(), notice("be"))], SERVICE_OWNER, 2).unwrap();
     assert_eq!(s.next_pending("default", SERVICE_OWNER).unwrap().unwrap().notice.service, "be");
     let outcome: String = s.conn.query_row("SELECT outcome FROM sent", [], |r| r.get(0)).unwrap();
@@ -97,15 +121,35 @@ fn history_is_written_with_snapshots_read_back_and_pruned() {
         requests,
         errors,
         dirty: true,
-        routes: [("GET /a".to_string(), RouteMinute { count: route, first_seen_ms: start_ms + 1, last_seen_ms: start_ms + 2, dirty: true })].into_iter().collect(),
+        routes: [(
+            "GET /a".to_string(),
+            RouteMinute { count: route, first_seen_ms: start_ms + 1, last_seen_ms: start_ms + 2, dirty: true },
+        )]
+        .into_iter()
+        .collect(),
     };
-    s.commit(&Snapshot { minutes: vec![minute(0, 10, 1, 1), minute(60_000, 20, 2, 2)], ..Snapshot::default() }, &[], SERVICE_OWNER, 1).unwrap();
+    s.commit(
+        &Snapshot { minutes: vec![minute(0, 10, 1, 1), minute(60_000, 20, 2, 2)], ..Snapshot::default() },
+        &[],
+        SERVICE_OWNER,
+        1,
+    )
+    .unwrap();
     // A minute written again carries its whole counts: nothing is added twice.
-    s.commit(&Snapshot { minutes: vec![minute(60_000, 30, 3, 3)], ..Snapshot::default() }, &[("default".into(), notice("be"))], SERVICE_OWNER, 61_000).unwrap();
+    s.commit(
+        &Snapshot { minutes: vec![minute(60_000, 30, 3, 3)], ..Snapshot::default() },
+        &[("default".into(), notice("be"))],
+        SERVICE_OWNER,
+        61_000,
+    )
+    .unwrap();
     let ro = Store::open_read_only(&d).unwrap();
     let h = history::History(&ro);
     let m = h.minutes(Some("be"), 0).unwrap();
-    assert_eq!(m.iter().map(|m| (m.start_ms, m.requests, m.errors)).collect::<Vec<_>>(), vec![(0, 10, 1), (60_000, 30, 3)]);
+    assert_eq!(
+        m.iter().map(|m| (m.start_ms, m.requests, m.errors)).collect::<Vec<_>>(),
+        vec![(0, 10, 1), (60_000, 30, 3)]
+    );
     assert!(h.minutes(Some("ai"), 0).unwrap().is_empty());
     let r = h.routes(None, 0, 5).unwrap();
     assert_eq!((r.len(), r[0].count, r[0].first_seen_ms, r[0].last_seen_ms), (1, 4, 1, 60_002));
@@ -119,13 +163,22 @@ fn history_is_written_with_snapshots_read_back_and_pruned() {
     s.bump_attempts(id).unwrap();
     s.finish(id, 63_000, Some("m9"), "delivered").unwrap();
     let a = h.alerts(None, 0, 10).unwrap();
-    assert_eq!((a[0].outcome.as_str(), a[0].sent_ms, a[0].attempts, a[0].message_id.as_deref()), ("delivered", Some(63_000), 1, Some("m9")));
+    assert_eq!(
+        (a[0].outcome.as_str(), a[0].sent_ms, a[0].attempts, a[0].message_id.as_deref()),
+        ("delivered", Some(63_000), 1, Some("m9"))
+    );
     // After a restart the current minute resumes from its stored counts.
     assert_eq!(s.open_minutes(61_000).unwrap()[0].routes["GET /a"].count, 3);
     // Retention: minute 0 goes; the row cap then keeps only whole newest minutes.
     assert_eq!(s.prune_history(60_000, 1_000_000).unwrap(), 2);
     assert_eq!(h.minutes(None, 0).unwrap().len(), 1);
-    s.commit(&Snapshot { minutes: (2..5).map(|i| minute(i * 60_000, 1, 0, 1)).collect(), ..Snapshot::default() }, &[], SERVICE_OWNER, 1).unwrap();
+    s.commit(
+        &Snapshot { minutes: (2..5).map(|i| minute(i * 60_000, 1, 0, 1)).collect(), ..Snapshot::default() },
+        &[],
+        SERVICE_OWNER,
+        1,
+    )
+    .unwrap();
     s.prune_history(0, 2).unwrap();
     assert_eq!(h.minutes(None, 0).unwrap().iter().map(|m| m.start_ms).collect::<Vec<_>>(), vec![180_000, 240_000]);
     // Delivered alerts older than the retention go too.

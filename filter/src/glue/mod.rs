@@ -40,18 +40,10 @@ impl Root {
     fn merge(&self, config: &Config) {
         let report = {
             let mut tally = self.state.tally.borrow_mut();
-            merge::merge_tally(
-                &HostShared,
-                &config.shm_zone,
-                &mut tally,
-                config.max_services,
-            )
+            merge::merge_tally(&HostShared, &config.shm_zone, &mut tally, config.max_services)
         };
         for (name, e) in report.deferred {
-            log(
-                LogLevel::Warn,
-                &format!("faultline: counts of \"{name}\" kept for the next tick: {e}"),
-            );
+            log(LogLevel::Warn, &format!("faultline: counts of \"{name}\" kept for the next tick: {e}"));
         }
     }
 
@@ -63,14 +55,7 @@ impl Root {
         let zone = config.shm_zone.as_str();
         if !self.booted {
             let mut new_id = || ids::boot_id(now ^ u64::from(self.context_id));
-            match lease::ensure_boot(
-                &HostShared,
-                zone,
-                self.holder,
-                now,
-                config.flush_interval_ms,
-                &mut new_id,
-            ) {
+            match lease::ensure_boot(&HostShared, zone, self.holder, now, config.flush_interval_ms, &mut new_id) {
                 Ok(_) => self.booted = true,
                 Err(e) => log(LogLevel::Warn, &format!("faultline: boot value: {e}")),
             }
@@ -80,14 +65,7 @@ impl Root {
             return;
         };
         let mut new_id = || ids::boot_id(now ^ u64::from(self.context_id));
-        let lease = match lease::try_take(
-            &HostShared,
-            zone,
-            self.holder,
-            now,
-            config.flush_interval_ms,
-            &mut new_id,
-        ) {
+        let lease = match lease::try_take(&HostShared, zone, self.holder, now, config.flush_interval_ms, &mut new_id) {
             Ok(Some(lease)) => lease,
             Ok(None) => return,
             Err(e) => {
@@ -98,10 +76,7 @@ impl Root {
         let flush = match flusher::build_flush(&HostShared, zone, proxy_id, &lease, now) {
             Ok(f) => f,
             Err(e) => {
-                log(
-                    LogLevel::Warn,
-                    &format!("faultline: reading counters for flush {}: {e}", lease.seq),
-                );
+                log(LogLevel::Warn, &format!("faultline: reading counters for flush {}: {e}", lease.seq));
                 return;
             }
         };
@@ -109,23 +84,14 @@ impl Root {
         let body = match flusher::flush_body(flush) {
             Ok(b) => b,
             Err(e) => {
-                log(
-                    LogLevel::Error,
-                    &format!("faultline: flush {} not sent: {e}", lease.seq),
-                );
+                log(LogLevel::Error, &format!("faultline: flush {} not sent: {e}", lease.seq));
                 return;
             }
         };
         let bearer = format!("Bearer {}", collector.token);
         let headers = flusher::request_headers(collector, &bearer);
         let timeout = Duration::from_millis(collector.timeout_ms);
-        match hostcalls::dispatch_http_call(
-            &collector.upstream,
-            headers,
-            Some(&body),
-            vec![],
-            timeout,
-        ) {
+        match hostcalls::dispatch_http_call(&collector.upstream, headers, Some(&body), vec![], timeout) {
             Ok(token) => log(
                 LogLevel::Debug,
                 &format!(
@@ -141,44 +107,29 @@ impl Root {
                     lease.seq, collector.upstream
                 ),
             ),
-            Err(s) => log(
-                LogLevel::Error,
-                &format!(
-                    "faultline: flush {} not sent: dispatch failed ({s:?})",
-                    lease.seq
-                ),
-            ),
+            Err(s) => {
+                log(LogLevel::Error, &format!("faultline: flush {} not sent: dispatch failed ({s:?})", lease.seq))
+            }
         }
     }
 }
 
 impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _num_trailers: usize,
-    ) {
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
         if num_headers == 0 {
             let why = header(MapType::HttpCallResponseHeaders, ":dispatch_status")
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_else(|| "no response".into());
             log(
                 LogLevel::Warn,
-                &format!(
-                    "faultline: flush call {token_id} failed: {why}; the next flush carries its counts"
-                ),
+                &format!("faultline: flush call {token_id} failed: {why}; the next flush carries its counts"),
             );
             return;
         }
         let status = header(MapType::HttpCallResponseHeaders, ":status").unwrap_or_default();
         let status = String::from_utf8_lossy(&status);
         if status.starts_with('2') {
-            log(
-                LogLevel::Debug,
-                &format!("faultline: flush call {token_id} answered {status}"),
-            );
+            log(LogLevel::Debug, &format!("faultline: flush call {token_id} answered {status}"));
             return;
         }
         // Never ask for an empty buffer: a host may answer with a status the SDK panics on.
@@ -223,20 +174,14 @@ impl RootContext for Root {
         let read = if plugin_configuration_size == 0 {
             Ok(None) // Empty: refused by `config::parse`, without asking for an empty buffer.
         } else {
-            hostcalls::get_buffer(
-                BufferType::PluginConfiguration,
-                0,
-                plugin_configuration_size,
-            )
+            hostcalls::get_buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size)
         };
         let bytes = match read {
             Ok(b) => b.unwrap_or_default(),
             Err(s) => {
                 log(
                     LogLevel::Error,
-                    &format!(
-                        "faultline: cannot read the configuration ({s:?}); passing traffic through uncounted"
-                    ),
+                    &format!("faultline: cannot read the configuration ({s:?}); passing traffic through uncounted"),
                 );
                 *self.state.config.borrow_mut() = None;
                 return true;
@@ -244,23 +189,14 @@ impl RootContext for Root {
         };
         match config::parse(&bytes) {
             Ok(c) => {
-                self.state
-                    .tally
-                    .borrow_mut()
-                    .set_bounds(c.max_services, c.max_routes);
-                if let Err(s) =
-                    hostcalls::set_tick_period(Duration::from_millis(c.merge_interval_ms))
-                {
-                    log(
-                        LogLevel::Error,
-                        &format!("faultline: cannot set the tick period ({s:?})"),
-                    );
+                self.state.tally.borrow_mut().set_bounds(c.max_services, c.max_routes);
+                if let Err(s) = hostcalls::set_tick_period(Duration::from_millis(c.merge_interval_ms)) {
+                    log(LogLevel::Error, &format!("faultline: cannot set the tick period ({s:?})"));
                 }
                 let flushing = match &c.collector {
-                    Some(col) => format!(
-                        "flushing to \"{}\" {} every {} ms",
-                        col.upstream, col.path, c.flush_interval_ms
-                    ),
+                    Some(col) => {
+                        format!("flushing to \"{}\" {} every {} ms", col.upstream, col.path, c.flush_interval_ms)
+                    }
                     None => "not flushing (no collector)".into(),
                 };
                 log(
@@ -277,9 +213,7 @@ impl RootContext for Root {
             Err(e) => {
                 log(
                     LogLevel::Error,
-                    &format!(
-                        "faultline: configuration refused: {e}; passing traffic through uncounted"
-                    ),
+                    &format!("faultline: configuration refused: {e}; passing traffic through uncounted"),
                 );
                 *self.state.config.borrow_mut() = None;
             }

@@ -95,11 +95,7 @@ impl Context for Stream {}
 
 impl Stream {
     pub(super) fn new(state: Rc<State>) -> Self {
-        Stream {
-            state,
-            saw_response: false,
-            server_error: false,
-        }
+        Stream { state, saw_response: false, server_error: false }
     }
 
     /// Counts one response of class `class` for this stream's service.
@@ -111,30 +107,17 @@ impl Stream {
                 let path = property(&["request", "path"]);
                 let mut buf = self.state.route_buf.borrow_mut();
                 route::write_route(&mut buf, method.as_deref(), path.as_deref());
-                self.state
-                    .tally
-                    .borrow_mut()
-                    .response(&service, class, Some(&buf), now_ms());
+                self.state.tally.borrow_mut().response(&service, class, Some(&buf), now_ms());
             }
             StatusClass::Unknown => {
                 let n = self.state.odd_statuses.get().wrapping_add(1);
                 self.state.odd_statuses.set(n);
                 if n.is_power_of_two() {
-                    log(
-                        LogLevel::Debug,
-                        &format!("faultline: {n} responses with a missing or odd :status so far"),
-                    );
+                    log(LogLevel::Debug, &format!("faultline: {n} responses with a missing or odd :status so far"));
                 }
-                self.state
-                    .tally
-                    .borrow_mut()
-                    .response(&service, class, None, 0);
+                self.state.tally.borrow_mut().response(&service, class, None, 0);
             }
-            _ => self
-                .state
-                .tally
-                .borrow_mut()
-                .response(&service, class, None, 0),
+            _ => self.state.tally.borrow_mut().response(&service, class, None, 0),
         }
     }
 }
@@ -171,19 +154,14 @@ impl HttpContext for Stream {
         if self.saw_response && !learning {
             return;
         }
-        let raw = hostcalls::get_property(vec!["response", "code"])
-            .ok()
-            .flatten();
+        let raw = hostcalls::get_property(vec!["response", "code"]).ok().flatten();
         if learning {
             self.state.learn_host(&config, raw.as_deref());
         }
         if self.saw_response {
             return;
         }
-        let code = raw
-            .as_deref()
-            .and_then(counts::code_from_property)
-            .filter(|c| *c != counts::CLIENT_CLOSED);
+        let code = raw.as_deref().and_then(counts::code_from_property).filter(|c| *c != counts::CLIENT_CLOSED);
         match code {
             Some(c) => self.count(&config, counts::class_of(c)),
             None => {

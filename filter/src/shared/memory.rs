@@ -125,9 +125,7 @@ impl SharedData for MemoryShared {
             return Err(SetError::CasMismatch);
         }
         let new_cas = self.bump_cas();
-        self.slots
-            .borrow_mut()
-            .insert(slot, (value.to_vec(), new_cas));
+        self.slots.borrow_mut().insert(slot, (value.to_vec(), new_cas));
         self.writes.set(self.writes.get() + 1);
         Ok(())
     }
@@ -152,16 +150,10 @@ mod tests {
 
     #[test]
     fn nginx_rules_and_collisions() {
-        let s = MemoryShared::with_slots(CasRules::Nginx, |k| {
-            k.trim_end_matches(['1', '2']).to_owned()
-        });
+        let s = MemoryShared::with_slots(CasRules::Nginx, |k| k.trim_end_matches(['1', '2']).to_owned());
         assert_eq!(s.set("k1", b"a", u32::MAX), Err(SetError::CasMismatch));
         assert_eq!(s.set("k1", b"a", 0), Ok(()));
-        assert_eq!(
-            s.set("k1", b"b", 0),
-            Err(SetError::CasMismatch),
-            "0 only inserts"
-        );
+        assert_eq!(s.set("k1", b"b", 0), Err(SetError::CasMismatch), "0 only inserts");
         // k2 collides with k1: it sees k1's value.
         assert_eq!(s.get("k2").unwrap().unwrap().0, b"a");
         s.wipe();

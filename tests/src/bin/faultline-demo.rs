@@ -122,7 +122,10 @@ fn say(started: Instant, text: &str) {
 
 fn run(p: &Pace, stop: &AtomicBool, started: Instant) -> Result<(), String> {
     let o = &p.options;
-    say(started, "Faultline demo: Envoy 1.40 + the Faultline filter + the collector + 3 simulated services, all on 127.0.0.1.");
+    say(
+        started,
+        "Faultline demo: Envoy 1.40 + the Faultline filter + the collector + 3 simulated services, all on 127.0.0.1.",
+    );
     say(
         started,
         &format!(
@@ -135,8 +138,21 @@ fn run(p: &Pace, stop: &AtomicBool, started: Instant) -> Result<(), String> {
         ),
     );
     let mut stack = Stack::start(o.clone())?;
-    say(started, &format!("Envoy listening on {} (try: curl {}/server/users/1/orders)", stack.envoy.url(""), stack.envoy.url("")));
-    say(started, &format!("status page: open http://{}/ in a browser to watch it change (JSON: /v1/status)", stack.collector.addr()));
+    say(
+        started,
+        &format!(
+            "Envoy listening on {} (try: curl {}/server/users/1/orders)",
+            stack.envoy.url(""),
+            stack.envoy.url("")
+        ),
+    );
+    say(
+        started,
+        &format!(
+            "status page: open http://{}/ in a browser to watch it change (JSON: /v1/status)",
+            stack.collector.addr()
+        ),
+    );
     let live = match &stack.discord {
         Some(d) => {
             say(started, "alerts go to a local Discord-compatible server and are printed below as they arrive.");
@@ -272,12 +288,7 @@ fn show(stack: &Stack, started: Instant) {
             let requests = s.pointer("/window/requests").and_then(serde_json::Value::as_u64).unwrap_or(0);
             let errors = s.pointer("/window/errors").and_then(serde_json::Value::as_u64).unwrap_or(0);
             let rate = if requests > 0 { 100.0 * errors as f64 / requests as f64 } else { 0.0 };
-            format!(
-                "{} {} {:.1}% ({errors}/{requests})",
-                text(&s, "/name"),
-                text(&s, "/state").to_uppercase(),
-                rate
-            )
+            format!("{} {} {:.1}% ({errors}/{requests})", text(&s, "/name"), text(&s, "/state").to_uppercase(), rate)
         })
         .collect();
     say(started, &format!("    status: {}", parts.join(" | ")));

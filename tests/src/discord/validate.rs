@@ -26,10 +26,7 @@ pub struct Rejection {
 
 impl Rejection {
     fn invalid_json() -> Rejection {
-        Rejection {
-            code: 50109,
-            body: json!({"message": "The request body contains invalid JSON.", "code": 50109}),
-        }
+        Rejection { code: 50109, body: json!({"message": "The request body contains invalid JSON.", "code": 50109}) }
     }
 
     fn empty() -> Rejection {
@@ -95,13 +92,7 @@ fn check_string(
 }
 
 /// Like [`check_string`] for a member that must be there and not empty.
-fn required_string(
-    obj: &Map<String, Value>,
-    key: &str,
-    max: usize,
-    at: &[String],
-    v: &mut Vec<Violation>,
-) -> usize {
+fn required_string(obj: &Map<String, Value>, key: &str, max: usize, at: &[String], v: &mut Vec<Violation>) -> usize {
     match check_string(obj, key, max, at, v) {
         Some(n) if n > 0 => n,
         Some(_) => {
@@ -125,7 +116,11 @@ fn check_embeds(obj: &Map<String, Value>, v: &mut Vec<Violation>) -> usize {
         None | Some(Value::Null) => return 0,
         Some(Value::Array(a)) => a,
         Some(_) => {
-            v.push(Violation { path: vec!["embeds".into()], code: "LIST_TYPE_CONVERT", message: "Must be an array.".into() });
+            v.push(Violation {
+                path: vec!["embeds".into()],
+                code: "LIST_TYPE_CONVERT",
+                message: "Must be an array.".into(),
+            });
             return 0;
         }
     };
@@ -140,7 +135,11 @@ fn check_embeds(obj: &Map<String, Value>, v: &mut Vec<Violation>) -> usize {
     for (i, embed) in embeds.iter().enumerate() {
         let at = vec!["embeds".to_string(), i.to_string()];
         let Some(e) = embed.as_object() else {
-            v.push(Violation { path: at, code: "MODEL_TYPE_CONVERT", message: "Only dictionaries may be used in a ModelType".into() });
+            v.push(Violation {
+                path: at,
+                code: "MODEL_TYPE_CONVERT",
+                message: "Only dictionaries may be used in a ModelType".into(),
+            });
             continue;
         };
         total += check_string(e, "title", TITLE_MAX, &at, v).unwrap_or(0);
@@ -151,7 +150,11 @@ fn check_embeds(obj: &Map<String, Value>, v: &mut Vec<Violation>) -> usize {
             && color.as_u64().is_none_or(|c| c > 0xFF_FFFF)
         {
             let path = at.iter().cloned().chain(["color".to_string()]).collect();
-            v.push(Violation { path, code: "NUMBER_TYPE_MAX", message: "int value should be <= 16777215 and >= 0.".into() });
+            v.push(Violation {
+                path,
+                code: "NUMBER_TYPE_MAX",
+                message: "int value should be <= 16777215 and >= 0.".into(),
+            });
         }
         for (key, max) in [("footer", FOOTER_MAX), ("author", AUTHOR_NAME_MAX)] {
             let member = if key == "footer" { "text" } else { "name" };
@@ -163,7 +166,11 @@ fn check_embeds(obj: &Map<String, Value>, v: &mut Vec<Violation>) -> usize {
                 }
                 Some(_) => {
                     let path = at.iter().cloned().chain([key.to_string()]).collect();
-                    v.push(Violation { path, code: "MODEL_TYPE_CONVERT", message: "Only dictionaries may be used in a ModelType".into() });
+                    v.push(Violation {
+                        path,
+                        code: "MODEL_TYPE_CONVERT",
+                        message: "Only dictionaries may be used in a ModelType".into(),
+                    });
                 }
             }
         }
@@ -201,7 +208,11 @@ fn check_fields(e: &Map<String, Value>, at: &[String], v: &mut Vec<Violation>) -
     for (j, field) in fields.iter().enumerate() {
         let fat: Vec<String> = fields_at.iter().cloned().chain([j.to_string()]).collect();
         let Some(f) = field.as_object() else {
-            v.push(Violation { path: fat, code: "MODEL_TYPE_CONVERT", message: "Only dictionaries may be used in a ModelType".into() });
+            v.push(Violation {
+                path: fat,
+                code: "MODEL_TYPE_CONVERT",
+                message: "Only dictionaries may be used in a ModelType".into(),
+            });
             continue;
         };
         total += required_string(f, "name", FIELD_NAME_MAX, &fat, v);
@@ -224,7 +235,11 @@ fn check_allowed_mentions(obj: &Map<String, Value>, v: &mut Vec<Violation>) {
         None | Some(Value::Null) => return,
         Some(Value::Object(o)) => o,
         Some(_) => {
-            v.push(Violation { path: at, code: "MODEL_TYPE_CONVERT", message: "Only dictionaries may be used in a ModelType".into() });
+            v.push(Violation {
+                path: at,
+                code: "MODEL_TYPE_CONVERT",
+                message: "Only dictionaries may be used in a ModelType".into(),
+            });
             return;
         }
     };

@@ -45,15 +45,11 @@ pub struct Layout {
 /// this expects, or when its plugin configuration is not a JSON object.
 pub fn render(shipped: &Value, layout: &Layout) -> Result<Value, String> {
     let mut doc = shipped.clone();
-    let admin = doc
-        .pointer_mut("/admin/address/socket_address")
-        .ok_or("no admin.address.socket_address")?;
+    let admin = doc.pointer_mut("/admin/address/socket_address").ok_or("no admin.address.socket_address")?;
     set_socket(admin, "127.0.0.1", layout.admin_port)?;
 
     let listener = named_mut(&mut doc, "/static_resources/listeners", LISTENER)?;
-    let socket = listener
-        .pointer_mut("/address/socket_address")
-        .ok_or("listener edge: no address.socket_address")?;
+    let socket = listener.pointer_mut("/address/socket_address").ok_or("listener edge: no address.socket_address")?;
     set_socket(socket, "127.0.0.1", layout.listen_port)?;
 
     for (cluster, addr) in &layout.services {
@@ -62,13 +58,10 @@ pub fn render(shipped: &Value, layout: &Layout) -> Result<Value, String> {
     set_cluster_endpoint(&mut doc, COLLECTOR_CLUSTER, layout.collector)?;
 
     let wasm = wasm_plugin_mut(&mut doc)?;
-    let filename = wasm
-        .pointer_mut("/vm_config/code/local/filename")
-        .ok_or("wasm filter: no vm_config.code.local.filename")?;
+    let filename =
+        wasm.pointer_mut("/vm_config/code/local/filename").ok_or("wasm filter: no vm_config.code.local.filename")?;
     *filename = Value::String(layout.wasm.display().to_string());
-    let value = wasm
-        .pointer_mut("/configuration/value")
-        .ok_or("wasm filter: no configuration.value (StringValue)")?;
+    let value = wasm.pointer_mut("/configuration/value").ok_or("wasm filter: no configuration.value (StringValue)")?;
     let mut plugin = plugin_config_of(value)?;
     merge(&mut plugin, &layout.plugin);
     *value = Value::String(plugin.to_string());
@@ -79,16 +72,13 @@ pub fn render(shipped: &Value, layout: &Layout) -> Result<Value, String> {
 pub fn plugin_config(doc: &Value) -> Result<Value, String> {
     let mut doc = doc.clone();
     let wasm = wasm_plugin_mut(&mut doc)?;
-    let value = wasm
-        .pointer_mut("/configuration/value")
-        .ok_or("wasm filter: no configuration.value (StringValue)")?;
+    let value = wasm.pointer_mut("/configuration/value").ok_or("wasm filter: no configuration.value (StringValue)")?;
     plugin_config_of(value)
 }
 
 fn plugin_config_of(value: &Value) -> Result<Value, String> {
     let text = value.as_str().ok_or("wasm filter: configuration.value is not a string")?;
-    let plugin: Value =
-        serde_json::from_str(text).map_err(|e| format!("plugin configuration is not JSON: {e}"))?;
+    let plugin: Value = serde_json::from_str(text).map_err(|e| format!("plugin configuration is not JSON: {e}"))?;
     if plugin.is_object() { Ok(plugin) } else { Err("plugin configuration is not a JSON object".into()) }
 }
 
@@ -102,16 +92,14 @@ fn wasm_plugin_mut(doc: &mut Value) -> Result<&mut Value, String> {
     for chain in chains {
         let Some(filters) = chain.get_mut("filters").and_then(Value::as_array_mut) else { continue };
         for filter in filters {
-            let Some(http) =
-                filter.pointer_mut("/typed_config/http_filters").and_then(Value::as_array_mut)
-            else {
+            let Some(http) = filter.pointer_mut("/typed_config/http_filters").and_then(Value::as_array_mut) else {
                 continue;
             };
             for f in http {
                 if f.get("name").and_then(Value::as_str) == Some("envoy.filters.http.wasm") {
-                    return f.pointer_mut("/typed_config/config").ok_or_else(|| {
-                        "envoy.filters.http.wasm has no typed_config.config".to_string()
-                    });
+                    return f
+                        .pointer_mut("/typed_config/config")
+                        .ok_or_else(|| "envoy.filters.http.wasm has no typed_config.config".to_string());
                 }
             }
         }
@@ -122,9 +110,7 @@ fn wasm_plugin_mut(doc: &mut Value) -> Result<&mut Value, String> {
 pub(super) fn named_mut<'a>(doc: &'a mut Value, list: &str, name: &str) -> Result<&'a mut Value, String> {
     doc.pointer_mut(list)
         .and_then(Value::as_array_mut)
-        .and_then(|items| {
-            items.iter_mut().find(|i| i.get("name").and_then(Value::as_str) == Some(name))
-        })
+        .and_then(|items| items.iter_mut().find(|i| i.get("name").and_then(Value::as_str) == Some(name)))
         .ok_or_else(|| format!("{list}: nothing named {name:?}"))
 }
 
@@ -164,10 +150,7 @@ pub fn merge(base: &mut Value, patch: &Value) {
 pub fn write_config(name: &str, doc: &Value) -> Result<PathBuf, String> {
     let dir = crate::paths::target_dir().join("test-logs");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let path = dir.join(format!("{name}-{}-{stamp}.yaml", std::process::id()));
     let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())?;
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -176,10 +176,7 @@ pub fn deserialize_map(bytes: &[u8]) -> Option<HeaderPairs> {
     let mut sizes = Vec::with_capacity(count.min(1024));
     for i in 0..count {
         let at = 4usize.checked_add(i.checked_mul(8)?)?;
-        sizes.push((
-            read_u32(bytes, at)? as usize,
-            read_u32(bytes, at.checked_add(4)?)? as usize,
-        ));
+        sizes.push((read_u32(bytes, at)? as usize, read_u32(bytes, at.checked_add(4)?)? as usize));
     }
     let mut p = 4usize.checked_add(count.checked_mul(8)?)?;
     let mut pairs = Vec::with_capacity(sizes.len());
@@ -196,11 +193,7 @@ pub fn deserialize_map(bytes: &[u8]) -> Option<HeaderPairs> {
 /// Joins a serialized property path (parts separated by NUL) with dots: `xds\0cluster_name`
 /// becomes `xds.cluster_name`.
 pub fn property_path(bytes: &[u8]) -> String {
-    bytes
-        .split(|b| *b == 0)
-        .map(|part| String::from_utf8_lossy(part).into_owned())
-        .collect::<Vec<_>>()
-        .join(".")
+    bytes.split(|b| *b == 0).map(|part| String::from_utf8_lossy(part).into_owned()).collect::<Vec<_>>().join(".")
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {

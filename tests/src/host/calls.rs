@@ -37,8 +37,7 @@ impl HttpCall {
 
     /// When the proxy gives up on the call (ms on the proxy clock).
     pub fn deadline_ms(&self) -> u64 {
-        self.dispatched_ms
-            .saturating_add(u64::from(self.timeout_ms))
+        self.dispatched_ms.saturating_add(u64::from(self.timeout_ms))
     }
 }
 
@@ -46,11 +45,7 @@ impl HttpCall {
 #[derive(Debug, Clone)]
 pub enum Reply {
     /// The upstream answered.
-    Response {
-        status: u16,
-        headers: HeaderPairs,
-        body: Vec<u8>,
-    },
+    Response { status: u16, headers: HeaderPairs, body: Vec<u8> },
     /// Nothing listens at the upstream (connection refused).
     Refused,
     /// The upstream did not answer within the call's timeout.
@@ -62,11 +57,7 @@ pub enum Reply {
 impl Reply {
     /// A response with a status and body and no other headers.
     pub fn status(status: u16, body: &[u8]) -> Reply {
-        Reply::Response {
-            status,
-            headers: Vec::new(),
-            body: body.to_vec(),
-        }
+        Reply::Response { status, headers: Vec::new(), body: body.to_vec() }
     }
 }
 
@@ -91,11 +82,7 @@ impl Delivery {
     /// a reset after headers were requested arrives with no headers at all.
     pub fn envoy(reply: &Reply) -> Delivery {
         match reply {
-            Reply::Response {
-                status,
-                headers,
-                body,
-            } => Delivery::response(*status, headers, body),
+            Reply::Response { status, headers, body } => Delivery::response(*status, headers, body),
             Reply::Refused => Delivery::local(503, ENVOY_CONNECT_FAILURE_BODY),
             Reply::Timeout => Delivery::local(504, ENVOY_TIMEOUT_BODY),
             Reply::Reset => Delivery::default(),
@@ -111,11 +98,7 @@ impl Delivery {
             body: Vec::new(),
         };
         match reply {
-            Reply::Response {
-                status,
-                headers,
-                body,
-            } => Delivery::response(*status, headers, body),
+            Reply::Response { status, headers, body } => Delivery::response(*status, headers, body),
             Reply::Refused => failed("broken connection"),
             Reply::Timeout => failed("timeout"),
             Reply::Reset => failed("broken connection"),
@@ -125,22 +108,11 @@ impl Delivery {
     fn response(status: u16, headers: &HeaderPairs, body: &[u8]) -> Delivery {
         let mut all = vec![(b":status".to_vec(), status.to_string().into_bytes())];
         all.extend(headers.iter().cloned());
-        all.push((
-            b"content-length".to_vec(),
-            body.len().to_string().into_bytes(),
-        ));
-        Delivery {
-            num_headers: all.len(),
-            headers: all,
-            body: body.to_vec(),
-        }
+        all.push((b"content-length".to_vec(), body.len().to_string().into_bytes()));
+        Delivery { num_headers: all.len(), headers: all, body: body.to_vec() }
     }
 
     fn local(status: u16, body: &[u8]) -> Delivery {
-        Delivery::response(
-            status,
-            &vec![(b"content-type".to_vec(), b"text/plain".to_vec())],
-            body,
-        )
+        Delivery::response(status, &vec![(b"content-type".to_vec(), b"text/plain".to_vec())], body)
     }
 }

@@ -14,17 +14,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_shared_data",
-        |mut c: Caller<'_, HostState>,
-         kp: i32,
-         kl: i32,
-         rp: i32,
-         rs: i32,
-         rcas: i32|
-         -> Result<i32> {
+        |mut c: Caller<'_, HostState>, kp: i32, kl: i32, rp: i32, rs: i32, rcas: i32| -> Result<i32> {
             let key = read(&mut c, kp, kl)?;
-            let got = lock(&c.data().shared.store)
-                .get(&key)
-                .map_err(|e| format_err!("{e}"))?;
+            let got = lock(&c.data().shared.store).get(&key).map_err(|e| format_err!("{e}"))?;
             match got {
                 Ok((value, cas)) => {
                     give(&mut c, &value, rp, rs)?;
@@ -38,19 +30,12 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_set_shared_data",
-        |mut c: Caller<'_, HostState>,
-         kp: i32,
-         kl: i32,
-         vp: i32,
-         vl: i32,
-         cas: i32|
-         -> Result<i32> {
+        |mut c: Caller<'_, HostState>, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32| -> Result<i32> {
             let key = read(&mut c, kp, kl)?;
             let value = read_opt(&mut c, vp, vl)?;
             interfere(&c)?;
-            let status = lock(&c.data().shared.store)
-                .set(&key, value.as_deref(), cas as u32)
-                .map_err(|e| format_err!("{e}"))?;
+            let status =
+                lock(&c.data().shared.store).set(&key, value.as_deref(), cas as u32).map_err(|e| format_err!("{e}"))?;
             Ok(status.code())
         },
     )?;
@@ -125,11 +110,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
                 match metrics.iter().position(|m| m.name == name) {
                     Some(i) => i,
                     None => {
-                        metrics.push(Metric {
-                            name,
-                            kind,
-                            value: 0,
-                        });
+                        metrics.push(Metric { name, kind, value: 0 });
                         metrics.len() - 1
                     }
                 }
@@ -138,43 +119,26 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(Status::Ok.code())
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_increment_metric",
-        |c: Caller<'_, HostState>, id: i32, by: i64| -> Result<i32> {
-            Ok(with_metric(&c, id, |m| {
-                m.value = m.value.saturating_add_signed(by)
-            }))
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_record_metric",
-        |c: Caller<'_, HostState>, id: i32, v: i64| -> Result<i32> {
-            Ok(with_metric(&c, id, |m| m.value = v as u64))
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_metric",
-        |mut c: Caller<'_, HostState>, id: i32, rp: i32| -> Result<i32> {
-            let mut value = None;
-            let status = with_metric(&c, id, |m| value = Some(m.value));
-            if let Some(v) = value {
-                write_u64(&mut c, rp, v)?;
-            }
-            Ok(status)
-        },
-    )?;
+    linker.func_wrap("env", "proxy_increment_metric", |c: Caller<'_, HostState>, id: i32, by: i64| -> Result<i32> {
+        Ok(with_metric(&c, id, |m| m.value = m.value.saturating_add_signed(by)))
+    })?;
+    linker.func_wrap("env", "proxy_record_metric", |c: Caller<'_, HostState>, id: i32, v: i64| -> Result<i32> {
+        Ok(with_metric(&c, id, |m| m.value = v as u64))
+    })?;
+    linker.func_wrap("env", "proxy_get_metric", |mut c: Caller<'_, HostState>, id: i32, rp: i32| -> Result<i32> {
+        let mut value = None;
+        let status = with_metric(&c, id, |m| value = Some(m.value));
+        if let Some(v) = value {
+            write_u64(&mut c, rp, v)?;
+        }
+        Ok(status)
+    })?;
     Ok(())
 }
 
 fn with_metric(c: &Caller<'_, HostState>, id: i32, f: impl FnOnce(&mut Metric)) -> i32 {
     let mut metrics = lock(&c.data().shared.metrics);
-    match (id as u32)
-        .checked_sub(1)
-        .and_then(|i| metrics.get_mut(i as usize))
-    {
+    match (id as u32).checked_sub(1).and_then(|i| metrics.get_mut(i as usize)) {
         Some(m) => {
             f(m);
             Status::Ok.code()

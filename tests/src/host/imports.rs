@@ -60,37 +60,27 @@ fn add_core(linker: &mut Linker<HostState>, mode: &Mode) -> Result<()> {
         |mut c: Caller<'_, HostState>, period: i32| -> Result<i32> {
             let s = c.data_mut();
             let period_ms = u64::from(period as u32);
-            s.tick = (period_ms > 0).then(|| TickSchedule {
-                period_ms,
-                next_due_ms: s.shared.now_ms().saturating_add(period_ms),
-            });
+            s.tick = (period_ms > 0)
+                .then(|| TickSchedule { period_ms, next_due_ms: s.shared.now_ms().saturating_add(period_ms) });
             Ok(Status::Ok.code())
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_set_effective_context",
-        |mut c: Caller<'_, HostState>, id: i32| -> Result<i32> {
-            let s = c.data_mut();
-            let id = id as u32;
-            if id == s.root_id || s.streams.contains_key(&id) {
-                s.effective = id;
-                Ok(Status::Ok.code())
-            } else {
-                Ok(Status::BadArgument.code())
-            }
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_continue_stream",
-        |_c: Caller<'_, HostState>, _ty: i32| -> Result<i32> { Ok(Status::Ok.code()) },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_close_stream",
-        |_c: Caller<'_, HostState>, _ty: i32| -> Result<i32> { Ok(Status::Ok.code()) },
-    )?;
+    linker.func_wrap("env", "proxy_set_effective_context", |mut c: Caller<'_, HostState>, id: i32| -> Result<i32> {
+        let s = c.data_mut();
+        let id = id as u32;
+        if id == s.root_id || s.streams.contains_key(&id) {
+            s.effective = id;
+            Ok(Status::Ok.code())
+        } else {
+            Ok(Status::BadArgument.code())
+        }
+    })?;
+    linker.func_wrap("env", "proxy_continue_stream", |_c: Caller<'_, HostState>, _ty: i32| -> Result<i32> {
+        Ok(Status::Ok.code())
+    })?;
+    linker.func_wrap("env", "proxy_close_stream", |_c: Caller<'_, HostState>, _ty: i32| -> Result<i32> {
+        Ok(Status::Ok.code())
+    })?;
     linker.func_wrap(
         "env",
         "proxy_send_local_response",
@@ -115,36 +105,21 @@ fn add_core(linker: &mut Linker<HostState>, mode: &Mode) -> Result<()> {
     )?;
     match mode {
         Mode::Envoy { .. } => {
-            linker.func_wrap(
-                "env",
-                "proxy_get_log_level",
-                |mut c: Caller<'_, HostState>, rp: i32| -> Result<i32> {
-                    write_u32(&mut c, rp, 0)?;
-                    Ok(Status::Ok.code())
-                },
-            )?;
-            linker.func_wrap(
-                "env",
-                "proxy_done",
-                |_c: Caller<'_, HostState>| -> Result<i32> { Ok(Status::Ok.code()) },
-            )?;
+            linker.func_wrap("env", "proxy_get_log_level", |mut c: Caller<'_, HostState>, rp: i32| -> Result<i32> {
+                write_u32(&mut c, rp, 0)?;
+                Ok(Status::Ok.code())
+            })?;
+            linker
+                .func_wrap("env", "proxy_done", |_c: Caller<'_, HostState>| -> Result<i32> { Ok(Status::Ok.code()) })?;
         }
         Mode::Nginx { .. } => {
             // ngx_wasm_module does not implement these: calling one traps.
-            linker.func_wrap(
-                "env",
-                "proxy_get_log_level",
-                |_c: Caller<'_, HostState>, _rp: i32| -> Result<i32> {
-                    bail!("proxy_get_log_level is not implemented by ngx_wasm_module")
-                },
-            )?;
-            linker.func_wrap(
-                "env",
-                "proxy_done",
-                |_c: Caller<'_, HostState>| -> Result<i32> {
-                    bail!("proxy_done is not implemented by ngx_wasm_module")
-                },
-            )?;
+            linker.func_wrap("env", "proxy_get_log_level", |_c: Caller<'_, HostState>, _rp: i32| -> Result<i32> {
+                bail!("proxy_get_log_level is not implemented by ngx_wasm_module")
+            })?;
+            linker.func_wrap("env", "proxy_done", |_c: Caller<'_, HostState>| -> Result<i32> {
+                bail!("proxy_done is not implemented by ngx_wasm_module")
+            })?;
         }
     }
     Ok(())

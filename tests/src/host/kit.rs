@@ -17,11 +17,7 @@ pub const TOKEN: &str = "t0ken-never-logged";
 /// A complete, valid filter configuration for the given host (Envoy: a cluster name;
 /// nginx: `ip:port`), with `overrides` merged in at the top level (`null` removes a key).
 pub fn config(envoy: bool, overrides: Value) -> String {
-    let upstream = if envoy {
-        "faultline_collector"
-    } else {
-        "127.0.0.1:9"
-    };
+    let upstream = if envoy { "faultline_collector" } else { "127.0.0.1:9" };
     let mut base = json!({
         "proxy_id": "edge-1",
         "default_service": "unknown",
@@ -58,8 +54,7 @@ pub struct Sent {
 
 /// Parses a call's body as a flush (the collector's own parser: invalid is an error).
 pub fn parse(call: &HttpCall) -> Result<Flush, String> {
-    Flush::parse(&call.body)
-        .map_err(|e| format!("flush #{} from VM {} is invalid: {e}", call.seq, call.vm))
+    Flush::parse(&call.body).map_err(|e| format!("flush #{} from VM {} is invalid: {e}", call.seq, call.vm))
 }
 
 /// Runs the proxy for `ms` in steps of `step_ms`, answering every call as soon as it is made
@@ -87,18 +82,14 @@ pub fn run(
 
 /// [`run`] with a collector that accepts everything.
 pub fn run_ok(proxy: &Proxy, ms: u64) -> Result<Vec<Sent>, String> {
-    run(proxy, ms, 100, |_| {
-        Reply::status(200, b"{\"accepted\":true}")
-    })
+    run(proxy, ms, 100, |_| Reply::status(200, b"{\"accepted\":true}"))
 }
 
 /// Lets every worker merge, then runs until at least one more flush was accepted; returns
 /// the last one (cumulative, so it holds everything counted before).
 pub fn settle(proxy: &Proxy) -> Result<Flush, String> {
     let sent = run_ok(proxy, MERGE_MS + FLUSH_MS + MERGE_MS)?;
-    sent.last()
-        .map(|s| s.flush.clone())
-        .ok_or_else(|| "no flush was sent in two intervals".to_string())
+    sent.last().map(|s| s.flush.clone()).ok_or_else(|| "no flush was sent in two intervals".to_string())
 }
 
 /// The counters of service `name` in a flush.
@@ -108,9 +99,7 @@ pub fn service<'a>(flush: &'a Flush, name: &str) -> Option<&'a ServiceCounters> 
 
 /// `(responses, status_4xx, status_5xx, no_response)` of a service, zeros if absent.
 pub fn totals(flush: &Flush, name: &str) -> (u64, u64, u64, u64) {
-    service(flush, name).map_or((0, 0, 0, 0), |s| {
-        (s.responses, s.status_4xx, s.status_5xx, s.no_response)
-    })
+    service(flush, name).map_or((0, 0, 0, 0), |s| (s.responses, s.status_4xx, s.status_5xx, s.no_response))
 }
 
 fn err(e: HostError) -> String {

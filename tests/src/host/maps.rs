@@ -47,11 +47,7 @@ fn map_of_mut(state: &mut HostState, map: MapType) -> Option<&mut HeaderPairs> {
 /// Envoy's answer for a map that does not exist here: NotFound in the access-log phase,
 /// BadArgument elsewhere.
 fn unavailable(state: &HostState) -> i32 {
-    if state.phase == Phase::Log {
-        Status::NotFound.code()
-    } else {
-        Status::BadArgument.code()
-    }
+    if state.phase == Phase::Log { Status::NotFound.code() } else { Status::BadArgument.code() }
 }
 
 fn map_type(code: i32) -> Result<MapType> {
@@ -65,22 +61,13 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_header_map_value",
-        |mut c: Caller<'_, HostState>,
-         map: i32,
-         kp: i32,
-         kl: i32,
-         rp: i32,
-         rs: i32|
-         -> Result<i32> {
+        |mut c: Caller<'_, HostState>, map: i32, kp: i32, kl: i32, rp: i32, rs: i32| -> Result<i32> {
             let map = map_type(map)?;
             let key = read(&mut c, kp, kl)?;
             c.data().note_read(String::from_utf8_lossy(&key).into_owned());
             let value = match map_of(c.data(), map) {
                 None => return Ok(unavailable(c.data())),
-                Some(pairs) => pairs
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(&key))
-                    .map(|(_, v)| v.clone()),
+                Some(pairs) => pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)).map(|(_, v)| v.clone()),
             };
             match value {
                 Some(v) => give(&mut c, &v, rp, rs).map(|()| Status::Ok.code()),
@@ -121,24 +108,16 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_replace_header_map_value",
-        |mut c: Caller<'_, HostState>,
-         map: i32,
-         kp: i32,
-         kl: i32,
-         vp: i32,
-         vl: i32|
-         -> Result<i32> { edit_map(&mut c, map, kp, kl, Some((vp, vl)), true) },
+        |mut c: Caller<'_, HostState>, map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> Result<i32> {
+            edit_map(&mut c, map, kp, kl, Some((vp, vl)), true)
+        },
     )?;
     linker.func_wrap(
         "env",
         "proxy_add_header_map_value",
-        |mut c: Caller<'_, HostState>,
-         map: i32,
-         kp: i32,
-         kl: i32,
-         vp: i32,
-         vl: i32|
-         -> Result<i32> { edit_map(&mut c, map, kp, kl, Some((vp, vl)), false) },
+        |mut c: Caller<'_, HostState>, map: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> Result<i32> {
+            edit_map(&mut c, map, kp, kl, Some((vp, vl)), false)
+        },
     )?;
     linker.func_wrap(
         "env",
@@ -150,27 +129,15 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_buffer_bytes",
-        |mut c: Caller<'_, HostState>,
-         ty: i32,
-         start: i32,
-         max: i32,
-         rp: i32,
-         rs: i32|
-         -> Result<i32> {
-            let Some(ty) = BufferType::from_code(ty) else {
-                bail!("invalid buffer type {ty}")
-            };
+        |mut c: Caller<'_, HostState>, ty: i32, start: i32, max: i32, rp: i32, rs: i32| -> Result<i32> {
+            let Some(ty) = BufferType::from_code(ty) else { bail!("invalid buffer type {ty}") };
             let s = c.data();
             let data = match ty {
-                BufferType::PluginConfiguration if s.phase == Phase::Configure => {
-                    s.plugin_config.clone()
-                }
+                BufferType::PluginConfiguration if s.phase == Phase::Configure => s.plugin_config.clone(),
                 BufferType::VmConfiguration if s.phase == Phase::VmStart => s.vm_config.clone(),
-                BufferType::HttpCallResponseBody if s.phase == Phase::CallResponse => s
-                    .delivery
-                    .as_ref()
-                    .map(|d| d.body.clone())
-                    .unwrap_or_default(),
+                BufferType::HttpCallResponseBody if s.phase == Phase::CallResponse => {
+                    s.delivery.as_ref().map(|d| d.body.clone()).unwrap_or_default()
+                }
                 BufferType::PluginConfiguration
                 | BufferType::VmConfiguration
                 | BufferType::HttpCallResponseBody
@@ -179,13 +146,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
                 other => bail!("buffer {other:?} is not implemented by the test host"),
             };
             let start = start as u32 as usize;
-            let slice: Vec<u8> = data
-                .get(start..)
-                .unwrap_or_default()
-                .iter()
-                .take(max as u32 as usize)
-                .copied()
-                .collect();
+            let slice: Vec<u8> =
+                data.get(start..).unwrap_or_default().iter().take(max as u32 as usize).copied().collect();
             give(&mut c, &slice, rp, rs).map(|()| Status::Ok.code())
         },
     )?;
@@ -210,9 +172,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             match value {
                 Some(v) => give(&mut c, &v, rp, rs).map(|()| Status::Ok.code()),
                 None => {
-                    if let (Mode::Nginx { .. }, Some(complaint)) =
-                        (&s.shared.mode, nginx_complaint(&path))
-                    {
+                    if let (Mode::Nginx { .. }, Some(complaint)) = (&s.shared.mode, nginx_complaint(&path)) {
                         s.log(LogLevel::Error, Origin::Host, complaint);
                     }
                     Ok(Status::NotFound.code())

@@ -8,10 +8,7 @@ use wasmtime::{Caller, Memory, Result, bail, format_err};
 use super::state::HostState;
 
 fn memory(caller: &Caller<'_, HostState>) -> Result<Memory> {
-    caller
-        .data()
-        .memory
-        .ok_or_else(|| format_err!("the module exports no memory"))
+    caller.data().memory.ok_or_else(|| format_err!("the module exports no memory"))
 }
 
 fn offset(ptr: i32) -> usize {
@@ -23,9 +20,7 @@ fn offset(ptr: i32) -> usize {
 pub fn read(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<Vec<u8>> {
     let mem = memory(caller)?;
     let start = offset(ptr);
-    let end = start
-        .checked_add(offset(len))
-        .ok_or_else(|| format_err!("pointer overflow"))?;
+    let end = start.checked_add(offset(len)).ok_or_else(|| format_err!("pointer overflow"))?;
     match mem.data(&caller).get(start..end) {
         Some(bytes) => Ok(bytes.to_vec()),
         None => bail!("guest passed an out-of-bounds buffer ({start}..{end})"),
@@ -34,20 +29,14 @@ pub fn read(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<Ve
 
 /// Like [`read`], but `None` for a NULL pointer (how the SDK passes `None`).
 pub fn read_opt(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<Option<Vec<u8>>> {
-    if ptr == 0 {
-        Ok(None)
-    } else {
-        read(caller, ptr, len).map(Some)
-    }
+    if ptr == 0 { Ok(None) } else { read(caller, ptr, len).map(Some) }
 }
 
 /// Writes `bytes` at `ptr` in guest memory.
 pub fn write(caller: &mut Caller<'_, HostState>, ptr: i32, bytes: &[u8]) -> Result<()> {
     let mem = memory(caller)?;
     let start = offset(ptr);
-    let end = start
-        .checked_add(bytes.len())
-        .ok_or_else(|| format_err!("pointer overflow"))?;
+    let end = start.checked_add(bytes.len()).ok_or_else(|| format_err!("pointer overflow"))?;
     match mem.data_mut(&mut *caller).get_mut(start..end) {
         Some(dst) => {
             dst.copy_from_slice(bytes);
@@ -68,20 +57,12 @@ pub fn write_u64(caller: &mut Caller<'_, HostState>, ptr: i32, value: u64) -> Re
 /// Gives the guest a copy of `bytes` in memory it allocates itself, and stores its address and
 /// size at `ret_ptr` / `ret_size`. An empty value is returned as a NULL pointer and size 0, as
 /// proxy-wasm-cpp-host does.
-pub fn give(
-    caller: &mut Caller<'_, HostState>,
-    bytes: &[u8],
-    ret_ptr: i32,
-    ret_size: i32,
-) -> Result<()> {
+pub fn give(caller: &mut Caller<'_, HostState>, bytes: &[u8], ret_ptr: i32, ret_size: i32) -> Result<()> {
     let size = u32::try_from(bytes.len()).map_err(|_| format_err!("value too large for wasm32"))?;
     let mut addr = 0i32;
     if size > 0 {
-        let alloc = caller
-            .data()
-            .alloc
-            .clone()
-            .ok_or_else(|| format_err!("the module exports no proxy_on_memory_allocate"))?;
+        let alloc =
+            caller.data().alloc.clone().ok_or_else(|| format_err!("the module exports no proxy_on_memory_allocate"))?;
         addr = alloc.call(&mut *caller, size as i32)?;
         if addr == 0 {
             bail!("proxy_on_memory_allocate({size}) returned NULL");

@@ -43,11 +43,7 @@ pub enum HostError {
     #[error("not a proxy-wasm 0.2.1 filter: {0}")]
     Abi(String),
     #[error("VM {vm} trapped in {callback}: {detail}")]
-    Trap {
-        vm: usize,
-        callback: &'static str,
-        detail: String,
-    },
+    Trap { vm: usize, callback: &'static str, detail: String },
     #[error("VM {vm} is dead since an earlier trap ({first})")]
     Dead { vm: usize, first: String },
     #[error("no VM {0}")]

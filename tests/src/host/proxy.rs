@@ -46,9 +46,7 @@ impl ProxyConfig {
     /// Envoy 1.40 with two workers and one known cluster, `faultline_collector`.
     pub fn envoy(plugin_config: &str) -> ProxyConfig {
         ProxyConfig {
-            mode: Mode::Envoy {
-                clusters: vec!["faultline_collector".into()],
-            },
+            mode: Mode::Envoy { clusters: vec!["faultline_collector".into()] },
             workers: 2,
             main_thread_ticker: false,
             plugin_config: plugin_config.as_bytes().to_vec(),
@@ -62,12 +60,7 @@ impl ProxyConfig {
 
     /// nginx + ngx_wasm_module with two workers and `shm_kv faultline` declared.
     pub fn nginx(plugin_config: &str) -> ProxyConfig {
-        ProxyConfig {
-            mode: Mode::Nginx {
-                zones: vec!["faultline".into()],
-            },
-            ..ProxyConfig::envoy(plugin_config)
-        }
+        ProxyConfig { mode: Mode::Nginx { zones: vec!["faultline".into()] }, ..ProxyConfig::envoy(plugin_config) }
     }
 
     pub fn workers(mut self, n: usize) -> ProxyConfig {
@@ -87,8 +80,7 @@ impl ProxyConfig {
 
     /// Runs VM `vm` with this plugin configuration instead of the common one.
     pub fn vm_plugin_config(mut self, vm: usize, plugin_config: &str) -> ProxyConfig {
-        self.vm_plugin_configs
-            .push((vm, plugin_config.as_bytes().to_vec()));
+        self.vm_plugin_configs.push((vm, plugin_config.as_bytes().to_vec()));
         self
     }
 
@@ -126,9 +118,7 @@ impl Proxy {
 
         let rules = match &config.mode {
             Mode::Envoy { .. } => StoreRules::Envoy,
-            Mode::Nginx { zones } => StoreRules::Nginx {
-                zones: zones.clone(),
-            },
+            Mode::Nginx { zones } => StoreRules::Nginx { zones: zones.clone() },
         };
         let shared = Arc::new(ProxyShared::new(
             config.mode.clone(),
@@ -137,20 +127,9 @@ impl Proxy {
         ));
         let probe = HostState::new(0, shared.clone(), Vec::new(), Vec::new());
         let (linker, unimplemented) = super::imports::linker(&engine, &module, &config.mode, probe)
-            .map_err(|e| HostError::Instantiate {
-                vm: 0,
-                detail: format!("{e:?}"),
-            })?;
-        let mut proxy = Proxy {
-            config,
-            shared,
-            engine,
-            module,
-            linker,
-            vms: Vec::new(),
-            started: Vec::new(),
-            unimplemented,
-        };
+            .map_err(|e| HostError::Instantiate { vm: 0, detail: format!("{e:?}") })?;
+        let mut proxy =
+            Proxy { config, shared, engine, module, linker, vms: Vec::new(), started: Vec::new(), unimplemented };
         proxy.spawn_vms()?;
         Ok(proxy)
     }
@@ -174,22 +153,11 @@ impl Proxy {
     /// A new, not yet started VM at index `i`, with the latest plugin configuration given
     /// for it (or the common one).
     fn new_vm(&self, i: usize) -> Result<Vm, HostError> {
-        let plugin_config = match self
-            .config
-            .vm_plugin_configs
-            .iter()
-            .rev()
-            .find(|(vm, _)| *vm == i)
-        {
+        let plugin_config = match self.config.vm_plugin_configs.iter().rev().find(|(vm, _)| *vm == i) {
             Some((_, cfg)) => cfg.clone(),
             None => self.config.plugin_config.clone(),
         };
-        let state = HostState::new(
-            i,
-            self.shared.clone(),
-            plugin_config,
-            self.config.vm_config.clone(),
-        );
+        let state = HostState::new(i, self.shared.clone(), plugin_config, self.config.vm_config.clone());
         let main = i >= self.config.workers;
         Vm::new(&self.engine, &self.module, &self.linker, state, main)
     }
@@ -234,12 +202,7 @@ impl Proxy {
     }
 
     /// Runs one stream on worker `worker`.
-    pub fn exchange(
-        &self,
-        worker: usize,
-        request: &Request,
-        ending: &Ending,
-    ) -> Result<StreamOutcome, HostError> {
+    pub fn exchange(&self, worker: usize, request: &Request, ending: &Ending) -> Result<StreamOutcome, HostError> {
         if worker >= self.config.workers {
             return Err(HostError::NoSuchVm(worker));
         }
@@ -272,9 +235,7 @@ impl Proxy {
                     self.shared.set_now_ms(target);
                     return Ok(());
                 }
-                (Some((tick_due, _)), Some((due, seq))) if due <= tick_due => {
-                    self.fire_timeout(due, seq)?
-                }
+                (Some((tick_due, _)), Some((due, seq))) if due <= tick_due => self.fire_timeout(due, seq)?,
                 (None, Some((due, seq))) => self.fire_timeout(due, seq)?,
                 (Some((due, i)), _) => {
                     self.shared.set_now_ms(due);
@@ -304,10 +265,7 @@ impl Proxy {
     pub fn answer(&self, seq: u64, reply: Reply) -> Result<(), HostError> {
         let call = {
             let mut pending = lock(&self.shared.pending_calls);
-            let at = pending
-                .iter()
-                .position(|c| c.seq == seq)
-                .ok_or(HostError::NoSuchCall(seq))?;
+            let at = pending.iter().position(|c| c.seq == seq).ok_or(HostError::NoSuchCall(seq))?;
             pending.remove(at)
         };
         let delivery = match self.config.mode {
@@ -319,10 +277,7 @@ impl Proxy {
     }
 
     /// Answers every pending call with `reply(call)`; returns the calls answered.
-    pub fn answer_all(
-        &self,
-        reply: impl Fn(&HttpCall) -> Reply,
-    ) -> Result<Vec<HttpCall>, HostError> {
+    pub fn answer_all(&self, reply: impl Fn(&HttpCall) -> Reply) -> Result<Vec<HttpCall>, HostError> {
         let calls = self.pending_calls();
         for call in &calls {
             self.answer(call.seq, reply(call))?;
@@ -351,11 +306,7 @@ impl Proxy {
 
     /// Keys in shared data (a test's view: proxies cannot list them).
     pub fn store_keys(&self) -> Vec<String> {
-        lock(&self.shared.store)
-            .keys()
-            .iter()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .collect()
+        lock(&self.shared.store).keys().iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect()
     }
 
     /// Bytes held in shared data.
@@ -370,12 +321,7 @@ impl Proxy {
     /// From now on, every `every`-th shared-data write pauses before it applies while
     /// `action` runs on another worker (the next one that is idle).
     pub fn interfere_on_write(&self, every: u64, action: Interference) {
-        *lock(&self.shared.interferer) = Some(Interferer {
-            every,
-            seen: 0,
-            fired: 0,
-            action,
-        });
+        *lock(&self.shared.interferer) = Some(Interferer { every, seen: 0, fired: 0, action });
     }
 
     /// Stops interfering; returns how many times the interference ran.
@@ -394,15 +340,12 @@ fn compiled(path: &Path) -> Result<(Engine, Module), HostError> {
     if let Some(hit) = lock(cache).get(&key) {
         return Ok(hit.clone());
     }
-    let compile_err = |e: wasmtime::Error| HostError::Compile {
-        path: path.display().to_string(),
-        detail: format!("{e:?}"),
-    };
+    let compile_err =
+        |e: wasmtime::Error| HostError::Compile { path: path.display().to_string(), detail: format!("{e:?}") };
     let mut config = Config::new();
     config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64));
     let engine = Engine::new(&config).map_err(compile_err)?;
-    let bytes =
-        std::fs::read(path).map_err(|e| HostError::Artifact(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| HostError::Artifact(format!("{}: {e}", path.display())))?;
     let module = Module::new(&engine, &bytes).map_err(compile_err)?;
     lock(cache).insert(key, (engine.clone(), module.clone()));
     Ok((engine, module))

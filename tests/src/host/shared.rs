@@ -65,13 +65,7 @@ pub struct SharedStore {
 
 impl SharedStore {
     pub fn new(rules: StoreRules) -> SharedStore {
-        SharedStore {
-            rules,
-            entries: HashMap::new(),
-            next_cas: 1,
-            stats: StoreStats::default(),
-            slot_hash: None,
-        }
+        SharedStore { rules, entries: HashMap::new(), next_cas: 1, stats: StoreStats::default(), slot_hash: None }
     }
 
     /// Makes keys share slots by `hash` (to force the collisions a CRC32 lookup allows).
@@ -81,11 +75,7 @@ impl SharedStore {
     }
 
     fn count_collision(&mut self, key: &[u8]) {
-        if self
-            .entries
-            .get(&self.slot(key))
-            .is_some_and(|e| e.key != key)
-        {
+        if self.entries.get(&self.slot(key)).is_some_and(|e| e.key != key) {
             self.stats.collisions += 1;
         }
     }
@@ -157,10 +147,7 @@ impl SharedStore {
 
     /// Total bytes held by keys and values.
     pub fn bytes(&self) -> usize {
-        self.entries
-            .values()
-            .map(|e| e.key.len() + e.value.len())
-            .sum()
+        self.entries.values().map(|e| e.key.len() + e.value.len()).sum()
     }
 
     /// Drops everything, as `nginx -s reload` or a proxy restart does.
@@ -181,11 +168,7 @@ impl SharedStore {
                 e.cas = next;
             }
             None => {
-                let entry = Entry {
-                    key: key.to_vec(),
-                    value: value.to_vec(),
-                    cas: next,
-                };
+                let entry = Entry { key: key.to_vec(), value: value.to_vec(), cas: next };
                 self.entries.insert(slot, entry);
             }
         }
@@ -209,11 +192,7 @@ impl SharedStore {
                 }
             }
             Some(value) => {
-                let entry = self.entries.entry(slot).or_insert(Entry {
-                    key: Vec::new(),
-                    value: Vec::new(),
-                    cas: 0,
-                });
+                let entry = self.entries.entry(slot).or_insert(Entry { key: Vec::new(), value: Vec::new(), cas: 0 });
                 entry.key = key.to_vec();
                 entry.value = value.to_vec();
                 entry.cas = entry.cas.wrapping_add(1);
@@ -233,19 +212,9 @@ impl SharedStore {
             return Ok(());
         };
         let declared = |z: &[u8]| zones.iter().any(|d| d.as_bytes() == z);
-        let zone_ok = key
-            .iter()
-            .position(|b| *b == b'/')
-            .filter(|at| *at > 0)
-            .and_then(|at| key.get(..at))
-            .is_some_and(declared);
-        if zone_ok || declared(b"*") {
-            Ok(())
-        } else {
-            Err(NoZone {
-                key: String::from_utf8_lossy(key).into_owned(),
-            })
-        }
+        let zone_ok =
+            key.iter().position(|b| *b == b'/').filter(|at| *at > 0).and_then(|at| key.get(..at)).is_some_and(declared);
+        if zone_ok || declared(b"*") { Ok(()) } else { Err(NoZone { key: String::from_utf8_lossy(key).into_owned() }) }
     }
 }
 
@@ -254,9 +223,7 @@ mod tests {
     use super::*;
 
     fn nginx() -> SharedStore {
-        SharedStore::new(StoreRules::Nginx {
-            zones: vec!["faultline".into()],
-        })
+        SharedStore::new(StoreRules::Nginx { zones: vec!["faultline".into()] })
     }
 
     #[test]
@@ -266,10 +233,7 @@ mod tests {
         assert_eq!(s.set(b"k", Some(b"1"), u32::MAX).unwrap(), Status::Ok);
         let (_, cas) = s.get(b"k").unwrap().unwrap();
         assert_ne!(cas, 0);
-        assert_eq!(
-            s.set(b"k", Some(b"2"), u32::MAX).unwrap(),
-            Status::CasMismatch
-        );
+        assert_eq!(s.set(b"k", Some(b"2"), u32::MAX).unwrap(), Status::CasMismatch);
         assert_eq!(s.set(b"k", Some(b"3"), 0).unwrap(), Status::Ok);
         assert_eq!(s.set(b"k", Some(b"4"), cas).unwrap(), Status::CasMismatch);
         let (v, cas2) = s.get(b"k").unwrap().unwrap();
@@ -281,17 +245,11 @@ mod tests {
     #[test]
     fn nginx_cas_is_strict_and_none_deletes() {
         let mut s = nginx();
-        assert_eq!(
-            s.set(b"faultline/k", Some(b"1"), 7).unwrap(),
-            Status::CasMismatch
-        );
+        assert_eq!(s.set(b"faultline/k", Some(b"1"), 7).unwrap(), Status::CasMismatch);
         assert_eq!(s.set(b"faultline/k", Some(b"1"), 0).unwrap(), Status::Ok);
         let (_, cas) = s.get(b"faultline/k").unwrap().unwrap();
         assert_eq!(cas, 1);
-        assert_eq!(
-            s.set(b"faultline/k", Some(b"2"), 0).unwrap(),
-            Status::CasMismatch
-        );
+        assert_eq!(s.set(b"faultline/k", Some(b"2"), 0).unwrap(), Status::CasMismatch);
         assert_eq!(s.set(b"faultline/k", Some(b"2"), 1).unwrap(), Status::Ok);
         assert_eq!(s.set(b"faultline/k", None, 2).unwrap(), Status::Ok);
         assert_eq!(s.get(b"faultline/k").unwrap(), Err(Status::NotFound));
@@ -302,9 +260,7 @@ mod tests {
         let mut s = nginx();
         assert!(s.get(b"other/k").is_err());
         assert!(s.set(b"nozone", Some(b"x"), 0).is_err());
-        let mut star = SharedStore::new(StoreRules::Nginx {
-            zones: vec!["*".into()],
-        });
+        let mut star = SharedStore::new(StoreRules::Nginx { zones: vec!["*".into()] });
         assert_eq!(star.set(b"nozone", Some(b"x"), 0).unwrap(), Status::Ok);
     }
 
@@ -314,10 +270,7 @@ mod tests {
         assert_eq!(s.set(b"faultline/a", Some(b"A"), 0).unwrap(), Status::Ok);
         let (v, cas) = s.get(b"faultline/b").unwrap().unwrap();
         assert_eq!((v.as_slice(), cas), (&b"A"[..], 1));
-        assert_eq!(
-            s.set(b"faultline/b", Some(b"B"), 0).unwrap(),
-            Status::CasMismatch
-        );
+        assert_eq!(s.set(b"faultline/b", Some(b"B"), 0).unwrap(), Status::CasMismatch);
         assert_eq!(s.get(b"faultline/bb").unwrap(), Err(Status::NotFound));
     }
 
@@ -327,10 +280,7 @@ mod tests {
             assert_eq!(s.set(b"faultline/k", Some(b"1"), 0).unwrap(), Status::Ok);
             let (_, cas) = s.get(b"faultline/k").unwrap().unwrap();
             assert!(s.touch(b"faultline/k"));
-            assert_eq!(
-                s.set(b"faultline/k", Some(b"2"), cas).unwrap(),
-                Status::CasMismatch
-            );
+            assert_eq!(s.set(b"faultline/k", Some(b"2"), cas).unwrap(), Status::CasMismatch);
         }
     }
 }

@@ -145,8 +145,7 @@ impl ProxyShared {
     /// the monotonic clock plus any step made with [`ProxyShared::step_wall_clock`].
     pub fn wall_now_ns(&self) -> u64 {
         let offset_ms = self.wall_offset_ms.load(Ordering::SeqCst);
-        self.now_ns()
-            .saturating_add_signed(offset_ms.saturating_mul(1_000_000))
+        self.now_ns().saturating_add_signed(offset_ms.saturating_mul(1_000_000))
     }
 
     /// Steps the wall clock by `delta_ms` (either way); ticks and timeouts keep their pace.
@@ -173,8 +172,7 @@ impl ProxyShared {
 
     /// Moves the clock; it never goes backwards.
     pub fn set_now_ms(&self, ms: u64) {
-        self.clock_ns
-            .fetch_max(ms.saturating_mul(1_000_000), Ordering::SeqCst);
+        self.clock_ns.fetch_max(ms.saturating_mul(1_000_000), Ordering::SeqCst);
     }
 
     pub fn next_call_seq(&self) -> u64 {
@@ -182,12 +180,7 @@ impl ProxyShared {
     }
 
     pub fn log(&self, vm: usize, level: LogLevel, origin: Origin, text: String) {
-        lock(&self.logs).push(LogLine {
-            vm,
-            level,
-            origin,
-            text,
-        });
+        lock(&self.logs).push(LogLine { vm, level, origin, text });
     }
 }
 
@@ -252,12 +245,7 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(
-        vm: usize,
-        shared: Arc<ProxyShared>,
-        plugin_config: Vec<u8>,
-        vm_config: Vec<u8>,
-    ) -> HostState {
+    pub fn new(vm: usize, shared: Arc<ProxyShared>, plugin_config: Vec<u8>, vm_config: Vec<u8>) -> HostState {
         // Every VM ever created gets its own random stream (a reloaded proxy's new VMs must not
         // repeat the old ones' "random" boot ids).
         static SEEDS: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);

@@ -34,14 +34,12 @@ impl Request {
     }
 
     pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Request {
-        self.headers
-            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
+        self.headers.push((name.as_ref().to_vec(), value.as_ref().to_vec()));
         self
     }
 
     pub fn without_header(mut self, name: &str) -> Request {
-        self.headers
-            .retain(|(k, _)| !k.eq_ignore_ascii_case(name.as_bytes()));
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name.as_bytes()));
         self
     }
 
@@ -51,8 +49,7 @@ impl Request {
     }
 
     pub fn property(mut self, path: &str, value: impl AsRef<[u8]>) -> Request {
-        self.properties
-            .push((path.to_string(), value.as_ref().to_vec()));
+        self.properties.push((path.to_string(), value.as_ref().to_vec()));
         self
     }
 }
@@ -71,30 +68,22 @@ impl Response {
 
     /// A response whose `:status` is these exact bytes (possibly not a number).
     pub fn raw_status(status: impl AsRef<[u8]>) -> Response {
-        Response {
-            headers: vec![(b":status".to_vec(), status.as_ref().to_vec())],
-        }
+        Response { headers: vec![(b":status".to_vec(), status.as_ref().to_vec())] }
     }
 
     /// A response with no `:status` at all.
     pub fn without_status() -> Response {
-        Response {
-            headers: Vec::new(),
-        }
+        Response { headers: Vec::new() }
     }
 
     pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Response {
-        self.headers
-            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
+        self.headers.push((name.as_ref().to_vec(), value.as_ref().to_vec()));
         self
     }
 
     /// The status as a number, if `:status` is one.
     pub fn code(&self) -> Option<i64> {
-        let (_, v) = self
-            .headers
-            .iter()
-            .find(|(k, _)| k.as_slice() == b":status")?;
+        let (_, v) = self.headers.iter().find(|(k, _)| k.as_slice() == b":status")?;
         std::str::from_utf8(v).ok()?.parse().ok()
     }
 

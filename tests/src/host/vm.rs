@@ -55,27 +55,17 @@ impl Vm {
         main_thread: bool,
     ) -> Result<Vm, HostError> {
         let index = state.vm;
-        let inst_err = |e: wasmtime::Error| HostError::Instantiate {
-            vm: index,
-            detail: format!("{e:?}"),
-        };
+        let inst_err = |e: wasmtime::Error| HostError::Instantiate { vm: index, detail: format!("{e:?}") };
         let mut store = Store::new(engine, state);
         let instance = linker.instantiate(&mut store, module).map_err(inst_err)?;
-        if instance
-            .get_func(&mut store, "proxy_abi_version_0_2_1")
-            .is_none()
-        {
-            return Err(HostError::Abi(
-                "the module does not export proxy_abi_version_0_2_1".into(),
-            ));
+        if instance.get_func(&mut store, "proxy_abi_version_0_2_1").is_none() {
+            return Err(HostError::Abi("the module does not export proxy_abi_version_0_2_1".into()));
         }
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| HostError::Abi("the module exports no memory".into()))?;
         let alloc = typed::<i32, i32>(&instance, &mut store, "proxy_on_memory_allocate")?
-            .ok_or_else(|| {
-                HostError::Abi("the module exports no proxy_on_memory_allocate".into())
-            })?;
+            .ok_or_else(|| HostError::Abi("the module exports no proxy_on_memory_allocate".into()))?;
         store.data_mut().memory = Some(memory);
         store.data_mut().alloc = Some(alloc);
         let init = match typed::<(), ()>(&instance, &mut store, "_initialize")? {
@@ -94,27 +84,14 @@ impl Vm {
             on_delete: typed(&instance, &mut store, "proxy_on_delete")?,
             on_http_call_response: typed(&instance, &mut store, "proxy_on_http_call_response")?,
         };
-        Ok(Vm {
-            index,
-            main_thread,
-            store,
-            exports,
-            init,
-            dead: None,
-        })
+        Ok(Vm { index, main_thread, store, exports, init, dead: None })
     }
 
     /// Runs the module's initializer, creates the root context, then `proxy_on_vm_start` and
     /// `proxy_on_configure` with the plugin configuration.
     pub fn start(&mut self) -> Result<Started, HostError> {
         let root = self.store.data().root_id as i32;
-        self.run(
-            "_initialize",
-            self.init.clone(),
-            (),
-            Phase::Idle,
-            root as u32,
-        )?;
+        self.run("_initialize", self.init.clone(), (), Phase::Idle, root as u32)?;
         self.run(
             "proxy_on_context_create",
             self.exports.on_context_create.clone(),
@@ -138,10 +115,7 @@ impl Vm {
             Phase::Configure,
             root as u32,
         )?;
-        Ok(Started {
-            vm_start: vm_start.is_none_or(|r| r != 0),
-            configure: configure.is_none_or(|r| r != 0),
-        })
+        Ok(Started { vm_start: vm_start.is_none_or(|r| r != 0), configure: configure.is_none_or(|r| r != 0) })
     }
 
     /// Index of this VM in its proxy.
@@ -161,11 +135,7 @@ impl Vm {
 
     /// Bytes of linear memory the guest has grown to.
     pub fn memory_bytes(&self) -> usize {
-        self.store
-            .data()
-            .memory
-            .map(|m| m.data_size(&self.store))
-            .unwrap_or(0)
+        self.store.data().memory.map(|m| m.data_size(&self.store)).unwrap_or(0)
     }
 
     /// The first trap of this VM, if it died.
@@ -179,14 +149,7 @@ impl Vm {
         if self.dead.is_none() {
             self.store.data().shared.record_tick(self.index);
         }
-        self.run(
-            "proxy_on_tick",
-            self.exports.on_tick.clone(),
-            root as i32,
-            Phase::Tick,
-            root,
-        )
-        .map(|_| ())
+        self.run("proxy_on_tick", self.exports.on_tick.clone(), root as i32, Phase::Tick, root).map(|_| ())
     }
 
     /// Calls `proxy_on_tick` for a scheduled tick due at `due_ms` and re-arms the schedule.
@@ -204,19 +167,12 @@ impl Vm {
 
     /// Runs one whole HTTP stream through the filter: context create, request headers, the
     /// response headers (unless there is no response), done, log, delete.
-    pub fn exchange(
-        &mut self,
-        request: &Request,
-        ending: &Ending,
-    ) -> Result<StreamOutcome, HostError> {
+    pub fn exchange(&mut self, request: &Request, ending: &Ending) -> Result<StreamOutcome, HostError> {
         let (id, root, mode) = {
             let s = self.store.data_mut();
             let id = s.next_context_id;
             s.next_context_id = s.next_context_id.wrapping_add(1).max(2);
-            let mut stream = Stream {
-                request_headers: request.headers.clone(),
-                ..Stream::default()
-            };
+            let mut stream = Stream { request_headers: request.headers.clone(), ..Stream::default() };
             match (&s.shared.mode, &request.cluster) {
                 (Mode::Envoy { .. }, Some(cluster)) => {
                     let name = cluster.clone().into_bytes();
@@ -276,10 +232,7 @@ impl Vm {
             if let Some(stream) = self.store.data_mut().streams.get_mut(&id) {
                 stream.response_headers = Some(response.headers.clone());
                 if let Some(code) = response.code_property(mode) {
-                    stream
-                        .properties
-                        .entry("response.code".into())
-                        .or_insert(code);
+                    stream.properties.entry("response.code".into()).or_insert(code);
                 }
             }
             // nginx never reports end-of-stream in the header phase.
@@ -296,38 +249,11 @@ impl Vm {
                 .map_or(Action::Continue, Action::from_code),
             );
         }
-        self.run(
-            "proxy_on_done",
-            self.exports.on_done.clone(),
-            ctx,
-            Phase::Stream,
-            id,
-        )?;
-        self.run(
-            "proxy_on_log",
-            self.exports.on_log.clone(),
-            ctx,
-            Phase::Log,
-            id,
-        )?;
-        self.run(
-            "proxy_on_delete",
-            self.exports.on_delete.clone(),
-            ctx,
-            Phase::Stream,
-            id,
-        )?;
-        let local_response = self
-            .store
-            .data()
-            .streams
-            .get(&id)
-            .and_then(|s| s.local_response);
-        Ok(StreamOutcome {
-            request: request_action,
-            response: response_action,
-            local_response,
-        })
+        self.run("proxy_on_done", self.exports.on_done.clone(), ctx, Phase::Stream, id)?;
+        self.run("proxy_on_log", self.exports.on_log.clone(), ctx, Phase::Log, id)?;
+        self.run("proxy_on_delete", self.exports.on_delete.clone(), ctx, Phase::Stream, id)?;
+        let local_response = self.store.data().streams.get(&id).and_then(|s| s.local_response);
+        Ok(StreamOutcome { request: request_action, response: response_action, local_response })
     }
 
     /// Delivers the answer to an HTTP call this VM dispatched.
@@ -349,10 +275,7 @@ impl Vm {
 
     /// Sets a proxy-level property (readable from the root context too).
     pub fn set_property(&mut self, path: &str, value: impl AsRef<[u8]>) {
-        self.store
-            .data_mut()
-            .properties
-            .insert(path.to_string(), value.as_ref().to_vec());
+        self.store.data_mut().properties.insert(path.to_string(), value.as_ref().to_vec());
     }
 
     fn run<P: WasmParams, R: WasmResults>(
@@ -364,10 +287,7 @@ impl Vm {
         effective: u32,
     ) -> Result<Option<R>, HostError> {
         if let Some(first) = &self.dead {
-            return Err(HostError::Dead {
-                vm: self.index,
-                first: first.clone(),
-            });
+            return Err(HostError::Dead { vm: self.index, first: first.clone() });
         }
         let Some(func) = func else { return Ok(None) };
         let saved = {
@@ -386,11 +306,7 @@ impl Vm {
                 let detail = format!("{e:?}");
                 self.dead = Some(format!("{name}: {detail}"));
                 lock(&s.shared.traps).push(format!("VM {} in {name}: {detail}", self.index));
-                Err(HostError::Trap {
-                    vm: self.index,
-                    callback: name,
-                    detail,
-                })
+                Err(HostError::Trap { vm: self.index, callback: name, detail })
             }
         }
     }

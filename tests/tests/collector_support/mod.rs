@@ -17,7 +17,9 @@ pub const LONG: Duration = Duration::from_secs(60);
 /// A scratch directory under target/test-logs, fresh for each call.
 pub fn scratch(name: &str) -> PathBuf {
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let d = faultline_tests::paths::target_dir().join("test-logs").join(format!("collector-{name}-{}-{stamp}", std::process::id()));
+    let d = faultline_tests::paths::target_dir()
+        .join("test-logs")
+        .join(format!("collector-{name}-{}-{stamp}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -51,7 +53,11 @@ impl Collector {
 
     pub fn start_file(config: PathBuf) -> Collector {
         let text = std::fs::read_to_string(&config).unwrap();
-        let port: u16 = text.lines().find_map(|l| l.strip_prefix("listen = \"127.0.0.1:")).and_then(|r| r.trim_end_matches('"').parse().ok()).unwrap();
+        let port: u16 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("listen = \"127.0.0.1:"))
+            .and_then(|r| r.trim_end_matches('"').parse().ok())
+            .unwrap();
         let mut cmd = Command::new(bin());
         cmd.arg("run").arg("--config").arg(&config).env("FAULTLINE_LOG", "info,faultline_collector=debug");
         let proc = Proc::spawn("collector", cmd).unwrap();
@@ -72,7 +78,10 @@ impl Collector {
 
     pub fn post(&self, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-        let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
         let mut req = head.into_bytes();
         req.extend_from_slice(body);
         http(self.addr, &req)
@@ -90,7 +99,9 @@ impl Collector {
 
     /// Polls `/v1/status` until `pred` holds for `service`.
     pub fn wait_service(&self, service: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        wait_until(LONG, || Some(self.service(service)).filter(|s| pred(s))).unwrap_or_else(|| panic!("{service}: {what} never happened; last {}\n{}", self.service(service), self.proc.log()))
+        wait_until(LONG, || Some(self.service(service)).filter(|s| pred(s))).unwrap_or_else(|| {
+            panic!("{service}: {what} never happened; last {}\n{}", self.service(service), self.proc.log())
+        })
     }
 
     pub fn healthz(&self) -> Value {
@@ -113,7 +124,8 @@ pub fn http(addr: SocketAddr, req: &[u8]) -> (u16, Value) {
 
 /// A flush from `edge-1` with one service's cumulative counters.
 pub fn flush(boot: &str, seq: u64, service: &str, responses: u64, e5: u64, routes: &[(&str, u64)]) -> Flush {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     Flush {
         version: VERSION,
         proxy_id: "edge-1".into(),
@@ -127,7 +139,15 @@ pub fn flush(boot: &str, seq: u64, service: &str, responses: u64, e5: u64, route
             status_4xx: 0,
             status_5xx: e5,
             no_response: 0,
-            routes: routes.iter().map(|(r, c)| RouteCounters { route: r.to_string(), count: *c, first_seen_ms: now - 500, last_seen_ms: now }).collect(),
+            routes: routes
+                .iter()
+                .map(|(r, c)| RouteCounters {
+                    route: r.to_string(),
+                    count: *c,
+                    first_seen_ms: now - 500,
+                    last_seen_ms: now,
+                })
+                .collect(),
         }],
     }
 }

@@ -24,9 +24,7 @@ fn totals(s: &ServiceCounters) -> Totals {
 }
 
 fn sum(it: impl Iterator<Item = Totals>) -> Totals {
-    it.fold((0, 0, 0, 0), |a, t| {
-        (a.0 + t.0, a.1 + t.1, a.2 + t.2, a.3 + t.3)
-    })
+    it.fold((0, 0, 0, 0), |a, t| (a.0 + t.0, a.1 + t.1, a.2 + t.2, a.3 + t.3))
 }
 
 impl Model {
@@ -55,10 +53,7 @@ impl Model {
         self.boot.last_seq = Some(f.seq);
 
         let nonempty = |b: &Book| -> BTreeMap<String, Counts> {
-            b.iter()
-                .filter(|(_, c)| !c.is_empty())
-                .map(|(s, c)| (s.clone(), c.clone()))
-                .collect()
+            b.iter().filter(|(_, c)| !c.is_empty()).map(|(s, c)| (s.clone(), c.clone())).collect()
         };
         let lo = nonempty(&self.boot.merged);
         let mut hi_book = self.boot.merged.clone();
@@ -66,17 +61,11 @@ impl Model {
             add_book(&mut hi_book, p);
         }
         let hi = nonempty(&hi_book);
-        let got: BTreeMap<&str, Totals> = f
-            .services
-            .iter()
-            .map(|s| (s.name.as_str(), totals(s)))
-            .collect();
+        let got: BTreeMap<&str, Totals> = f.services.iter().map(|s| (s.name.as_str(), totals(s))).collect();
         if got.len() != f.services.len() {
             return Err("a service appears twice".into());
         }
-        let of = |b: &BTreeMap<String, Counts>, n: &str| {
-            b.get(n).map(Counts::totals).unwrap_or_default()
-        };
+        let of = |b: &BTreeMap<String, Counts>, n: &str| b.get(n).map(Counts::totals).unwrap_or_default();
         let may_fold = hi.len() > self.boot.services_lo;
         if may_fold {
             let want_lo = sum(lo.values().map(Counts::totals));
@@ -91,25 +80,15 @@ impl Model {
             }
             let named = got.keys().filter(|n| **n != OVERFLOW_SERVICE).count();
             if named > self.boot.services_hi {
-                return Err(format!(
-                    "{named} services named, bound {}",
-                    self.boot.services_hi
-                ));
+                return Err(format!("{named} services named, bound {}", self.boot.services_hi));
             }
             for (name, t) in &got {
                 if *name != OVERFLOW_SERVICE && !within(*t, of(&hi, name)) {
-                    return Err(format!(
-                        "{name}: {t:?} above the model's {:?}",
-                        of(&hi, name)
-                    ));
+                    return Err(format!("{name}: {t:?} above the model's {:?}", of(&hi, name)));
                 }
             }
         } else {
-            let names: BTreeSet<&str> = got
-                .keys()
-                .copied()
-                .chain(hi.keys().map(String::as_str))
-                .collect();
+            let names: BTreeSet<&str> = got.keys().copied().chain(hi.keys().map(String::as_str)).collect();
             for name in names {
                 let t = got.get(name).copied().unwrap_or_default();
                 if t != of(&lo, name) && t != of(&hi, name) {
@@ -117,11 +96,7 @@ impl Model {
                         "flush seq {} counters {got:?}, model {:?}{}",
                         f.seq,
                         lo.iter().map(|(n, c)| (n, c.totals())).collect::<Vec<_>>(),
-                        if partial.is_some() {
-                            " (+ a merge in progress)"
-                        } else {
-                            ""
-                        }
+                        if partial.is_some() { " (+ a merge in progress)" } else { "" }
                     ));
                 }
             }
@@ -134,26 +109,13 @@ impl Model {
         Ok(())
     }
 
-    fn check_routes(
-        &self,
-        s: &ServiceCounters,
-        merged: &BTreeMap<String, Counts>,
-        exact: bool,
-    ) -> Result<(), String> {
+    fn check_routes(&self, s: &ServiceCounters, merged: &BTreeMap<String, Counts>, exact: bool) -> Result<(), String> {
         let total: u64 = s.routes.iter().map(|r| r.count).sum();
         if total != s.status_5xx {
-            return Err(format!(
-                "{}: routes sum to {total}, 5xx {}",
-                s.name, s.status_5xx
-            ));
+            return Err(format!("{}: routes sum to {total}, 5xx {}", s.name, s.status_5xx));
         }
         if s.routes.len() > self.boot.routes_hi + 1 {
-            return Err(format!(
-                "{}: {} routes, bound {} + other",
-                s.name,
-                s.routes.len(),
-                self.boot.routes_hi
-            ));
+            return Err(format!("{}: {} routes, bound {} + other", s.name, s.routes.len(), self.boot.routes_hi));
         }
         // Where this service's routes can come from: its own, or any folded service's.
         let own: Vec<&Counts> = if s.name == OVERFLOW_SERVICE {
@@ -170,23 +132,15 @@ impl Model {
             }
             let m: u64 = own.iter().filter_map(|c| c.routes.get(&r.route)).sum();
             if r.count > m {
-                return Err(format!(
-                    "{}: route {:?} has {}, model {m}",
-                    s.name, r.route, r.count
-                ));
+                return Err(format!("{}: route {:?} has {}, model {m}", s.name, r.route, r.count));
             }
         }
         // No table could fold anything: the routes are exactly the model's.
         if let ([model], true) = (own.as_slice(), exact)
             && model.routes.len() <= self.boot.routes_lo
         {
-            let got: BTreeMap<&str, u64> = s
-                .routes
-                .iter()
-                .map(|r| (r.route.as_str(), r.count))
-                .collect();
-            let want: BTreeMap<&str, u64> =
-                model.routes.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+            let got: BTreeMap<&str, u64> = s.routes.iter().map(|r| (r.route.as_str(), r.count)).collect();
+            let want: BTreeMap<&str, u64> = model.routes.iter().map(|(r, n)| (r.as_str(), *n)).collect();
             if got != want {
                 return Err(format!("{}: routes {got:?}, model {want:?}", s.name));
             }

@@ -38,12 +38,7 @@ impl Counts {
     }
 
     pub fn totals(&self) -> (u64, u64, u64, u64) {
-        (
-            self.responses,
-            self.status_4xx,
-            self.status_5xx,
-            self.no_response,
-        )
+        (self.responses, self.status_4xx, self.status_5xx, self.no_response)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,15 +74,11 @@ enum Class {
 /// A `:status` header: a class only when it is exactly three ASCII digits, the first not 0.
 fn status_class(raw: Option<&[u8]>) -> Class {
     match raw {
-        Some([a, b, c])
-            if a.is_ascii_digit() && *a != b'0' && b.is_ascii_digit() && c.is_ascii_digit() =>
-        {
-            match a {
-                b'4' => Class::Client,
-                b'5' => Class::Server,
-                _ => Class::Other,
-            }
-        }
+        Some([a, b, c]) if a.is_ascii_digit() && *a != b'0' && b.is_ascii_digit() && c.is_ascii_digit() => match a {
+            b'4' => Class::Client,
+            b'5' => Class::Server,
+            _ => Class::Other,
+        },
         _ => Class::Unknown,
     }
 }
@@ -109,10 +100,7 @@ fn host_name(raw: &[u8]) -> Option<String> {
     if raw.is_empty() {
         return None;
     }
-    let mut s: String = String::from_utf8_lossy(raw)
-        .chars()
-        .map(|c| if c.is_control() { '_' } else { c })
-        .collect();
+    let mut s: String = String::from_utf8_lossy(raw).chars().map(|c| if c.is_control() { '_' } else { c }).collect();
     let mut end = s.len().min(128);
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -183,13 +171,7 @@ impl Model {
     pub fn new(envoy: bool, cfgs: Vec<Option<ValidCfg>>) -> Model {
         Model {
             envoy,
-            vms: cfgs
-                .into_iter()
-                .map(|cfg| VmModel {
-                    cfg,
-                    pending: Book::new(),
-                })
-                .collect(),
+            vms: cfgs.into_iter().map(|cfg| VmModel { cfg, pending: Book::new() }).collect(),
             boot: Boot::new(),
             old_boots: Vec::new(),
             lost: Book::new(),
@@ -206,9 +188,7 @@ impl Model {
         let Some(cfg) = &v.cfg else { return };
         let service = match (cfg.service, &req.cluster) {
             (Some(s), _) => s.to_string(),
-            (None, Some(raw)) if envoy => {
-                host_name(raw).unwrap_or_else(|| cfg.default_service.to_string())
-            }
+            (None, Some(raw)) if envoy => host_name(raw).unwrap_or_else(|| cfg.default_service.to_string()),
             (None, _) => cfg.default_service.to_string(),
         };
         let class = match &req.end {
@@ -225,8 +205,7 @@ impl Model {
                     Class::Server => {
                         c.status_5xx += 1;
                         let path = req.path.bytes();
-                        let route =
-                            faultline_filter::route::route(req.method.as_deref(), path.as_deref());
+                        let route = faultline_filter::route::route(req.method.as_deref(), path.as_deref());
                         *c.routes.entry(route).or_default() += 1;
                     }
                     Class::Other | Class::Unknown => {}
@@ -319,8 +298,6 @@ impl Model {
 
     /// Whether every VM's tally is empty (everything counted is in shared data).
     pub fn all_merged(&self) -> bool {
-        self.vms
-            .iter()
-            .all(|v| v.pending.values().all(Counts::is_empty))
+        self.vms.iter().all(|v| v.pending.values().all(Counts::is_empty))
     }
 }

@@ -34,14 +34,8 @@ struct Driver {
 pub fn run(s: &Scenario) -> Result<Stats, String> {
     let render = |c: &Cfg| c.render(s.envoy);
     let first = s.configs.first().map(render).unwrap_or_default();
-    let mut pc = if s.envoy {
-        ProxyConfig::envoy(&first)
-    } else {
-        ProxyConfig::nginx(&first)
-    };
-    pc = pc
-        .workers(s.workers)
-        .main_thread_ticker(s.main_thread_ticker);
+    let mut pc = if s.envoy { ProxyConfig::envoy(&first) } else { ProxyConfig::nginx(&first) };
+    pc = pc.workers(s.workers).main_thread_ticker(s.main_thread_ticker);
     for (i, c) in s.configs.iter().enumerate() {
         pc = pc.vm_plugin_config(i, &render(c));
     }
@@ -57,10 +51,7 @@ pub fn run(s: &Scenario) -> Result<Stats, String> {
         last_tick: 0,
         last_call: 0,
         fresh: true,
-        stats: Stats {
-            cases: 1,
-            ..Stats::default()
-        },
+        stats: Stats { cases: 1, ..Stats::default() },
         at: 0,
     };
     for (i, op) in s.ops.iter().enumerate() {
@@ -114,15 +105,11 @@ impl Driver {
             Op::Restart(vm, exit, cfg) => {
                 let i = vm % self.vms();
                 let text = cfg.as_ref().map(|c| c.render(self.envoy));
-                let started = self
-                    .proxy
-                    .restart_vm(i, *exit, text.as_deref())
-                    .map_err(|e| e.to_string())?;
+                let started = self.proxy.restart_vm(i, *exit, text.as_deref()).map_err(|e| e.to_string())?;
                 if !(started.vm_start && started.configure) {
                     return Err(format!("restarted VM {i} refused to start: {started:?}"));
                 }
-                self.model
-                    .restart(i, *exit, cfg.as_ref().map(|c| c.valid().cloned()));
+                self.model.restart(i, *exit, cfg.as_ref().map(|c| c.valid().cloned()));
                 match exit {
                     faultline_tests::host::Exit::Graceful => self.stats.restarts_graceful += 1,
                     faultline_tests::host::Exit::Abrupt => self.stats.restarts_abrupt += 1,
@@ -142,10 +129,7 @@ impl Driver {
     }
 
     fn reconfigure(&mut self, i: usize, cfg: &Cfg) -> Result<(), String> {
-        let ok = self
-            .proxy
-            .reconfigure_vm(i, &cfg.render(self.envoy))
-            .map_err(|e| e.to_string())?;
+        let ok = self.proxy.reconfigure_vm(i, &cfg.render(self.envoy)).map_err(|e| e.to_string())?;
         if !ok {
             return Err(format!("on_configure returned false on VM {i}"));
         }
@@ -176,26 +160,15 @@ impl Driver {
             EndSpec::Respond(None) => Ending::Respond(Response::without_status()),
             EndSpec::NoResponse(code) => {
                 if let Some(c) = code {
-                    let raw = if self.envoy {
-                        c.to_le_bytes().to_vec()
-                    } else {
-                        c.to_string().into_bytes()
-                    };
+                    let raw = if self.envoy { c.to_le_bytes().to_vec() } else { c.to_string().into_bytes() };
                     properties.push(("response.code".to_string(), raw));
                 }
                 Ending::NoResponse
             }
         };
-        let request = Request {
-            headers,
-            cluster: None,
-            properties,
-        };
+        let request = Request { headers, cluster: None, properties };
         for _ in 0..r.times {
-            let out: StreamOutcome = self
-                .proxy
-                .exchange(worker, &request, &ending)
-                .map_err(|e| e.to_string())?;
+            let out: StreamOutcome = self.proxy.exchange(worker, &request, &ending).map_err(|e| e.to_string())?;
             if !out.passed() {
                 return Err(format!("the filter did not pass the stream: {out:?}"));
             }
@@ -221,8 +194,7 @@ impl Driver {
     /// writes if asked, then feeds the model.
     fn run_for(&mut self, ms: u64) -> Result<(), String> {
         if let Some(every) = self.race {
-            self.proxy
-                .interfere_on_write(every, Box::new(|vm: &mut Vm| vm.tick()));
+            self.proxy.interfere_on_write(every, Box::new(|vm: &mut Vm| vm.tick()));
         }
         let result = self.proxy.advance(ms).map_err(|e| e.to_string());
         self.stats.interferences += self.proxy.stop_interfering();
@@ -235,11 +207,7 @@ impl Driver {
     /// another VM's tick (forced interleaving) sees that VM's merge in progress.
     fn events(&mut self) -> Result<(), String> {
         let ticks = self.proxy.ticks_after(self.last_tick);
-        let mut calls = self
-            .proxy
-            .calls_after(self.last_call)
-            .into_iter()
-            .peekable();
+        let mut calls = self.proxy.calls_after(self.last_call).into_iter().peekable();
         let mut i = 0;
         while let Some(t) = ticks.get(i).copied() {
             while let Some(c) = calls.next_if(|c| c.tick_ordinal < t.ordinal) {
@@ -248,12 +216,7 @@ impl Driver {
             if t.nested {
                 return Err(format!("tick {} ran nested outside any tick", t.ordinal));
             }
-            let nested: Vec<TickEvent> = ticks
-                .iter()
-                .skip(i + 1)
-                .take_while(|n| n.nested)
-                .copied()
-                .collect();
+            let nested: Vec<TickEvent> = ticks.iter().skip(i + 1).take_while(|n| n.nested).copied().collect();
             let last = nested.last().map_or(t.ordinal, |n| n.ordinal);
             if !nested.is_empty() {
                 let part = self.model.pending_of(t.vm);
@@ -263,9 +226,7 @@ impl Driver {
                     if self.model.merge(n.vm) {
                         self.fresh = false;
                     }
-                    while let Some(c) =
-                        calls.next_if(|c| c.tick_ordinal == n.ordinal && c.vm == n.vm)
-                    {
+                    while let Some(c) = calls.next_if(|c| c.tick_ordinal == n.ordinal && c.vm == n.vm) {
                         self.check_call(&c, Some(&part))?;
                         self.stats.flushes_mid_merge += 1;
                     }
@@ -276,10 +237,7 @@ impl Driver {
             }
             while let Some(c) = calls.next_if(|c| c.tick_ordinal <= last) {
                 if c.vm != t.vm {
-                    return Err(format!(
-                        "call #{} of VM {} within tick {} of VM {}",
-                        c.seq, c.vm, t.ordinal, t.vm
-                    ));
+                    return Err(format!("call #{} of VM {} within tick {} of VM {}", c.seq, c.vm, t.ordinal, t.vm));
                 }
                 self.check_call(&c, None)?;
             }
@@ -299,12 +257,9 @@ impl Driver {
             return Err(format!("call #{} without the bearer token", c.seq));
         }
         let flush = kit::parse(c)?;
-        self.model.check_flush(&flush, partial).map_err(|e| {
-            format!(
-                "flush #{} from VM {} (tick {}): {e}",
-                c.seq, c.vm, c.tick_ordinal
-            )
-        })?;
+        self.model
+            .check_flush(&flush, partial)
+            .map_err(|e| format!("flush #{} from VM {} (tick {}): {e}", c.seq, c.vm, c.tick_ordinal))?;
         self.stats.flushes_checked += 1;
         if flush.services.iter().any(|s| s.name == OVERFLOW_SERVICE) {
             self.stats.flushes_with_overflow += 1;
@@ -321,10 +276,7 @@ impl Driver {
             Answer::Reset => Reply::Reset,
             Answer::Silent => return Ok(()),
         };
-        self.proxy
-            .answer_all(|_| reply.clone())
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.proxy.answer_all(|_| reply.clone()).map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// Runs, with a collector that accepts, until every tally is merged and a flush was
@@ -332,11 +284,7 @@ impl Driver {
     /// boot (less what abruptly dropped VMs lost).
     fn settle(&mut self) -> Result<(), String> {
         self.stats.settles += 1;
-        let flushing = self
-            .model
-            .vms
-            .iter()
-            .any(|v| v.cfg.as_ref().is_some_and(|c: &ValidCfg| c.collector));
+        let flushing = self.model.vms.iter().any(|v| v.cfg.as_ref().is_some_and(|c: &ValidCfg| c.collector));
         if !flushing {
             // Nobody can flush: give VM 0 a collector again (an operator's fix).
             self.reconfigure(0, &Cfg::Valid(ValidCfg::base(None)))?;

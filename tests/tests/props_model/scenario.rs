@@ -64,11 +64,7 @@ impl Cfg {
 
     /// The plugin configuration text for this host.
     pub fn render(&self, envoy: bool) -> String {
-        let upstream = if envoy {
-            "faultline_collector"
-        } else {
-            "127.0.0.1:9"
-        };
+        let upstream = if envoy { "faultline_collector" } else { "127.0.0.1:9" };
         let collector = json!({
             "upstream": upstream,
             "authority": "faultline-collector",
@@ -110,9 +106,7 @@ impl Cfg {
             Cfg::Invalid(BadCfg::NotJson) => "{\"proxy_id\": \"edge-1\",".into(),
             Cfg::Invalid(BadCfg::MaxRoutesZero) => with("max_routes", json!(0)),
             Cfg::Invalid(BadCfg::MergeAboveFlush) => with("merge_interval_ms", json!(5_000)),
-            Cfg::Invalid(BadCfg::NoToken) => {
-                with("collector", json!({"upstream": upstream, "authority": "x"}))
-            }
+            Cfg::Invalid(BadCfg::NoToken) => with("collector", json!({"upstream": upstream, "authority": "x"})),
         }
     }
 }

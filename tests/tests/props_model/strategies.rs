@@ -4,9 +4,7 @@
 use faultline_tests::host::Exit;
 use proptest::prelude::*;
 
-use super::scenario::{
-    Answer, BadCfg, Cfg, EndSpec, HeaderSpec, Op, PathSpec, Req, SERVICES, Scenario, ValidCfg,
-};
+use super::scenario::{Answer, BadCfg, Cfg, EndSpec, HeaderSpec, Op, PathSpec, Req, SERVICES, Scenario, ValidCfg};
 
 fn service() -> impl Strategy<Value = Option<&'static str>> {
     prop_oneof![
@@ -25,27 +23,15 @@ pub fn valid_cfg() -> impl Strategy<Value = ValidCfg> {
         prop_oneof![Just(1_000u64), Just(2_000), Just(5_000)],
         prop::bool::weighted(0.9),
     )
-        .prop_map(
-            |(
-                service,
-                default_service,
-                max_routes,
-                max_services,
-                merge_ms,
-                flush_ms,
-                collector,
-            )| {
-                ValidCfg {
-                    service,
-                    default_service,
-                    max_routes,
-                    max_services,
-                    merge_ms,
-                    flush_ms,
-                    collector,
-                }
-            },
-        )
+        .prop_map(|(service, default_service, max_routes, max_services, merge_ms, flush_ms, collector)| ValidCfg {
+            service,
+            default_service,
+            max_routes,
+            max_services,
+            merge_ms,
+            flush_ms,
+            collector,
+        })
 }
 
 pub fn cfg() -> impl Strategy<Value = Cfg> {
@@ -104,10 +90,7 @@ fn cluster() -> impl Strategy<Value = Option<Vec<u8>>> {
 fn header() -> impl Strategy<Value = HeaderSpec> {
     prop_oneof![
         (1usize..70_000).prop_map(HeaderSpec::Big),
-        (
-            prop::collection::vec(any::<u8>(), 0..8),
-            prop::collection::vec(any::<u8>(), 0..16)
-        )
+        (prop::collection::vec(any::<u8>(), 0..8), prop::collection::vec(any::<u8>(), 0..16))
             .prop_map(|(k, v)| HeaderSpec::Binary(k, v)),
     ]
 }
@@ -224,12 +207,7 @@ pub fn op() -> impl Strategy<Value = Op> {
 /// valid configuration (nginx: a service per VM, as per `location`), and up to `max_ops`
 /// steps.
 pub fn scenario(envoy: bool, max_ops: usize) -> impl Strategy<Value = Scenario> {
-    (
-        1usize..=3,
-        any::<bool>(),
-        prop::collection::vec(valid_cfg(), 4),
-        prop::collection::vec(op(), 1..max_ops),
-    )
+    (1usize..=3, any::<bool>(), prop::collection::vec(valid_cfg(), 4), prop::collection::vec(op(), 1..max_ops))
         .prop_map(move |(workers, main, cfgs, ops)| {
             let main_thread_ticker = envoy && main;
             let vms = workers + usize::from(main_thread_ticker);
@@ -245,12 +223,6 @@ pub fn scenario(envoy: bool, max_ops: usize) -> impl Strategy<Value = Scenario> 
                     Cfg::Valid(c)
                 })
                 .collect();
-            Scenario {
-                envoy,
-                workers,
-                main_thread_ticker,
-                configs,
-                ops,
-            }
+            Scenario { envoy, workers, main_thread_ticker, configs, ops }
         })
 }

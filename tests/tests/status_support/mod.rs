@@ -51,7 +51,15 @@ pub fn flush_of(proxy: &str, boot: &str, seq: u64, services: &[Counts<'_>]) -> F
                 status_4xx: 0,
                 status_5xx: *e5,
                 no_response: 0,
-                routes: routes.iter().map(|(r, c)| RouteCounters { route: (*r).into(), count: *c, first_seen_ms: now - 30_000, last_seen_ms: now - 1_000 }).collect(),
+                routes: routes
+                    .iter()
+                    .map(|(r, c)| RouteCounters {
+                        route: (*r).into(),
+                        count: *c,
+                        first_seen_ms: now - 30_000,
+                        last_seen_ms: now - 1_000,
+                    })
+                    .collect(),
             })
             .collect(),
     }
@@ -133,11 +141,14 @@ impl Live {
         c.wait_service("db", "DOWN", |s| s["state"] == "down");
         c.wait_service("be", "health UP", |s| s["health"]["status"] == "up");
         self.discord.wait_for_messages(1, 1, LONG).unwrap();
-        wait_until(LONG, || (c.healthz()["webhooks"]["ops"]["state"] == "broken").then_some(())).unwrap_or_else(|| panic!("ops never broken: {}", c.healthz()));
+        wait_until(LONG, || (c.healthz()["webhooks"]["ops"]["state"] == "broken").then_some(()))
+            .unwrap_or_else(|| panic!("ops never broken: {}", c.healthz()));
         wait_until(LONG, || {
             let h = c.get("/v1/history?since=1h").1;
-            let total: u64 = h["services"]["be"]["minutes"].as_array()?.iter().map(|m| m["requests"].as_u64().unwrap_or(0)).sum();
-            let delivered = h["alerts"].as_array()?.iter().any(|a| a["service"] == "be" && a["delivery"] == "delivered");
+            let total: u64 =
+                h["services"]["be"]["minutes"].as_array()?.iter().map(|m| m["requests"].as_u64().unwrap_or(0)).sum();
+            let delivered =
+                h["alerts"].as_array()?.iter().any(|a| a["service"] == "be" && a["delivery"] == "delivered");
             (total == 1000 * n && delivered).then_some(())
         })
         .unwrap_or_else(|| panic!("history never caught up: {}", c.get("/v1/history?since=1h").1));

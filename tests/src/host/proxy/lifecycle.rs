@@ -25,12 +25,7 @@ impl Proxy {
     /// calls), started with `plugin_config` if given (it also becomes VM `i`'s configuration
     /// for a later [`Proxy::reload`]), else its latest one. Calls the old VM dispatched are
     /// cancelled: no proxy delivers an answer to a VM that is gone.
-    pub fn restart_vm(
-        &mut self,
-        i: usize,
-        exit: Exit,
-        plugin_config: Option<&str>,
-    ) -> Result<Started, HostError> {
+    pub fn restart_vm(&mut self, i: usize, exit: Exit, plugin_config: Option<&str>) -> Result<Started, HostError> {
         let old = self.vms.get(i).cloned().ok_or(HostError::NoSuchVm(i))?;
         let shutdown = match exit {
             Exit::Graceful => lock(&old).shutdown().map(|_| ()),
@@ -39,9 +34,7 @@ impl Proxy {
         self.cancel_calls_of(i);
         shutdown?;
         if let Some(cfg) = plugin_config {
-            self.config
-                .vm_plugin_configs
-                .push((i, cfg.as_bytes().to_vec()));
+            self.config.vm_plugin_configs.push((i, cfg.as_bytes().to_vec()));
         }
         let vm = Arc::new(Mutex::new(self.new_vm(i)?));
         if let Some(slot) = self.vms.get_mut(i) {
@@ -63,9 +56,7 @@ impl Proxy {
         if i >= self.vms.len() {
             return Err(HostError::NoSuchVm(i));
         }
-        self.config
-            .vm_plugin_configs
-            .push((i, plugin_config.as_bytes().to_vec()));
+        self.config.vm_plugin_configs.push((i, plugin_config.as_bytes().to_vec()));
         self.with_vm(i, |vm| vm.configure(plugin_config.as_bytes()))?
     }
 
@@ -89,9 +80,7 @@ impl Proxy {
     pub fn ticks_after(&self, after: u64) -> Vec<TickEvent> {
         let log = lock(&self.shared.tick_log);
         let from = log.partition_point(|t| t.ordinal <= after);
-        log.get(from..)
-            .map(<[TickEvent]>::to_vec)
-            .unwrap_or_default()
+        log.get(from..).map(<[TickEvent]>::to_vec).unwrap_or_default()
     }
 
     /// Calls dispatched after call number `after` ([`HttpCall::seq`]), in dispatch order,
@@ -99,9 +88,7 @@ impl Proxy {
     pub fn calls_after(&self, after: u64) -> Vec<HttpCall> {
         let log = lock(&self.shared.dispatched_calls);
         let from = log.partition_point(|c| c.seq <= after);
-        log.get(from..)
-            .map(<[HttpCall]>::to_vec)
-            .unwrap_or_default()
+        log.get(from..).map(<[HttpCall]>::to_vec).unwrap_or_default()
     }
 
     /// Calls never answered because their VM went away (restart, reload), oldest first.
@@ -111,8 +98,7 @@ impl Proxy {
 
     fn cancel_calls_of(&self, vm: usize) {
         let mut pending = lock(&self.shared.pending_calls);
-        let (gone, kept): (Vec<HttpCall>, Vec<HttpCall>) =
-            pending.drain(..).partition(|c| c.vm == vm);
+        let (gone, kept): (Vec<HttpCall>, Vec<HttpCall>) = pending.drain(..).partition(|c| c.vm == vm);
         *pending = kept;
         lock(&self.shared.cancelled_calls).extend(gone);
     }

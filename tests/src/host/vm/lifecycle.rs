@@ -27,22 +27,10 @@ impl Vm {
     pub fn shutdown(&mut self) -> Result<bool, HostError> {
         let root = self.store.data().root_id;
         let done = self
-            .run(
-                "proxy_on_done",
-                self.exports.on_done.clone(),
-                root as i32,
-                Phase::Idle,
-                root,
-            )?
+            .run("proxy_on_done", self.exports.on_done.clone(), root as i32, Phase::Idle, root)?
             .is_none_or(|r| r != 0);
         if done {
-            self.run(
-                "proxy_on_delete",
-                self.exports.on_delete.clone(),
-                root as i32,
-                Phase::Idle,
-                root,
-            )?;
+            self.run("proxy_on_delete", self.exports.on_delete.clone(), root as i32, Phase::Idle, root)?;
         }
         Ok(done)
     }
