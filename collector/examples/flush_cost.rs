@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use faultline_collector::config::Config;
-use faultline_collector::engine::Engine;
+use faultline_collector::decide::engine::Engine;
 use faultline_collector::store::{SERVICE_OWNER, Store};
 use faultline_flush::{Flush, RouteCounters, ServiceCounters, VERSION};
 use std::sync::Arc;

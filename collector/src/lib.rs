@@ -1,33 +1,31 @@
 //! faultline-collector: receives the Faultline filter's flushes, decides when a service
 //! is failing or down, and tells its owners on Discord without losing an alert.
 //!
-//! Pure modules (no I/O, time as an argument): [`config`], [`ledger`], [`window`],
-//! [`alert`], [`health`] (state), [`engine`], [`message`], [`notice`], [`unsaved`], [`minutes`] (per-minute
-//! history), [`metrics`] (Prometheus text), [`rules`] (Prometheus rules), [`history_text`].
-//! Edges: [`store`] (SQLite), [`delivery`] (Discord), [`server`], [`status`], [`observe`] and
-//! [`status_page`] (HTTP), [`health::probe`], [`app`] (wiring), [`testalert`], [`report`]
-//! (the `history` and `rules` commands).
+//! The modules are layers; each imports only layers below it (checked by `tests/layers.rs`):
+//!
+//! - [`app`]: wiring — tasks, timers, signals, the HTTP listener. Imported by the binary only.
+//! - Edges: [`ingest`] (`POST /v1/flush`), [`deliver`] (outbox → Discord, `test-alert`),
+//!   [`probe`] (one HTTP health check), [`observe`] (status page, JSON, metrics, history, rules).
+//! - [`state`]: what the tasks share — config, engine and store behind one lock, delivery status.
+//! - [`error`]: the one error type at the edge.
+//! - [`store`]: SQLite (state, outbox, history).
+//! - Pure core, time passed in, no I/O: [`message`] (Discord rendering) over [`decide`] (ledger,
+//!   window, rate alert, health state, per-minute history, engine, notices).
+//! - [`config`]: the TOML file, validated.
+//! - Helpers below everything: [`clock`], [`secret`], [`http`].
 #![forbid(unsafe_code)]
 
-pub mod alert;
 pub mod app;
+pub mod clock;
 pub mod config;
-pub mod delivery;
-pub mod engine;
-pub mod health;
-pub mod history_text;
-pub mod ledger;
+pub mod decide;
+pub mod deliver;
+pub mod error;
+pub mod http;
+pub mod ingest;
 pub mod message;
-pub mod metrics;
-pub mod minutes;
-pub mod notice;
 pub mod observe;
-pub mod report;
-pub mod rules;
-pub mod server;
-pub mod status;
-pub mod status_page;
+pub mod probe;
+pub mod secret;
+pub mod state;
 pub mod store;
-pub mod testalert;
-pub mod unsaved;
-pub mod window;

@@ -9,7 +9,7 @@
 //! [`super::ledger::Harness`].
 
 use super::ledger::Harness;
-use faultline_collector::ledger::LedgerCaps;
+use faultline_collector::decide::ledger::LedgerCaps;
 use faultline_flush::Flush;
 
 pub fn check(data: &[u8]) {

@@ -11,7 +11,7 @@
 //! and without counter resets what a boot counted equals how far its counters moved.
 
 use super::input::Input;
-use faultline_collector::ledger::{
+use faultline_collector::decide::ledger::{
     Baseline, Ledger, LedgerCaps, LedgerError, Outcome, ServiceBase, ServiceDelta, route_key,
 };
 use faultline_flush::{Flush, RouteCounters, ServiceCounters, VERSION};

@@ -10,11 +10,11 @@
 //! anyone but the configured owners (`parse` stays empty), and the test alert pings nobody.
 
 use super::input::Input;
-use faultline_collector::alert::{Level, RateChange, Thresholds};
 use faultline_collector::config::ServiceConfig;
-use faultline_collector::health::{Failure, Health, HealthChange, ProbeResult};
+use faultline_collector::decide::alert::{Level, RateChange, Thresholds};
+use faultline_collector::decide::health::{Failure, Health, HealthChange, ProbeResult};
+use faultline_collector::decide::notice::{Event, Notice, RouteLine};
 use faultline_collector::message::{fallback, render};
-use faultline_collector::notice::{Event, Notice, RouteLine};
 use serde_json::Value;
 
 #[allow(dead_code)]

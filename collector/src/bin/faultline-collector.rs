@@ -83,10 +83,14 @@ fn history(
         (None, Some(d)) => d,
         (None, None) => PathBuf::from("/var/lib/faultline-collector"),
     };
-    let src = faultline_collector::report::Source { state_dir: &dir, config: cfg.as_ref() };
-    let text =
-        faultline_collector::report::history(&src, service.as_deref(), since, faultline_collector::app::now_ms())
-            .map_err(|e| e.to_string())?;
+    let src = faultline_collector::observe::report::Source { state_dir: &dir, config: cfg.as_ref() };
+    let text = faultline_collector::observe::report::history(
+        &src,
+        service.as_deref(),
+        since,
+        faultline_collector::clock::now_ms(),
+    )
+    .map_err(|e| e.to_string())?;
     print!("{text}");
     Ok(())
 }
@@ -94,7 +98,7 @@ fn history(
 fn rules(config: Option<PathBuf>, window: Option<String>) -> Result<(), String> {
     let cfg = config.as_deref().map(Config::load).transpose().map_err(|e| e.to_string())?;
     let window = window.as_deref().map(|w| duration("window", w)).transpose()?;
-    print!("{}", faultline_collector::report::rules(cfg.as_ref(), window));
+    print!("{}", faultline_collector::observe::report::rules(cfg.as_ref(), window));
     Ok(())
 }
 
@@ -133,7 +137,9 @@ fn main() -> ExitCode {
             Config::load(&config)
                 .map_err(|e| e.to_string())
                 .and_then(|cfg| {
-                    runtime()?.block_on(faultline_collector::testalert::run(cfg, service)).map_err(|e| e.to_string())
+                    runtime()?
+                        .block_on(faultline_collector::deliver::test_alert::run(cfg, service))
+                        .map_err(|e| e.to_string())
                 })
                 .map(|done| println!("{done}"))
         }

@@ -10,13 +10,23 @@ pub use history::{DEFAULT_MAX_ROWS, DEFAULT_RETENTION, HistoryConfig, StatusToke
 pub use values::normalize_webhook;
 use values::{check_link, parse_expect};
 
-use crate::alert::Thresholds;
 use raw::{RawConfig, RawService};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
+
+/// Thresholds in basis points (1/100 of a percent) so that comparisons at 5.00% are exact. What the
+/// rate is judged against (the judging is in `decide::alert`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Thresholds {
+    pub warning_bp: u64,
+    pub critical_bp: u64,
+    pub min_requests: u64,
+    /// A level clears below this percentage of its threshold.
+    pub clear_pct: u64,
+}
 
 /// A configuration the collector cannot run with, located in its file.
 #[derive(Debug, thiserror::Error)]
@@ -177,7 +187,7 @@ impl Config {
     /// Whether `given` opens the status page: the `status_token` if one is set, else (beyond
     /// loopback) any ingest token. Every candidate is compared in constant time.
     pub fn status_token_matches(&self, given: &str) -> bool {
-        let eq = |t: &str| crate::server::ct_eq(t.as_bytes(), given.as_bytes());
+        let eq = |t: &str| crate::secret::ct_eq(t.as_bytes(), given.as_bytes());
         match &self.status_token {
             Some(t) => eq(&t.0),
             None => self.tokens.iter().fold(false, |hit, t| eq(&t.token) | hit),

@@ -5,10 +5,10 @@
 
 mod trim;
 
-use crate::alert::{Level, RateChange};
 use crate::config::ServiceConfig;
-use crate::health::{Health, HealthChange};
-use crate::notice::{Event, Notice};
+use crate::decide::alert::{Level, RateChange};
+use crate::decide::health::{Health, HealthChange};
+use crate::decide::notice::{Event, Notice};
 use serde_json::{Value, json};
 pub use trim::{LIMITS, cut, embed_chars, fit_embed};
 
@@ -236,7 +236,7 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
 }
 
 /// The footer naming outbox row `id`; 0 for an alert sent from memory because the state database
-/// could not be written (see [`crate::unsaved`]).
+/// could not be written (see `state::unsaved`).
 fn footer(id: i64) -> String {
     if id > 0 {
         format!("Faultline · alert #{id}")

@@ -1,7 +1,7 @@
 use super::*;
-use crate::alert::Thresholds;
-use crate::health::{Failure, ProbeResult};
-use crate::notice::RouteLine;
+use crate::decide::alert::Thresholds;
+use crate::decide::health::{Failure, ProbeResult};
+use crate::decide::notice::RouteLine;
 
 const TH: Thresholds = Thresholds { warning_bp: 500, critical_bp: 1000, min_requests: 100, clear_pct: 80 };
 

@@ -4,9 +4,9 @@
 //! including the read-only one of the `history` command while the service runs (WAL).
 
 use super::StoreError;
+use crate::decide::minutes::Minute;
+use crate::decide::notice::Notice;
 use crate::message;
-use crate::minutes::Minute;
-use crate::notice::Notice;
 use rusqlite::{Connection, Transaction, params};
 use serde::Serialize;
 
@@ -174,7 +174,7 @@ impl History<'_> {
         for row in rows {
             let (id, webhook, notice, created_ms, outcome, sent_ms, attempts, message_id) = row?;
             let (svc, title) = match serde_json::from_str::<Notice>(&notice) {
-                Ok(Notice { event: crate::notice::Event::Test, .. }) => continue,
+                Ok(Notice { event: crate::decide::notice::Event::Test, .. }) => continue,
                 Ok(n) => (n.service.clone(), message::title(&n)),
                 Err(_) => ("?".to_string(), "(undecodable alert)".to_string()),
             };

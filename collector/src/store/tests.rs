@@ -1,8 +1,8 @@
 use super::*;
-use crate::alert::{Level, RateAlert, Thresholds};
-use crate::health::{Health, HealthState};
-use crate::notice::Event;
-use crate::window::{Bucket, ErrorWindow};
+use crate::decide::alert::{Level, RateAlert, Thresholds};
+use crate::decide::health::{Health, HealthState};
+use crate::decide::notice::Event;
+use crate::decide::window::{Bucket, ErrorWindow};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("faultline-store-{name}-{}", std::process::id()));
@@ -112,7 +112,7 @@ fn an_undecodable_row_does_not_block_the_queue() {
 
 #[test]
 fn history_is_written_with_snapshots_read_back_and_pruned() {
-    use crate::minutes::{Minute, RouteMinute};
+    use crate::decide::minutes::{Minute, RouteMinute};
     let d = dir("hist");
     let mut s = Store::open(&d).unwrap();
     let minute = |start_ms: u64, requests: u64, errors: u64, route: u64| Minute {
@@ -156,7 +156,7 @@ fn history_is_written_with_snapshots_read_back_and_pruned() {
     // The test notice is not a service alert; a real one is listed pending, then delivered.
     assert!(h.alerts(None, 0, 10).unwrap().is_empty(), "test alerts are not history");
     let mut n = notice("be");
-    n.event = Event::Rate(crate::alert::RateChange::Raised { to: Level::Critical });
+    n.event = Event::Rate(crate::decide::alert::RateChange::Raised { to: Level::Critical });
     let id = s.commit(&Snapshot::default(), &[("default".into(), n)], SERVICE_OWNER, 62_000).unwrap()[0];
     let a = h.alerts(Some("be"), 0, 10).unwrap();
     assert_eq!((a.len(), a[0].outcome.as_str(), a[0].title.as_str()), (1, "pending", "🔴 be — CRITICAL raised"));

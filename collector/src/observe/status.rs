@@ -1,9 +1,10 @@
 //! The JSON of `GET /v1/status` and `GET /healthz` (documented in docs/collector.md;
 //! the end-to-end tests and the status page rely on these field names).
 
-use crate::app::{Shared, now_ms};
-use crate::engine::{ServiceState, top_routes};
-use crate::health::Health;
+use crate::clock::now_ms;
+use crate::decide::engine::{ServiceState, top_routes};
+use crate::decide::health::Health;
+use crate::state::Shared;
 use serde_json::{Value, json};
 
 /// The state shown for a service: `down` (health check), `no_data` (empty window, nothing
@@ -15,9 +16,9 @@ pub fn state_of(s: &ServiceState, window_requests: u64) -> &'static str {
         "no_data"
     } else {
         match s.rate.level {
-            crate::alert::Level::Ok => "ok",
-            crate::alert::Level::Warning => "warning",
-            crate::alert::Level::Critical => "critical",
+            crate::decide::alert::Level::Ok => "ok",
+            crate::decide::alert::Level::Warning => "warning",
+            crate::decide::alert::Level::Critical => "critical",
         }
     }
 }

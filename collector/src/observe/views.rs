@@ -3,63 +3,13 @@
 //! connection) and the view `GET /metrics` renders. Counting refused flushes is atomic, so
 //! the ingest path pays one relaxed increment.
 
-use crate::app::{Shared, now_ms};
-use crate::metrics::{Metrics, ServiceMetrics, WebhookMetrics};
+use crate::clock::now_ms;
+use crate::observe::metrics::{Metrics, ServiceMetrics, WebhookMetrics};
+use crate::state::Shared;
 use crate::store::StoreError;
 use crate::store::history::{AlertRecord, History};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Why a flush was refused (the `reason` label of `faultline_ingest_rejects_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reject {
-    Unauthorized,
-    Forbidden,
-    TooLarge,
-    Malformed,
-    OverCapacity,
-}
-
-const REJECTS: [(Reject, &str); 5] = [
-    (Reject::Unauthorized, "unauthorized"),
-    (Reject::Forbidden, "forbidden"),
-    (Reject::TooLarge, "too_large"),
-    (Reject::Malformed, "malformed"),
-    (Reject::OverCapacity, "over_capacity"),
-];
-const RESULTS: [&str; 3] = ["applied", "stale", "baseline"];
-
-/// Flushes accepted (by result) and refused (by reason) since start.
-#[derive(Debug, Default)]
-pub struct IngestStats {
-    rejects: [AtomicU64; 5],
-    results: [AtomicU64; 3],
-}
-
-impl IngestStats {
-    /// Counts a refused flush.
-    pub fn reject(&self, why: Reject) {
-        if let Some(c) = REJECTS.iter().position(|(r, _)| *r == why).and_then(|i| self.rejects.get(i)) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Counts an accepted flush by its result ("applied", "stale", "baseline").
-    pub fn accepted(&self, result: &str) {
-        if let Some(c) = RESULTS.iter().position(|r| *r == result).and_then(|i| self.results.get(i)) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn rejects(&self) -> Vec<(&'static str, u64)> {
-        REJECTS.iter().zip(&self.rejects).map(|((_, name), c)| (*name, c.load(Ordering::Relaxed))).collect()
-    }
-
-    fn results(&self) -> Vec<(&'static str, u64)> {
-        RESULTS.iter().zip(&self.results).map(|(name, c)| (*name, c.load(Ordering::Relaxed))).collect()
-    }
-}
 
 /// What the page says about an alert's delivery: `delivered`, `retrying`, `rate_limited`,
 /// `webhook_broken`, `queued` (pending, nothing failed yet), `refused` (Discord refused even the
@@ -150,7 +100,7 @@ pub fn history_json(shared: &Shared, q: &HistoryQuery) -> Result<Value, StoreErr
     Ok(json!({
         "now_ms": now,
         "since_ms": from,
-        "minute_ms": crate::minutes::MINUTE_MS,
+        "minute_ms": crate::decide::minutes::MINUTE_MS,
         "retention_ms": u64::try_from(shared.cfg.history.retention.as_millis()).unwrap_or(u64::MAX),
         "services": services,
         "alerts": alerts,
@@ -175,12 +125,12 @@ pub async fn metrics_view(shared: &Shared) -> Metrics {
                         totals: s.totals.clone(),
                         window_requests: requests,
                         window_errors: errors,
-                        state: crate::status::state_of(s, requests),
+                        state: crate::observe::status::state_of(s, requests),
                         thresholds: Some(cfg.thresholds(name)),
                         health_up: match s.health.health {
-                            crate::health::Health::Up => Some(true),
-                            crate::health::Health::Down => Some(false),
-                            crate::health::Health::Unknown => None,
+                            crate::decide::health::Health::Up => Some(true),
+                            crate::decide::health::Health::Down => Some(false),
+                            crate::decide::health::Health::Unknown => None,
                         },
                         health_latency_ms: last.map(|p| p.latency_ms),
                         health_last_check_ms: last.map(|p| p.at_ms),

@@ -1,8 +1,6 @@
 //! HealthCheck: the UP/DOWN state of one service from its periodic probes. Pure: probe
 //! results and `now` come in, the change to announce comes out. The probing itself (I/O)
-//! is in [`probe`].
-
-pub mod probe;
+//! is in the `probe` edge.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,8 +1,8 @@
 //! One health-check probe over HTTP(S): a GET with a timeout, classified into a
 //! [`ProbeResult`] that says which way it failed.
 
-use super::{Failure, ProbeResult};
 use crate::config::HealthConfig;
+use crate::decide::health::{Failure, ProbeResult};
 use std::time::Instant;
 
 /// Probes `cfg.url` once; `at_ms` is the wall-clock time the probe started.

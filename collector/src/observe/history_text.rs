@@ -2,8 +2,8 @@
 //! (or per group of minutes over long periods), a small text chart of the rate with the two
 //! thresholds, the failing routes and the alerts of the period. Pure: rows in, text out.
 
-use crate::alert::Thresholds;
-use crate::minutes::MINUTE_MS;
+use crate::decide::alert::Thresholds;
+use crate::decide::minutes::MINUTE_MS;
 use crate::store::history::{AlertRecord, MinuteRow, RouteTotal};
 use std::fmt::Write;
 

@@ -7,7 +7,7 @@
 //! the window's edges, and the rules have no hysteresis (an alert ends as soon as the rate
 //! falls below the threshold).
 
-use crate::alert::Thresholds;
+use crate::decide::alert::Thresholds;
 use std::fmt::Write;
 use std::time::Duration;
 

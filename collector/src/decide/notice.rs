@@ -1,8 +1,8 @@
 //! A notice: one thing to tell a service's owners, as stored in the outbox. It carries
 //! the facts at the moment of the change; the Discord message is rendered from it.
 
-use crate::alert::{Level, RateChange, Thresholds};
-use crate::health::{Health, HealthChange, ProbeResult};
+use crate::decide::alert::{Level, RateChange, Thresholds};
+use crate::decide::health::{Health, HealthChange, ProbeResult};
 use serde::{Deserialize, Serialize};
 
 /// What happened.

@@ -2,13 +2,13 @@
 //! with no I/O. Flushes, probe results and timer ticks come in with `now`; notices to
 //! deliver come out, and [`Engine::take_snapshot`] hands the changed state to the store.
 
-use crate::alert::RateAlert;
 use crate::config::Config;
-use crate::health::{HealthChange, HealthState, ProbeResult};
-use crate::ledger::{Baseline, Ledger, LedgerCaps, LedgerChanges, LedgerError, Outcome};
-use crate::minutes::{Minute, MinuteLog};
-use crate::notice::{Event, Notice, RouteLine};
-use crate::window::{Bucket, ErrorWindow};
+use crate::decide::alert::RateAlert;
+use crate::decide::health::{HealthChange, HealthState, ProbeResult};
+use crate::decide::ledger::{Baseline, Ledger, LedgerCaps, LedgerChanges, LedgerError, Outcome};
+use crate::decide::minutes::{Minute, MinuteLog};
+use crate::decide::notice::{Event, Notice, RouteLine};
+use crate::decide::window::{Bucket, ErrorWindow};
 use faultline_flush::{Flush, OTHER_ROUTE};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -324,8 +324,8 @@ impl Engine {
             service: name.to_string(),
             at_ms: now_ms,
             event,
-            level: s.map(|s| s.rate.level).unwrap_or(crate::alert::Level::Ok),
-            health: s.map(|s| s.health.health).unwrap_or(crate::health::Health::Unknown),
+            level: s.map(|s| s.rate.level).unwrap_or(crate::decide::alert::Level::Ok),
+            health: s.map(|s| s.health.health).unwrap_or(crate::decide::health::Health::Unknown),
             window_ms: ms(self.cfg.window),
             requests: t.requests,
             errors: t.errors,

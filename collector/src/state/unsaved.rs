@@ -4,7 +4,7 @@
 //! silences an alert and never makes one be sent twice. Also the database's trouble, for `/healthz` and the
 //! loud log. Pure: no I/O, time as an argument.
 
-use crate::notice::Notice;
+use crate::decide::notice::Notice;
 
 /// At most this many alerts are kept in memory; beyond, the oldest delivered ones lose their history record.
 pub const MAX_UNSAVED: usize = 10_000;
@@ -175,9 +175,9 @@ impl Unsaved {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{Level, RateChange, Thresholds};
-    use crate::health::Health;
-    use crate::notice::Event;
+    use crate::decide::alert::{Level, RateChange, Thresholds};
+    use crate::decide::health::Health;
+    use crate::decide::notice::Event;
 
     fn notice(service: &str) -> Notice {
         Notice {

@@ -8,6 +8,7 @@
 //! or escalate, but it can still clear a firing alert. An empty window is "no data": a
 //! firing alert ends, said as such.
 
+pub use crate::config::Thresholds;
 use serde::{Deserialize, Serialize};
 
 /// Severity of a service's 5xx rate.
@@ -30,16 +31,7 @@ impl Level {
     }
 }
 
-/// Thresholds in basis points (1/100 of a percent) so that comparisons at 5.00% are exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Thresholds {
-    pub warning_bp: u64,
-    pub critical_bp: u64,
-    pub min_requests: u64,
-    /// A level clears below this percentage of its threshold.
-    pub clear_pct: u64,
-}
-
+/// Judging a rate against the configured thresholds (the data itself is [`Thresholds`], in config).
 impl Thresholds {
     /// Whether `errors / requests >= bp / 10000`, exactly.
     fn reaches(errors: u64, requests: u64, bp_times_100: u128) -> bool {

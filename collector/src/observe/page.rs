@@ -3,9 +3,9 @@
 //! script reads `/v1/status` and `/v1/history?since=1h`, draws every service (state, a chart
 //! of the last hour, health check, failing routes, incident, alerts) and redraws every 5 s.
 
-const HTML: &str = include_str!("status_page/index.html");
-const CSS: &str = include_str!("status_page/page.css");
-const JS: &str = include_str!("status_page/page.js");
+const HTML: &str = include_str!("page/index.html");
+const CSS: &str = include_str!("page/page.css");
+const JS: &str = include_str!("page/page.js");
 
 /// The page, with its style and script inlined.
 pub fn page() -> String {

@@ -2,11 +2,13 @@
 //! waiting for Discord's answer. Its row is owned by this run, so a running service never
 //! sends it too.
 
-use crate::app::{Error, now_ms, open};
+use crate::clock::now_ms;
 use crate::config::Config;
-use crate::delivery::{Verdict, backoff, body_for, send};
-use crate::engine::Snapshot;
-use crate::notice::Event;
+use crate::decide::engine::Snapshot;
+use crate::decide::notice::Event;
+use crate::deliver::{Verdict, backoff, body_for, send};
+use crate::error::Error;
+use crate::state::open;
 use std::time::{Duration, Instant};
 
 /// Sends the test alert for `service` (default: the first configured one); `Ok(description)` when

@@ -1,6 +1,6 @@
 use super::*;
-use crate::alert::{Level, RateChange};
-use crate::health::{Failure, Health};
+use crate::decide::alert::{Level, RateChange};
+use crate::decide::health::{Failure, Health};
 use faultline_flush::{RouteCounters, ServiceCounters, VERSION};
 
 fn cfg(extra: &str) -> Arc<Config> {

@@ -1,8 +1,8 @@
 //! The `history` and `rules` commands: thin glue between the configuration, the database
 //! (read-only, safe while the service runs) and the pure renderers.
 
-use crate::alert::Thresholds;
 use crate::config::Config;
+use crate::decide::alert::Thresholds;
 use crate::store::history::History;
 use crate::store::{Store, StoreError};
 use std::path::Path;
@@ -33,11 +33,13 @@ pub fn history(src: &Source<'_>, service: Option<&str>, since: Duration, now_ms:
     names.sort();
     names.dedup();
     if names.is_empty() {
-        return Ok(format!("no history since {} UTC\n", crate::history_text::utc(from)));
+        return Ok(format!("no history since {} UTC\n", crate::observe::history_text::utc(from)));
     }
     let th = |n: &str| src.config.map(|c| c.thresholds(n)).unwrap_or_else(defaults);
-    let parts: Vec<String> =
-        names.iter().map(|n| crate::history_text::render(n, from, now_ms, &minutes, &routes, &alerts, th(n))).collect();
+    let parts: Vec<String> = names
+        .iter()
+        .map(|n| crate::observe::history_text::render(n, from, now_ms, &minutes, &routes, &alerts, th(n)))
+        .collect();
     Ok(parts.join("\n"))
 }
 
@@ -47,5 +49,5 @@ pub fn rules(config: Option<&Config>, window: Option<Duration>) -> String {
     let defaults = config.map(|c| c.defaults).unwrap_or_else(defaults);
     let services: Vec<(String, Thresholds)> =
         config.map(|c| c.services.iter().map(|s| (s.name.clone(), s.thresholds)).collect()).unwrap_or_default();
-    crate::rules::render(defaults, &services, window)
+    crate::observe::rules::render(defaults, &services, window)
 }

@@ -2,8 +2,8 @@
 //! [`Metrics`] view of the collector. Pure: the edge gathers the view, this renders it.
 //! Names and labels are documented in docs/collector.md; the `rules` command builds on them.
 
-use crate::alert::Thresholds;
-use crate::engine::Totals;
+use crate::decide::alert::Thresholds;
+use crate::decide::engine::Totals;
 use std::fmt::Write;
 
 /// The content type Prometheus expects for this format.

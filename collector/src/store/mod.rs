@@ -4,11 +4,11 @@
 //! A snapshot and the notices it produced are written in ONE transaction, before anything
 //! is sent.
 
-use crate::engine::{ServiceState, Snapshot};
-use crate::ledger::Baseline;
-use crate::minutes::{Minute, minute_of};
-use crate::notice::Notice;
-use crate::window::Bucket;
+use crate::decide::engine::{ServiceState, Snapshot};
+use crate::decide::ledger::Baseline;
+use crate::decide::minutes::{Minute, minute_of};
+use crate::decide::notice::Notice;
+use crate::decide::window::Bucket;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,7 +140,7 @@ impl Store {
         for row in rows {
             let (svc, at, route, n, first, last) = row?;
             if let Some(m) = out.iter_mut().find(|m| m.service == svc && m.start_ms as i64 == at) {
-                let c = crate::minutes::RouteMinute {
+                let c = crate::decide::minutes::RouteMinute {
                     count: n.max(0) as u64,
                     first_seen_ms: first.max(0) as u64,
                     last_seen_ms: last.max(0) as u64,
