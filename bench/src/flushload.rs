@@ -228,7 +228,8 @@ pub fn run(plan: &LoadPlan, workdir: &Path) -> Result<LoadResult, String> {
 
 fn log_step(what: &str, s: &Step) {
     eprintln!(
-        "[collector] {what} {:.0}/s: achieved {:.1}/s, p99 {:.1} ms, CPU {:.0}% of a core, {:.3} ms/flush, generator {:.0}%{}",
+        "[collector] {what} {:.0}/s: achieved {:.1}/s, p99 {:.1} ms, CPU {:.0}% of a core, \
+         {:.3} ms/flush, generator {:.0}%{}",
         s.offered,
         s.achieved,
         s.latency_p99_ms,
@@ -396,7 +397,8 @@ pub fn markdown(r: &LoadResult) -> String {
     let _ = writeln!(t, "|---|---|---|");
     let _ = writeln!(
         t,
-        "| CPU per flush at {:.0} flushes/s (every {} s), over {} s, all collector threads | **{:.3} ms** | < 1 ms: {} |",
+        "| CPU per flush at {:.0} flushes/s (every {} s), over {} s, all collector threads \
+         | **{:.3} ms** | < 1 ms: {} |",
         n.offered,
         p.interval.as_secs(),
         n.seconds,
@@ -411,7 +413,8 @@ pub fn markdown(r: &LoadResult) -> String {
     );
     let _ = writeln!(
         t,
-        "| of which the format alone: `serde_json` decode + `Flush::validate` of one body, measured in-process | {:.3} + {:.3} ms | |",
+        "| of which the format alone: `serde_json` decode + `Flush::validate` of one body, measured in-process \
+         | {:.3} + {:.3} ms | |",
         r.decode.json_ms, r.decode.validate_ms
     );
     let _ = writeln!(t, "| flush answered in (p50 / p99) | {:.1} / {:.1} ms | |", n.latency_p50_ms, n.latency_p99_ms);
@@ -445,7 +448,8 @@ pub fn markdown(r: &LoadResult) -> String {
     );
     let _ = writeln!(
         t,
-        "| offered /s | accepted /s | p50 ms | p99 ms | late p99 ms | collector CPU | CPU ms / flush | generator CPU | kept up |"
+        "| offered /s | accepted /s | p50 ms | p99 ms | late p99 ms \
+         | collector CPU | CPU ms / flush | generator CPU | kept up |"
     );
     let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|");
     for s in &r.ramp {

@@ -180,7 +180,8 @@ pub fn run(plan: &OverheadPlan, artifacts: &Artifacts) -> Result<OverheadResult,
             let rps = result.rps();
             let per_100k = if result.requests == 0 { f64::NAN } else { cpu_s * 100_000.0 / result.requests as f64 };
             eprintln!(
-                "[overhead {}] round {round} ({}): {rps:.0} req/s, p99 {:.2} ms, {per_100k:.2} CPU s/100k, socket errors {}",
+                "[overhead {}] round {round} ({}): {rps:.0} req/s, p99 {:.2} ms, \
+                 {per_100k:.2} CPU s/100k, socket errors {}",
                 plan.name,
                 v.letter(),
                 result.p99_us as f64 / 1000.0,

@@ -75,7 +75,8 @@ pub fn overhead(r: &OverheadResult) -> String {
     );
     let _ = writeln!(
         t,
-        "| Envoy with | req/s | p50 ms | p99 ms | p99.9 ms | Envoy CPU s / 100k req | req/s vs (b) | CPU vs (b) | p99 vs (b) | p99.9 vs (b) | req/s vs (a) |"
+        "| Envoy with | req/s | p50 ms | p99 ms | p99.9 ms | Envoy CPU s / 100k req \
+         | req/s vs (b) | CPU vs (b) | p99 vs (b) | p99.9 vs (b) | req/s vs (a) |"
     );
     let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|---|");
     for v in &r.summary {

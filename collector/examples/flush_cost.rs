@@ -52,7 +52,8 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("faultline-flush-cost-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut src = format!(
-        "state_dir = \"{}\"\nmin_requests = 1000000000\n[[tokens]]\ntoken = \"xxxxxxxxxx\"\n[webhooks]\ndefault = \"https://discord.com/api/webhooks/1/t\"\n",
+        "state_dir = \"{}\"\nmin_requests = 1000000000\n[[tokens]]\ntoken = \"xxxxxxxxxx\"\n\
+         [webhooks]\ndefault = \"https://discord.com/api/webhooks/1/t\"\n",
         dir.display()
     );
     for s in 0..50 {
@@ -87,7 +88,8 @@ fn main() {
     }
     let m = (n - 60) as f64 * 1000.0;
     println!(
-        "CPU per flush (steady state, {} flushes): parse {:.3} ms, ingest+evaluate {:.3} ms, snapshot write {:.3} ms, total {:.3} ms",
+        "CPU per flush (steady state, {} flushes): parse {:.3} ms, ingest+evaluate {:.3} ms, \
+         snapshot write {:.3} ms, total {:.3} ms",
         n - 60,
         parse as f64 / m / 1000.0,
         ingest as f64 / m / 1000.0,

@@ -178,7 +178,8 @@ impl FakeDiscord {
                 let statuses: Vec<u16> =
                     state.requests.iter().filter(|r| r.webhook_id == id).map(|r| r.status).collect();
                 return Err(format!(
-                    "webhook {id}: wanted {n} messages within {timeout:?}, got {}: {got:?} (answer statuses: {statuses:?})",
+                    "webhook {id}: wanted {n} messages within {timeout:?}, got {}: {got:?} \
+                     (answer statuses: {statuses:?})",
                     got.len()
                 ));
             }
@@ -391,7 +392,11 @@ fn created_message(webhook_id: u64, sequence: u64, body: &Value) -> Value {
         "type": 0,
         "channel_id": "1000000000000000001",
         "webhook_id": webhook_id.to_string(),
-        "author": {"id": webhook_id.to_string(), "username": body.get("username").and_then(Value::as_str).unwrap_or("Faultline"), "bot": true},
+        "author": {
+            "id": webhook_id.to_string(),
+            "username": body.get("username").and_then(Value::as_str).unwrap_or("Faultline"),
+            "bot": true,
+        },
         "content": body.get("content").and_then(Value::as_str).unwrap_or(""),
         "embeds": body.get("embeds").cloned().unwrap_or_else(|| json!([])),
         "attachments": [],

@@ -57,7 +57,8 @@ fn ingest_answers_401_403_413_400_and_counts_exactly() {
 fn a_critical_rate_is_raised_with_routes_then_resolves_when_traffic_stops() {
     let discord = FakeDiscord::start().unwrap();
     let dir = scratch("rate");
-    let extra = "[[services]]\nname = \"be\"\nmention_roles = [\"111\"]\nlink = \"https://logs.example.com/be?from={from_ms}\"\n";
+    let extra = "[[services]]\nname = \"be\"\nmention_roles = [\"111\"]\n\
+                 link = \"https://logs.example.com/be?from={from_ms}\"\n";
     let cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "") + extra;
     let c = Collector::start(&dir, &cfg);
     assert_eq!(c.service("be")["state"], "no_data", "a configured service with no traffic is said to have no data");

@@ -112,7 +112,8 @@ fn shipped_proxy_configs_match_the_example_collector_config() {
     assert!(accepts(&c.token, proxy), "the collector accepts Envoy's token for proxy {proxy}");
     let clusters = doc["static_resources"]["clusters"].as_array().unwrap();
     let collector_cluster = clusters.iter().find(|k| k["name"] == c.upstream.as_str()).expect("the collector cluster");
-    let sock = &collector_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
+    let endpoint = &collector_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"];
+    let sock = &endpoint["address"]["socket_address"];
     assert_eq!(format!("{}:{}", sock["address"].as_str().unwrap(), sock["port_value"]), collector.listen.to_string());
     for k in clusters.iter().filter(|k| k["name"] != c.upstream.as_str()) {
         assert!(known(k["name"].as_str().unwrap()), "cluster {} is a service of the collector", k["name"]);

@@ -44,7 +44,10 @@ fn run_with(policy: Option<&str>) -> (TrafficReport, u64, String) {
     let mut config = envoy::render(&envoy::shipped_config().unwrap(), &layout).unwrap();
     if let Some(p) = policy {
         let plugin = config
-            .pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters/0/typed_config/config")
+            .pointer_mut(
+                "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/\
+                 http_filters/0/typed_config/config",
+            )
             .unwrap();
         plugin["failure_policy"] = p.into();
     }

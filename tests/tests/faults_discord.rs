@@ -35,7 +35,8 @@ fn alerts_survive_a_long_run_of_discord_failures() {
     let dir = Collector::workdir("faults-discord").unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
     let toml = format!(
-        "listen = \"{addr}\"\nstate_dir = \"{}\"\nwindow = \"4s\"\nbucket = \"1s\"\nmin_requests = 40\nreminder = \"0s\"\n\n\
+        "listen = \"{addr}\"\nstate_dir = \"{}\"\nwindow = \"4s\"\nbucket = \"1s\"\n\
+         min_requests = 40\nreminder = \"0s\"\n\n\
          [[tokens]]\ntoken = \"{TOKEN}\"\n\n[webhooks]\ndefault = \"{}\"\n\n\
          [delivery]\ntimeout = \"{TIMEOUT_MS}ms\"\nmax_backoff = \"2s\"\nbroken_retry = \"2s\"\n",
         dir.join("state").display(),
@@ -106,8 +107,8 @@ fn alerts_survive_a_long_run_of_discord_failures() {
         m
     });
     eprintln!(
-        "faults_discord: scripted {scripted:?}; Discord answered {answered:?} (0 = hung); alerts {} distinct (max id {}), \
-         resent {}, missing {:?}; healthz {}",
+        "faults_discord: scripted {scripted:?}; Discord answered {answered:?} (0 = hung); alerts {} distinct \
+         (max id {}), resent {}, missing {:?}; healthz {}",
         a.unique,
         a.max_id,
         a.duplicates,

@@ -71,7 +71,8 @@ fn an_ingest_flood_stays_within_memory_and_known_services_still_page() {
     let dir = Collector::workdir("faults-flood").unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
     let toml = format!(
-        "listen = \"{addr}\"\nstate_dir = \"{}\"\nreminder = \"0s\"\n\n[[tokens]]\ntoken = \"{TOKEN}\"\n\n[webhooks]\ndefault = \"{}\"\n\n\
+        "listen = \"{addr}\"\nstate_dir = \"{}\"\nreminder = \"0s\"\n\n[[tokens]]\ntoken = \"{TOKEN}\"\n\n\
+         [webhooks]\ndefault = \"{}\"\n\n\
          [[services]]\nname = \"be\"\n\n[[services]]\nname = \"fe\"\n",
         dir.join("state").display(),
         discord.webhook_url(1, "flood-hook")
@@ -144,7 +145,8 @@ fn an_ingest_flood_stays_within_memory_and_known_services_still_page() {
     let older_unknown = messages.iter().filter(|m| alert_id(m).is_some_and(|id| id < be_id)).count();
     let before_be = messages[..be_at].len();
     eprintln!(
-        "faults_flood: be's first page (alert #{be_id}, {}) arrived {}th, after {before_be} of the {older_unknown} older unknown-service alerts",
+        "faults_flood: be's first page (alert #{be_id}, {}) arrived {}th, \
+         after {before_be} of the {older_unknown} older unknown-service alerts",
         classify(&messages[be_at]),
         be_at + 1
     );
@@ -167,8 +169,9 @@ fn an_ingest_flood_stays_within_memory_and_known_services_still_page() {
     let peak = |s: &[(Duration, u64)]| s.iter().map(|x| x.1).max().unwrap_or(0);
     let (first, second) = (peak(&samples[..half]), peak(&samples[half..]));
     eprintln!(
-        "faults_flood: {secs} s, {sent} flushes accepted ({rate:.0}/s, target {FLOOD_PER_SEC}/s), {refused} refused (oversized, malformed); \
-         {tracked} services tracked; RSS idle {idle_kib} KiB, peak first half {first} KiB, second half {second} KiB; alerts {alerts:?}"
+        "faults_flood: {secs} s, {sent} flushes accepted ({rate:.0}/s, target {FLOOD_PER_SEC}/s), \
+         {refused} refused (oversized, malformed); {tracked} services tracked; RSS idle {idle_kib} KiB, \
+         peak first half {first} KiB, second half {second} KiB; alerts {alerts:?}"
     );
     assert!(sent > 0 && refused > 0);
     assert!(second <= first + first / 4 + 16 * 1024, "RSS still growing: {first} KiB then {second} KiB: {samples:?}");

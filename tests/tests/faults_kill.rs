@@ -31,8 +31,10 @@ const LONG: Duration = Duration::from_secs(90);
 
 fn config(port: u16, state: &std::path::Path, webhook: &str) -> String {
     format!(
-        "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{}\"\nwindow = \"4s\"\nbucket = \"1s\"\nmin_requests = 40\nreminder = \"0s\"\n\n\
-         [[tokens]]\ntoken = \"{TOKEN}\"\n\n[webhooks]\ndefault = \"{webhook}\"\n\n[delivery]\ntimeout = \"3s\"\nmax_backoff = \"1s\"\n",
+        "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{}\"\nwindow = \"4s\"\nbucket = \"1s\"\n\
+         min_requests = 40\nreminder = \"0s\"\n\n\
+         [[tokens]]\ntoken = \"{TOKEN}\"\n\n[webhooks]\ndefault = \"{webhook}\"\n\n\
+         [delivery]\ntimeout = \"3s\"\nmax_backoff = \"1s\"\n",
         state.display()
     )
 }
@@ -152,8 +154,9 @@ fn sigkill_at_random_points_under_load_loses_and_doubles_nothing() {
         history["alerts"].as_array().unwrap().iter().filter(|x| x["delivery"] != "delivered").collect();
     let by_service: BTreeMap<_, _> = a.by_service.iter().map(|(s, v)| (s.clone(), v.len())).collect();
     eprintln!(
-        "faults_kill: {kills} kills (outbox busy at {outbox_busy_at_kill}), downtime ms {down_ms:?}; flushes ok {}, refused {}, cut mid-request {}; \
-         alerts {} distinct (max id {}), duplicates {}, missing {:?}; per service {by_service:?}",
+        "faults_kill: {kills} kills (outbox busy at {outbox_busy_at_kill}), downtime ms {down_ms:?}; \
+         flushes ok {}, refused {}, cut mid-request {}; alerts {} distinct (max id {}), duplicates {}, \
+         missing {:?}; per service {by_service:?}",
         sends.ok.load(Ordering::Relaxed),
         sends.refused.load(Ordering::Relaxed),
         sends.cut.load(Ordering::Relaxed),

@@ -49,7 +49,8 @@ fn flushes_without_the_right_token_or_replayed_change_nothing() {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
     let toml = format!(
         "listen = \"{addr}\"\nstate_dir = \"{}\"\nstatus_token = \"{STATUS}\"\nwindow = \"60s\"\nbucket = \"1s\"\n\n\
-         [[tokens]]\ntoken = \"{TOKEN_A}\"\nproxies = [\"edge-a\"]\n\n[[tokens]]\ntoken = \"{TOKEN_B}\"\nproxies = [\"edge-b\"]\n\n\
+         [[tokens]]\ntoken = \"{TOKEN_A}\"\nproxies = [\"edge-a\"]\n\n\
+         [[tokens]]\ntoken = \"{TOKEN_B}\"\nproxies = [\"edge-b\"]\n\n\
          [webhooks]\ndefault = \"http://127.0.0.1:9/api/webhooks/1/unused-hook-token\"\n",
         dir.join("state").display()
     );
@@ -147,7 +148,8 @@ fn no_secret_appears_in_any_log_of_a_full_run() {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
     let be_health = format!("{}/server/actuator/health", services["be"].base_url());
     let toml = format!(
-        "listen = \"{addr}\"\nstate_dir = \"{}\"\nstatus_token = \"{STATUS_FULL}\"\nwindow = \"10s\"\nbucket = \"1s\"\nmin_requests = 50\nreminder = \"0s\"\n\n\
+        "listen = \"{addr}\"\nstate_dir = \"{}\"\nstatus_token = \"{STATUS_FULL}\"\nwindow = \"10s\"\nbucket = \"1s\"\n\
+         min_requests = 50\nreminder = \"0s\"\n\n\
          [[tokens]]\ntoken = \"{INGEST}\"\nproxies = [\"sec-edge\"]\n\n\
          [webhooks]\ndefault = \"{}\"\nbroken = \"{}\"\n\n[delivery]\ntimeout = \"3s\"\nmax_backoff = \"1s\"\n\n\
          [[services]]\nname = \"be\"\nhealth_url = \"{be_health}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n\n\
@@ -166,7 +168,12 @@ fn no_secret_appears_in_any_log_of_a_full_run() {
         services: services.iter().map(|(n, u)| (n.to_string(), u.addr())).collect(),
         collector: addr,
         wasm: faultline_tests::paths::filter_wasm().unwrap(),
-        plugin: serde_json::json!({"proxy_id": "sec-edge", "collector": {"token": INGEST}, "flush_interval_ms": 500, "merge_interval_ms": 250}),
+        plugin: serde_json::json!({
+            "proxy_id": "sec-edge",
+            "collector": {"token": INGEST},
+            "flush_interval_ms": 500,
+            "merge_interval_ms": 250,
+        }),
     };
     let mut envoy = Envoy::start(&envoy::render(&envoy::shipped_config().unwrap(), &layout).unwrap(), 2).unwrap();
     // Everything the filter can say (Envoy's wasm logger at trace). Envoy's own `router` logger at debug prints

@@ -106,7 +106,12 @@ fn an_unreachable_collector_loses_nothing_and_pages_nothing_stale() {
         services: services.iter().map(|(n, u)| (n.to_string(), u.addr())).collect(),
         collector: relay.addr(),
         wasm: faultline_tests::paths::filter_wasm().unwrap(),
-        plugin: serde_json::json!({"proxy_id": "edge-away", "collector": {"token": stack::TOKEN}, "flush_interval_ms": opts.flush_interval_ms, "merge_interval_ms": opts.merge_interval_ms}),
+        plugin: serde_json::json!({
+            "proxy_id": "edge-away",
+            "collector": {"token": stack::TOKEN},
+            "flush_interval_ms": opts.flush_interval_ms,
+            "merge_interval_ms": opts.merge_interval_ms,
+        }),
     };
     let mut envoy = Envoy::start(&envoy::render(&envoy::shipped_config().unwrap(), &layout).unwrap(), 2).unwrap();
     let envoy_pid = envoy.process().pid();
@@ -178,8 +183,9 @@ fn an_unreachable_collector_loses_nothing_and_pages_nothing_stale() {
     let (first_half, second_half) =
         (rss[..half].iter().max().copied().unwrap_or(0), rss[half..].iter().max().copied().unwrap_or(0));
     eprintln!(
-        "faults_unreachable: outage {outage:?}, window {window:?}: {} requests answered during it ({got:?}), flush connect failures {connect_fails}; \
-         Envoy RSS KiB first half peak {first_half}, second half peak {second_half}, samples {}; alerts after: {alerts:?}",
+        "faults_unreachable: outage {outage:?}, window {window:?}: {} requests answered during it ({got:?}), \
+         flush connect failures {connect_fails}; Envoy RSS KiB first half peak {first_half}, \
+         second half peak {second_half}, samples {}; alerts after: {alerts:?}",
         during.answered(),
         rss.len()
     );

@@ -11,7 +11,8 @@ use faultline_tests::host::{HostError, Mode, Proxy, ProxyConfig};
 /// "faultline_collector" at 400 (19), "nope" at 420 (4).
 fn module(name: &str, body: &str) -> std::path::PathBuf {
     let wat = format!(
-        r#"(module
+        concat!(
+            r#"(module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
   (import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_get_shared_data" (func $get (param i32 i32 i32 i32 i32) (result i32)))
@@ -23,7 +24,8 @@ fn module(name: &str, body: &str) -> std::path::PathBuf {
   (data (i32.const 100) "faultline/k")
   (data (i32.const 120) "nozone/k")
   (data (i32.const 140) "v")
-  (data (i32.const 200) "\03\00\00\00\07\00\00\00\04\00\00\00\05\00\00\00\02\00\00\00\0a\00\00\00\01\00\00\00:method\00POST\00:path\00/f\00:authority\00c\00")
+  (data (i32.const 200) "\03\00\00\00\07\00\00\00\04\00\00\00\05\00\00\00\02\00\00\00"#,
+            r#"\0a\00\00\00\01\00\00\00:method\00POST\00:path\00/f\00:authority\00c\00")
   (data (i32.const 400) "faultline_collector")
   (data (i32.const 420) "nope")
   (func (export "proxy_abi_version_0_2_1"))
@@ -44,6 +46,8 @@ fn module(name: &str, body: &str) -> std::path::PathBuf {
   (func (export "proxy_on_tick") (param i32)
     {body})
 )"#
+        ),
+        body = body
     );
     let dir = faultline_tests::paths::target_dir().join("host-wat");
     std::fs::create_dir_all(&dir).unwrap();
@@ -65,7 +69,8 @@ const SET_V_MAX: &str =
     "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) (i32.const -1)))";
 const SET_V_CURRENT: &str =
     "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) (call $cas)))";
-const SET_V_STALE: &str = "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) (i32.sub (call $cas) (i32.const 1))))";
+const SET_V_STALE: &str = "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 140) (i32.const 1) \
+                           (i32.sub (call $cas) (i32.const 1))))";
 const DELETE_CURRENT: &str =
     "(call $report (call $set (i32.const 100) (i32.const 11) (i32.const 0) (i32.const 0) (call $cas)))";
 const GET: &str =
@@ -105,7 +110,8 @@ fn nginx_traps_on_a_key_outside_declared_zones() {
 fn http_call_refusals_follow_each_proxy() {
     let call = |up: u32, len: u32| {
         format!(
-            "(call $report (call $call (i32.const {up}) (i32.const {len}) (i32.const 200) (i32.const 63) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 32)))"
+            "(call $report (call $call (i32.const {up}) (i32.const {len}) (i32.const 200) (i32.const 63) \
+             (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 32)))"
         )
     };
     let body = [call(400, 19), call(420, 4), call(400, 0)].join("\n");
@@ -124,7 +130,8 @@ fn http_call_refusals_follow_each_proxy() {
 
 #[test]
 fn calling_an_unimplemented_import_traps_and_the_vm_stays_dead() {
-    let body = "(drop (call $grpc (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))";
+    let body = "(drop (call $grpc (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) \
+                (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))";
     let proxy = Proxy::start(ProxyConfig::envoy("").workers(1).wasm(module("grpc", body))).unwrap();
     let err = proxy.with_vm(0, |vm| vm.tick()).unwrap().unwrap_err().to_string();
     assert!(err.contains("proxy_grpc_call"), "{err}");

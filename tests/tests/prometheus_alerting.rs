@@ -52,7 +52,8 @@ fn prometheus_fires_the_generated_rules_into_alertmanager() {
 
     let pport = port();
     let prom_cfg = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [\"127.0.0.1:{amport}\"]\n\
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\n\
+         alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [\"127.0.0.1:{amport}\"]\n\
          scrape_configs:\n  - job_name: faultline\n    static_configs:\n      - targets: [\"127.0.0.1:{cport}\"]\n",
         rules = dir.join("rules.yml").display()
     );
@@ -125,7 +126,8 @@ fn prometheus_fires_the_generated_rules_into_alertmanager() {
         "the tiers exclude each other"
     );
     // Prometheus saw the same figures as the collector.
-    let q = "GET /api/v1/query?query=faultline_requests_total%7Bservice%3D%22be%22%7D HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let q = "GET /api/v1/query?query=faultline_requests_total%7Bservice%3D%22be%22%7D HTTP/1.1\r\n\
+             Host: x\r\nConnection: close\r\n\r\n";
     let seen = wait_until(LONG, || {
         let (_, r) = http(addr(pport), q.as_bytes());
         r["data"]["result"][0]["value"][1].as_str().and_then(|v| v.parse::<u64>().ok()).filter(|v| *v == 100 * seq)

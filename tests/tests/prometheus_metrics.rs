@@ -94,7 +94,9 @@ fn promtool_accepts_the_generated_rules() {
     let dir = scratch("prom-rules");
     let config = dir.join("faultline.toml");
     let toml = config_head(port(), &dir.join("state"), "https://discord.com/api/webhooks/1/t", "")
-        + "\n[[services]]\nname = \"be\"\nwarning = 2\ncritical = 4\nmin_requests = 50\n\n[[services]]\nname = \"a.i|x\"\nwarning = 2\ncritical = 4\nmin_requests = 50\n\n[[services]]\nname = \"fe\"\n";
+        + "\n[[services]]\nname = \"be\"\nwarning = 2\ncritical = 4\nmin_requests = 50\n\n\
+           [[services]]\nname = \"a.i|x\"\nwarning = 2\ncritical = 4\nmin_requests = 50\n\n\
+           [[services]]\nname = \"fe\"\n";
     std::fs::write(&config, toml).unwrap();
     for args in [
         vec![],

@@ -98,7 +98,10 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     }
     let stranded = shared.with_core(|c| c.store.pending_webhooks(SERVICE_OWNER)).await?;
     for hook in stranded.iter().filter(|h| !shared.cfg.webhooks.contains_key(*h)) {
-        tracing::error!(webhook = %hook, "alerts are waiting for webhook {hook:?}, which is no longer configured: add it back to deliver them");
+        tracing::error!(
+            webhook = %hook,
+            "alerts are waiting for webhook {hook:?}, which is no longer configured: add it back to deliver them"
+        );
     }
     for name in shared.cfg.webhooks.keys() {
         workers.spawn(deliver::worker(shared.clone(), name.clone(), stop.clone()));
@@ -114,7 +117,8 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     let unsaved = shared.with_core(|c| c.commit(vec![], now_ms()).map(|_| c.unsaved.len())).await?;
     if unsaved > 0 {
         tracing::error!(
-            "stopping with the state database still not writable: {unsaved} alert(s) and the latest counts were never saved"
+            "stopping with the state database still not writable: {unsaved} alert(s) \
+             and the latest counts were never saved"
         );
     }
     tracing::info!("stopped");

@@ -48,7 +48,8 @@ pub fn key_at(src: &str, offset: usize) -> String {
 mod tests {
     use super::*;
 
-    const SRC: &str = "listen = \"x\"\n[[services]]\nname = \"a\"\n\n[[services]]\nname = \"b\"\ntimeout = \"9s\"\n[webhooks]\ndefault = \"u\"\n";
+    const SRC: &str = "listen = \"x\"\n[[services]]\nname = \"a\"\n\n\
+                       [[services]]\nname = \"b\"\ntimeout = \"9s\"\n[webhooks]\ndefault = \"u\"\n";
 
     #[test]
     fn finds_line_and_key_with_array_index() {

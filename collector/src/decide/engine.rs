@@ -198,7 +198,8 @@ impl Engine {
             if !self.services.contains_key(d.name) {
                 if self.services.len() >= max_services {
                     let text = format!(
-                        "service cap reached ({max_services} services, limits.max_services): counts for {:?} from proxy {:?} dropped",
+                        "service cap reached ({max_services} services, limits.max_services): \
+                         counts for {:?} from proxy {:?} dropped",
                         d.name, f.proxy_id
                     );
                     self.cap("services", now_ms, text, &mut out.caps);
@@ -239,7 +240,8 @@ impl Engine {
             }
             if folded {
                 let text = format!(
-                    "route cap reached for service {:?} ({max_routes} routes, limits.max_routes): new routes counted as {OTHER_ROUTE:?}",
+                    "route cap reached for service {:?} ({max_routes} routes, limits.max_routes): \
+                     new routes counted as {OTHER_ROUTE:?}",
                     d.name
                 );
                 self.cap("routes", now_ms, text, &mut out.caps);

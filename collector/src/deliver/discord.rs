@@ -111,12 +111,14 @@ mod tests {
         );
         assert_eq!(judge(429, None, Some(2.0), None, "{}"), Verdict::RateLimited(Duration::from_secs(2)));
         assert_eq!(judge(429, None, None, Some(3.0), "nonsense"), Verdict::RateLimited(Duration::from_secs(3)));
-        assert!(
-            matches!(judge(400, None, None, None, r#"{"message":"Invalid Form Body","code":50035}"#), Verdict::BadRequest(m) if m.contains("50035"))
-        );
-        assert!(
-            matches!(judge(404, None, None, None, r#"{"message":"Unknown Webhook","code":10015}"#), Verdict::Broken(m) if m.contains("Unknown Webhook"))
-        );
+        assert!(matches!(
+            judge(400, None, None, None, r#"{"message":"Invalid Form Body","code":50035}"#),
+            Verdict::BadRequest(m) if m.contains("50035")
+        ));
+        assert!(matches!(
+            judge(404, None, None, None, r#"{"message":"Unknown Webhook","code":10015}"#),
+            Verdict::Broken(m) if m.contains("Unknown Webhook")
+        ));
         assert!(matches!(judge(401, None, None, None, ""), Verdict::Broken(_)));
         assert!(matches!(judge(502, None, None, None, "<html>"), Verdict::Transient(_)));
         assert_eq!(

@@ -127,7 +127,11 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
                     None => shared.with_core(move |c| c.delivered(id, now_ms(), message_id, outcome)).await,
                 };
                 if let Err(e) = r {
-                    tracing::error!(webhook = %name, alert = id, "alert delivered but not recorded yet (kept in memory, never sent again): {e}");
+                    tracing::error!(
+                        webhook = %name,
+                        alert = id,
+                        "alert delivered but not recorded yet (kept in memory, never sent again): {e}"
+                    );
                 }
                 tracing::info!(webhook = %name, alert = id, service = %service, "alert delivered");
                 if let Some(w) = wait {
@@ -141,7 +145,11 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
                 pause(wait, &mut stop).await;
             }
             Verdict::BadRequest(why) if !fallback => {
-                tracing::warn!(webhook = %name, alert = id, "Discord refused the message ({why}): sending the plain fallback");
+                tracing::warn!(
+                    webhook = %name,
+                    alert = id,
+                    "Discord refused the message ({why}): sending the plain fallback"
+                );
                 count_failure(&shared, &name);
                 match key {
                     Some(_) => release(true).await,
@@ -151,7 +159,11 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
                 }
             }
             Verdict::BadRequest(why) => {
-                tracing::error!(webhook = %name, alert = id, "Discord refused the fallback too ({why}): alert dropped, kept in history");
+                tracing::error!(
+                    webhook = %name,
+                    alert = id,
+                    "Discord refused the fallback too ({why}): alert dropped, kept in history"
+                );
                 count_failure(&shared, &name);
                 match key {
                     Some(k) => shared.with_core(move |c| c.unsaved.done(k, now_ms(), None, "refused")).await,
@@ -166,7 +178,8 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
                     shared.with_core(|c| c.store.depth()).await.ok().and_then(|d| d.get(&name).copied()).unwrap_or(0);
                 tracing::error!(
                     webhook = %name,
-                    "WEBHOOK BROKEN: Discord answered {why}; {pending} alert(s) kept in the outbox. Fix webhooks.{name} in the config and restart; next try in {:?}",
+                    "WEBHOOK BROKEN: Discord answered {why}; {pending} alert(s) kept in the outbox. \
+                     Fix webhooks.{name} in the config and restart; next try in {:?}",
                     shared.cfg.delivery.broken_retry
                 );
                 set_status(&shared, &name, "broken", Some(why), false);

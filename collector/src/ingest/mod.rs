@@ -74,7 +74,13 @@ pub async fn flush(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
                         tracing::warn!("cap hit: {}", cap.0);
                     }
                     if let Some(gap) = got.late_ms {
-                        tracing::warn!(proxy = %f.proxy_id, "first flush from proxy {:?} in {} s (more than the window): its counts are added to the totals and history, not to the window (they happened too long ago to page on)", f.proxy_id, gap / 1000);
+                        tracing::warn!(
+                            proxy = %f.proxy_id,
+                            "first flush from proxy {:?} in {} s (more than the window): its counts are added \
+                             to the totals and history, not to the window (they happened too long ago to page on)",
+                            f.proxy_id,
+                            gap / 1000
+                        );
                     }
                     let wrote = if got.notices.is_empty() { Ok(vec![]) } else { c.commit(got.notices, now) };
                     Ok((got.result, wrote))

@@ -88,7 +88,11 @@ fn headline(n: &Notice) -> (String, u32) {
             level_look(*level).1,
         ),
         Event::Health(HealthChange::Down { failure, failures }) => (
-            format!("🔴 {svc} — DOWN: {failure} ({failures} failed check{})", if *failures == 1 { "" } else { "s" }),
+            format!(
+                "🔴 {svc} — DOWN: {failure} \
+                 ({failures} failed check{})",
+                if *failures == 1 { "" } else { "s" }
+            ),
             RED,
         ),
         Event::Health(HealthChange::Up { downtime_ms }) => {
@@ -186,7 +190,11 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
     let mut fields = vec![
         json!({"name": "Service", "value": cut(&n.service, LIMITS.field_value), "inline": true}),
         json!({"name": "State", "value": state, "inline": true}),
-        json!({"name": "Window", "value": format!("last {}, to <t:{}:T>", span(n.window_ms), n.at_ms / 1000), "inline": true}),
+        json!({
+            "name": "Window",
+            "value": format!("last {}, to <t:{}:T>", span(n.window_ms), n.at_ms / 1000),
+            "inline": true,
+        }),
     ];
     let routes: Vec<String> = n
         .top_routes

@@ -26,7 +26,9 @@ pub async fn view(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path();
     if !may_read(&shared, &req) {
         let mut r = if path == "/" {
-            let body = "This Faultline status page needs a token: open it as /?token=YOUR_STATUS_TOKEN (the collector's status_token).\n".to_string();
+            let body = "This Faultline status page needs a token: open it as /?token=YOUR_STATUS_TOKEN \
+                        (the collector's status_token).\n"
+                .to_string();
             text(StatusCode::UNAUTHORIZED, "text/plain; charset=utf-8", body)
         } else {
             error(StatusCode::UNAUTHORIZED, "this view needs the status token (Authorization: Bearer, or ?token=)")

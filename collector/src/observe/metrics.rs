@@ -187,12 +187,14 @@ pub fn render(m: &Metrics) -> String {
         &mut o,
         "faultline_deliveries_total",
         "counter",
-        "Discord deliveries since start per webhook: result=\"sent\" (accepted) or \"failed\" (any refused or failed attempt).",
+        "Discord deliveries since start per webhook: result=\"sent\" (accepted) or \"failed\" \
+         (any refused or failed attempt).",
     );
     for w in &m.webhooks {
         let _ = writeln!(
             o,
-            "faultline_deliveries_total{{webhook=\"{0}\",result=\"sent\"}} {1}\nfaultline_deliveries_total{{webhook=\"{0}\",result=\"failed\"}} {2}",
+            "faultline_deliveries_total{{webhook=\"{0}\",result=\"sent\"}} {1}\n\
+             faultline_deliveries_total{{webhook=\"{0}\",result=\"failed\"}} {2}",
             escape(&w.name),
             w.sent,
             w.failed

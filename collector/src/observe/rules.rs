@@ -211,9 +211,21 @@ mod tests {
         );
         assert!(text.contains(r#"expr: "sum by (service) (increase(faultline_requests_total[5m]))""#), "{text}");
         // The default group excludes exactly the overridden services (regex- and string-escaped).
-        assert!(text.contains(r#"faultline:error_ratio:5m{service!~\"be|a\\\\.i\\\"x|pay\"} >= 0.1 and on (service) faultline:requests:increase5m{service!~\"be|a\\\\.i\\\"x|pay\"} >= 100"#), "{text}");
+        assert!(
+            text.contains(concat!(
+                r#"faultline:error_ratio:5m{service!~\"be|a\\\\.i\\\"x|pay\"} >= 0.1 and on (service) "#,
+                r#"faultline:requests:increase5m{service!~\"be|a\\\\.i\\\"x|pay\"} >= 100"#
+            )),
+            "{text}"
+        );
         assert!(text.contains(r#"faultline:error_ratio:5m{service=~\"be|a\\\\.i\\\"x\"} >= 0.02 < 0.04"#), "{text}");
-        assert!(text.contains(r#"faultline:error_ratio:5m{service=\"pay\"} >= 0.1 and on (service) faultline:requests:increase5m{service=\"pay\"} >= 10"#), "{text}");
+        assert!(
+            text.contains(concat!(
+                r#"faultline:error_ratio:5m{service=\"pay\"} >= 0.1 and on (service) "#,
+                r#"faultline:requests:increase5m{service=\"pay\"} >= 10"#
+            )),
+            "{text}"
+        );
         assert!(!text.contains("frontend"), "services with the default thresholds need no rule of their own");
         assert_eq!(text.matches("alert: \"FaultlineErrorRateCritical\"").count(), 3);
         assert_eq!(text.matches("alert: \"FaultlineErrorRateWarning\"").count(), 3);

@@ -51,12 +51,20 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Valu
         "level": s.rate.level,
         "since_ms": since,
         "rate": rate,
-        "window": {"window_ms": u64::try_from(cfg.window.as_millis()).unwrap_or(u64::MAX), "requests": t.requests, "errors": t.errors},
+        "window": {
+            "window_ms": u64::try_from(cfg.window.as_millis()).unwrap_or(u64::MAX),
+            "requests": t.requests,
+            "errors": t.errors,
+        },
         "totals": s.totals,
         "top_routes": top_routes(&t.routes, &s.routes, cfg.top_routes),
         "health": health,
         "incident": incident,
-        "thresholds": {"warning": th.warning_bp as f64 / 10_000.0, "critical": th.critical_bp as f64 / 10_000.0, "min_requests": th.min_requests},
+        "thresholds": {
+            "warning": th.warning_bp as f64 / 10_000.0,
+            "critical": th.critical_bp as f64 / 10_000.0,
+            "min_requests": th.min_requests,
+        },
     })
 }
 

@@ -82,7 +82,12 @@ pub fn history_json(shared: &Shared, q: &HistoryQuery) -> Result<Value, StoreErr
             .push(json!({"start_ms": m.start_ms, "requests": m.requests, "errors": m.errors}));
     }
     for r in routes {
-        let line = json!({"route": r.route, "count": r.count, "first_seen_ms": r.first_seen_ms, "last_seen_ms": r.last_seen_ms});
+        let line = json!({
+            "route": r.route,
+            "count": r.count,
+            "first_seen_ms": r.first_seen_ms,
+            "last_seen_ms": r.last_seen_ms,
+        });
         per.entry(r.service.clone()).or_default().1.push(line);
     }
     let services: BTreeMap<String, Value> =

@@ -87,7 +87,9 @@ impl Core {
                 self.engine.restore_snapshot(snap);
                 if let LogNow::Failing { for_ms } = self.unsaved.failed(e.to_string(), now) {
                     tracing::error!(
-                        "STATE DATABASE NOT WRITABLE for {} s ({e}): alerting from memory ({} alert(s) not saved); counts and alert state are kept in memory and saved when it is writable again, but lost if the collector stops before then",
+                        "STATE DATABASE NOT WRITABLE for {} s ({e}): alerting from memory ({} alert(s) not saved); \
+                         counts and alert state are kept in memory and saved when it is writable again, \
+                         but lost if the collector stops before then",
                         for_ms / 1000,
                         self.unsaved.len()
                     );
@@ -107,7 +109,8 @@ impl Core {
         let found = {
             let conn = self.store.history().0;
             let mut st = conn.prepare_cached(
-                "SELECT id, CASE WHEN json_valid(notice) THEN COALESCE(json_extract(notice, '$.service'), '') ELSE '' END
+                "SELECT id, CASE WHEN json_valid(notice) THEN COALESCE(json_extract(notice, '$.service'), '') \
+                 ELSE '' END
                  FROM outbox WHERE webhook = ?1 AND owner = ?2 ORDER BY id",
             )?;
             let mut rows = st.query(rusqlite::params![webhook, SERVICE_OWNER])?;

@@ -13,9 +13,11 @@ use serde::Serialize;
 /// Keyed by time first: writes go to the end of the tree, pruning and "since" reads are range scans,
 /// and no second index has to be kept up to date on every write.
 pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS minute (start_ms INTEGER NOT NULL, service TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS minute (start_ms INTEGER NOT NULL, service TEXT NOT NULL, \
+  requests INTEGER NOT NULL, errors INTEGER NOT NULL,
   PRIMARY KEY (start_ms, service)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS minute_route (start_ms INTEGER NOT NULL, service TEXT NOT NULL, route TEXT NOT NULL, count INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS minute_route (start_ms INTEGER NOT NULL, service TEXT NOT NULL, \
+  route TEXT NOT NULL, count INTEGER NOT NULL,
   first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, PRIMARY KEY (start_ms, service, route)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sent_by_time ON sent (sent_ms);
 ";
@@ -35,8 +37,10 @@ pub(super) fn write_minutes(tx: &Transaction<'_>, minutes: &[Minute]) -> Result<
          ON CONFLICT (start_ms, service) DO UPDATE SET requests = excluded.requests, errors = excluded.errors",
     )?;
     let mut r = tx.prepare_cached(
-        "INSERT INTO minute_route (service, start_ms, route, count, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (start_ms, service, route) DO UPDATE SET count = excluded.count, first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms",
+        "INSERT INTO minute_route (service, start_ms, route, count, first_seen_ms, last_seen_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (start_ms, service, route) DO UPDATE SET count = excluded.count, \
+         first_seen_ms = excluded.first_seen_ms, last_seen_ms = excluded.last_seen_ms",
     )?;
     for x in minutes {
         m.execute(params![x.service, i(x.start_ms), i(x.requests), i(x.errors)])?;
@@ -112,7 +116,8 @@ impl History<'_> {
     /// Minutes since `since_ms` (of `service`, or all), oldest first.
     pub fn minutes(&self, service: Option<&str>, since_ms: u64) -> Result<Vec<MinuteRow>, StoreError> {
         let mut st = self.0.prepare_cached(
-            "SELECT service, start_ms, requests, errors FROM minute WHERE start_ms >= ?1 AND (?2 IS NULL OR service = ?2) ORDER BY service, start_ms",
+            "SELECT service, start_ms, requests, errors FROM minute \
+             WHERE start_ms >= ?1 AND (?2 IS NULL OR service = ?2) ORDER BY service, start_ms",
         )?;
         let rows = st.query_map(params![i(since_ms), service], |r| {
             Ok(MinuteRow { service: r.get(0)?, start_ms: u(r.get(1)?), requests: u(r.get(2)?), errors: u(r.get(3)?) })
@@ -124,7 +129,8 @@ impl History<'_> {
     pub fn routes(&self, service: Option<&str>, since_ms: u64, limit: usize) -> Result<Vec<RouteTotal>, StoreError> {
         let mut st = self.0.prepare_cached(
             "SELECT service, route, SUM(count) AS n, MIN(first_seen_ms), MAX(last_seen_ms) FROM minute_route
-             WHERE start_ms >= ?1 AND (?2 IS NULL OR service = ?2) GROUP BY service, route ORDER BY service, n DESC, route",
+             WHERE start_ms >= ?1 AND (?2 IS NULL OR service = ?2) GROUP BY service, route \
+             ORDER BY service, n DESC, route",
         )?;
         let rows = st.query_map(params![i(since_ms), service], |r| {
             Ok(RouteTotal {

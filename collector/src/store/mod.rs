@@ -50,13 +50,17 @@ pub struct Store {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS baseline (proxy_id TEXT NOT NULL, boot_id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (proxy_id, boot_id));
+CREATE TABLE IF NOT EXISTS baseline (proxy_id TEXT NOT NULL, boot_id TEXT NOT NULL, data TEXT NOT NULL, \
+  PRIMARY KEY (proxy_id, boot_id));
 CREATE TABLE IF NOT EXISTS service (name TEXT PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS bucket (service TEXT NOT NULL, start_ms INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (service, start_ms));
+CREATE TABLE IF NOT EXISTS bucket (service TEXT NOT NULL, start_ms INTEGER NOT NULL, data TEXT NOT NULL, \
+  PRIMARY KEY (service, start_ms));
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, webhook TEXT NOT NULL, owner TEXT NOT NULL,
-  created_ms INTEGER NOT NULL, notice TEXT NOT NULL, fallback INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0);
+  created_ms INTEGER NOT NULL, notice TEXT NOT NULL, \
+  fallback INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS outbox_by_webhook ON outbox (webhook, owner, id);
-CREATE TABLE IF NOT EXISTS sent (id INTEGER PRIMARY KEY, webhook TEXT NOT NULL, service TEXT NOT NULL, created_ms INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS sent (id INTEGER PRIMARY KEY, webhook TEXT NOT NULL, \
+  service TEXT NOT NULL, created_ms INTEGER NOT NULL,
   sent_ms INTEGER NOT NULL, message_id TEXT, outcome TEXT NOT NULL, notice TEXT NOT NULL);
 ";
 
@@ -126,7 +130,10 @@ impl Store {
                 dirty: false,
             })
             .collect();
-        let mut st = self.conn.prepare("SELECT service, start_ms, route, count, first_seen_ms, last_seen_ms FROM minute_route WHERE start_ms >= ?1")?;
+        let mut st = self.conn.prepare(
+            "SELECT service, start_ms, route, count, first_seen_ms, last_seen_ms FROM minute_route \
+             WHERE start_ms >= ?1",
+        )?;
         let rows = st.query_map(params![start as i64], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -217,7 +224,10 @@ impl Store {
         self.sync(!notices.is_empty())?;
         let tx = self.conn.transaction()?;
         {
-            let mut up = tx.prepare_cached("INSERT INTO baseline (proxy_id, boot_id, data) VALUES (?1, ?2, ?3) ON CONFLICT (proxy_id, boot_id) DO UPDATE SET data = excluded.data")?;
+            let mut up = tx.prepare_cached(
+                "INSERT INTO baseline (proxy_id, boot_id, data) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (proxy_id, boot_id) DO UPDATE SET data = excluded.data",
+            )?;
             let mut del = tx.prepare_cached("DELETE FROM baseline WHERE proxy_id = ?1 AND boot_id = ?2")?;
             for ((p, b), row) in &snap.ledger {
                 match row {
@@ -225,11 +235,17 @@ impl Store {
                     None => del.execute(params![p, b])?,
                 };
             }
-            let mut svc = tx.prepare_cached("INSERT INTO service (name, data) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET data = excluded.data")?;
+            let mut svc = tx.prepare_cached(
+                "INSERT INTO service (name, data) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET data = excluded.data",
+            )?;
             for (name, state) in &snap.services {
                 svc.execute(params![name, serde_json::to_string(state)?])?;
             }
-            let mut bucket = tx.prepare_cached("INSERT INTO bucket (service, start_ms, data) VALUES (?1, ?2, ?3) ON CONFLICT (service, start_ms) DO UPDATE SET data = excluded.data")?;
+            let mut bucket = tx.prepare_cached(
+                "INSERT INTO bucket (service, start_ms, data) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (service, start_ms) DO UPDATE SET data = excluded.data",
+            )?;
             for (name, b) in &snap.buckets {
                 bucket.execute(params![name, b.start_ms as i64, serde_json::to_string(b)?])?;
             }
@@ -269,7 +285,8 @@ impl Store {
             let found = self
                 .conn
                 .query_row(
-                    "SELECT id, webhook, notice, fallback, attempts FROM outbox WHERE webhook = ?1 AND owner = ?2 ORDER BY id LIMIT 1",
+                    "SELECT id, webhook, notice, fallback, attempts FROM outbox \
+                     WHERE webhook = ?1 AND owner = ?2 ORDER BY id LIMIT 1",
                     params![webhook, owner],
                     Store::row,
                 )
@@ -294,8 +311,10 @@ impl Store {
         self.sync(true)?;
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT OR REPLACE INTO sent (id, webhook, service, created_ms, sent_ms, message_id, outcome, notice, attempts)
-             SELECT id, webhook, CASE WHEN json_valid(notice) THEN COALESCE(json_extract(notice, '$.service'), '?') ELSE '?' END, created_ms, ?2, ?3, ?4, notice, attempts FROM outbox WHERE id = ?1",
+            "INSERT OR REPLACE INTO sent (id, webhook, service, created_ms, sent_ms, \
+             message_id, outcome, notice, attempts)
+             SELECT id, webhook, CASE WHEN json_valid(notice) THEN COALESCE(json_extract(notice, '$.service'), '?') \
+             ELSE '?' END, created_ms, ?2, ?3, ?4, notice, attempts FROM outbox WHERE id = ?1",
             params![id, now_ms as i64, message_id, outcome],
         )?;
         tx.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;

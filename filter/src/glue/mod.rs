@@ -144,7 +144,8 @@ impl Context for Root {
         log(
             LogLevel::Warn,
             &format!(
-                "faultline: collector answered flush call {token_id} with {status}: {}; the next flush carries its counts",
+                "faultline: collector answered flush call {token_id} with {status}: {}; \
+                 the next flush carries its counts",
                 String::from_utf8_lossy(&body).trim()
             ),
         );

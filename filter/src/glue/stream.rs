@@ -66,7 +66,8 @@ impl State {
             log(
                 LogLevel::Info,
                 &format!(
-                    "faultline: nginx has no cluster names: responses count under default_service \"{}\" unless \"service\" is set for the location",
+                    "faultline: nginx has no cluster names: responses count under default_service \"{}\" \
+                     unless \"service\" is set for the location",
                     config.default_service
                 ),
             );

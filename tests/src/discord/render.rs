@@ -97,7 +97,10 @@ mod tests {
                 "title": "🔴 CRITICAL — be",
                 "description": "12.4% — 62 of 500 in 5 min",
                 "color": 0xE74C3C,
-                "fields": [{"name": "Top failing routes", "value": "GET /server/users/:id/orders — 60\nPOST /server/x — 2"}],
+                "fields": [{
+                    "name": "Top failing routes",
+                    "value": "GET /server/users/:id/orders — 60\nPOST /server/x — 2",
+                }],
                 "footer": {"text": "faultline"},
                 "timestamp": "2025-01-01T00:00:00Z"
             }]

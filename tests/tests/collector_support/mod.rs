@@ -31,7 +31,12 @@ pub fn bin() -> PathBuf {
 /// The head of a config: fast window and buckets for tests, one token, the given webhooks.
 pub fn config_head(port: u16, state: &std::path::Path, default_hook: &str, extra: &str) -> String {
     format!(
-        "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{}\"\nwindow = \"10s\"\nbucket = \"1s\"\nmin_requests = 10\nreminder = \"0s\"\n{extra}\n\n[[tokens]]\ntoken = \"{TOKEN}\"\n\n[[tokens]]\ntoken = \"bound-token-1\"\nproxies = [\"edge-1\"]\n\n[delivery]\ntimeout = \"2s\"\nmax_backoff = \"2s\"\nbroken_retry = \"10m\"\n\n[webhooks]\ndefault = \"{default_hook}\"\n",
+        "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{}\"\nwindow = \"10s\"\nbucket = \"1s\"\nmin_requests = 10\n\
+         reminder = \"0s\"\n{extra}\n\n\
+         [[tokens]]\ntoken = \"{TOKEN}\"\n\n\
+         [[tokens]]\ntoken = \"bound-token-1\"\nproxies = [\"edge-1\"]\n\n\
+         [delivery]\ntimeout = \"2s\"\nmax_backoff = \"2s\"\nbroken_retry = \"10m\"\n\n\
+         [webhooks]\ndefault = \"{default_hook}\"\n",
         state.display()
     )
 }
@@ -79,7 +84,8 @@ impl Collector {
     pub fn post(&self, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
         let mut req = head.into_bytes();

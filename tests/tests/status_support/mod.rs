@@ -23,7 +23,12 @@ pub fn tool(name: &str) -> PathBuf {
         .chain([PathBuf::from("/usr/bin")])
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not installed: run scripts/test.sh (scripts/setup.sh installs chromium, prometheus and prometheus-alertmanager from Debian)"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not installed: run scripts/test.sh \
+                 (scripts/setup.sh installs chromium, prometheus and prometheus-alertmanager from Debian)"
+            )
+        })
 }
 
 pub fn now_ms() -> u64 {
@@ -95,12 +100,16 @@ pub fn live(name: &str, extra_top: &str) -> Live {
     let port = port();
     let refused = port_refused();
     let config = format!(
-        "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{state}\"\nwindow = \"5m\"\nbucket = \"5s\"\nmin_requests = 10\nreminder = \"0s\"\n{extra_top}\n\n\
-         [[tokens]]\ntoken = \"{TOKEN}\"\n\n[delivery]\ntimeout = \"2s\"\nmax_backoff = \"2s\"\nbroken_retry = \"10m\"\n\n\
+        "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{state}\"\nwindow = \"5m\"\nbucket = \"5s\"\n\
+         min_requests = 10\nreminder = \"0s\"\n{extra_top}\n\n\
+         [[tokens]]\ntoken = \"{TOKEN}\"\n\n\
+         [delivery]\ntimeout = \"2s\"\nmax_backoff = \"2s\"\nbroken_retry = \"10m\"\n\n\
          [webhooks]\ndefault = \"{d}\"\nops = \"{o}\"\n\n\
-         [[services]]\nname = \"be\"\nhealth_url = \"http://127.0.0.1:{port}/healthz\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n\n\
+         [[services]]\nname = \"be\"\nhealth_url = \"http://127.0.0.1:{port}/healthz\"\n\
+         interval = \"1s\"\ntimeout = \"500ms\"\n\n\
          [[services]]\nname = \"ai\"\nwebhook = \"ops\"\nwarning = 5\ncritical = 10\n\n\
-         [[services]]\nname = \"db\"\nhealth_url = \"http://127.0.0.1:{refused}/health\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+         [[services]]\nname = \"db\"\nhealth_url = \"http://127.0.0.1:{refused}/health\"\n\
+         interval = \"1s\"\ntimeout = \"500ms\"\n",
         state = dir.join("state").display(),
         d = discord.webhook_url(1, "tok"),
         o = discord.webhook_url(2, "tok"),

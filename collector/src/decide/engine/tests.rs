@@ -5,7 +5,9 @@ use faultline_flush::{RouteCounters, ServiceCounters, VERSION};
 
 fn cfg(extra: &str) -> Arc<Config> {
     let src = format!(
-        "window = \"60s\"\nbucket = \"1s\"\nreminder = \"0s\"\n{extra}\n[[tokens]]\ntoken = \"tok-tok-tok\"\n[webhooks]\ndefault = \"http://127.0.0.1:1/api/webhooks/1/t\"\n[[services]]\nname = \"be\"\nhealth_url = \"http://127.0.0.1:2/\"\ninterval = \"5s\"\ntimeout = \"1s\"\n"
+        "window = \"60s\"\nbucket = \"1s\"\nreminder = \"0s\"\n{extra}\n[[tokens]]\ntoken = \"tok-tok-tok\"\n\
+         [webhooks]\ndefault = \"http://127.0.0.1:1/api/webhooks/1/t\"\n\
+         [[services]]\nname = \"be\"\nhealth_url = \"http://127.0.0.1:2/\"\ninterval = \"5s\"\ntimeout = \"1s\"\n"
     );
     Arc::new(Config::parse(std::path::Path::new("t.toml"), &src).unwrap())
 }
