@@ -1,19 +1,24 @@
 //! Target `discord_message`: the collector's Discord message builder
 //! (`collector/src/message/`) on any alert content.
 //!
-//! Input: a notice (any event, counts, window, thresholds, up to 64 top routes, a probe
+//! Input: a notice (any event — incident changes, proxy watchdog notices, the older rate and health
+//! events —, coverage, counts, window, thresholds, up to 64 top routes, a probe
 //! with any failure text; names and routes of any size, huge ones included), the
 //! service's configuration (up to 300 role and user ids, a link template) and the
 //! outbox id. Properties: never panics; the full message and the plain fallback both
 //! pass the same validation the local Discord server applies
 //! (`tests/src/discord/validate.rs`, compiled in here unchanged); neither can ping
-//! anyone but the configured owners (`parse` stays empty), and the test alert pings nobody.
+//! anyone but the configured owners (`parse` stays empty), and the test alert, a proxy's notice and a
+//! RESOLVED ping nobody.
 
 use super::input::Input;
 use faultline_collector::config::ServiceConfig;
 use faultline_collector::decide::alert::{Level, RateChange, Thresholds};
+use faultline_collector::decide::coverage::Coverage;
 use faultline_collector::decide::health::{Failure, Health, HealthChange, ProbeResult};
-use faultline_collector::decide::notice::{Event, Notice, RouteLine};
+use faultline_collector::decide::incident::{Condition, IncidentChange, Severity};
+use faultline_collector::decide::notice::{Event, IncidentEvent, Notice, ProxyEvent, RouteLine};
+use faultline_collector::decide::watchdog::{ConfigRefusal, ProxyChange};
 use faultline_collector::message::{fallback, render};
 use serde_json::Value;
 
@@ -36,8 +41,55 @@ fn failure(inp: &mut Input) -> Failure {
     }
 }
 
+fn condition(inp: &mut Input) -> Condition {
+    Condition { down: inp.bool(), level: level(inp) }
+}
+
+fn severity(inp: &mut Input) -> Severity {
+    inp.pick(&[Severity::Ok, Severity::Warning, Severity::Critical, Severity::Down]).unwrap_or(Severity::Ok)
+}
+
+fn health_change(inp: &mut Input) -> Option<HealthChange> {
+    match inp.byte() % 3 {
+        0 => None,
+        1 => Some(HealthChange::Down { failure: failure(inp), failures: u32::from(inp.u16()) }),
+        _ => Some(HealthChange::Up { downtime_ms: inp.u64() }),
+    }
+}
+
+fn incident(inp: &mut Input) -> Event {
+    let change = match inp.byte() % 5 {
+        0 => IncidentChange::Opened { to: condition(inp) },
+        1 => IncidentChange::Worse { from: condition(inp), to: condition(inp) },
+        2 => IncidentChange::Better { from: condition(inp), to: condition(inp) },
+        3 => IncidentChange::Resolved {
+            from: condition(inp),
+            worst: severity(inp),
+            lasted_ms: inp.u64(),
+            no_traffic: inp.bool(),
+        },
+        _ => IncidentChange::Reminder { from: condition(inp), now: condition(inp), open_ms: inp.u64() },
+    };
+    Event::Incident(IncidentEvent { change, opened_ms: inp.u64(), health: health_change(inp) })
+}
+
+fn proxy(inp: &mut Input) -> Event {
+    let change = match inp.byte() % 5 {
+        0 => ProxyChange::Stopped { last_ms: inp.u64() },
+        1 => ProxyChange::NotReporting { since_ms: inp.u64() },
+        2 => ProxyChange::Resumed { silent_ms: inp.u64() },
+        3 => ProxyChange::Refused {
+            refusals: (0..inp.byte() % 20)
+                .map(|_| ConfigRefusal { service: inp.bool().then(|| inp.string()), reason: inp.string() })
+                .collect(),
+        },
+        _ => ProxyChange::Accepted,
+    };
+    Event::Proxy(ProxyEvent { proxy: inp.string(), change })
+}
+
 fn event(inp: &mut Input) -> Event {
-    match inp.byte() % 10 {
+    match inp.byte() % 16 {
         0 => Event::Rate(RateChange::Raised { to: level(inp) }),
         1 => Event::Rate(RateChange::Escalated { from: level(inp), to: level(inp) }),
         2 => Event::Rate(RateChange::DeEscalated { from: level(inp), to: level(inp) }),
@@ -46,6 +98,8 @@ fn event(inp: &mut Input) -> Event {
         5 => Event::Health(HealthChange::Down { failure: failure(inp), failures: u32::from(inp.u16()) }),
         6 => Event::Health(HealthChange::Up { downtime_ms: inp.u64() }),
         7 => Event::Health(HealthChange::Reminder { failure: failure(inp), down_ms: inp.u64() }),
+        8..=12 => incident(inp),
+        13 | 14 => proxy(inp),
         _ => Event::Test,
     }
 }
@@ -98,6 +152,14 @@ fn notice(inp: &mut Input) -> Notice {
             failure: inp.bool().then(|| failure(inp)),
             status: inp.bool().then(|| inp.u16()),
         }),
+        coverage: match inp.byte() % 4 {
+            0 => None,
+            1 => Some(Coverage::Full),
+            2 => Some(Coverage::Partial { from_ms: inp.u64() }),
+            _ => Some(Coverage::Missing { last_ms: inp.bool().then(|| inp.u64()) }),
+        },
+        down_since_ms: inp.bool().then(|| inp.u64()),
+        failures: u32::from(inp.u16()),
     }
 }
 
@@ -140,7 +202,7 @@ fn check_body(body: &Value, svc: Option<&ServiceConfig>, test: bool) {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        assert!(!test || named.is_empty(), "the test alert pings {list}");
+        assert!(!test || named.is_empty(), "a message that must ping nobody pings {list}");
         for n in named {
             assert!(configured.is_some_and(|c| c.iter().any(|x| x == n)), "pings {n}, not an owner");
         }
@@ -152,7 +214,12 @@ pub fn check(data: &[u8]) {
     let n = notice(&mut inp);
     let svc = inp.bool().then(|| service_config(&mut inp, &n.service));
     let id = i64::from_le_bytes(inp.u64().to_le_bytes());
-    let test = matches!(n.event, Event::Test);
+    // Who must be pinged by nobody: the test alert, a proxy's notice, the end of an incident.
+    let test = match &n.event {
+        Event::Test | Event::Proxy(_) => true,
+        Event::Incident(e) => matches!(e.change, IncidentChange::Resolved { .. }),
+        _ => false,
+    };
     check_body(&render(&n, svc.as_ref(), id), svc.as_ref(), test);
     check_body(&fallback(&n, id), None, test);
 }

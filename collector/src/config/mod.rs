@@ -119,6 +119,9 @@ pub struct Config {
     pub bucket: Duration,
     pub defaults: Thresholds,
     pub reminder: Duration,
+    /// A proxy silent for longer is said to have stopped reporting, and the services it serves are
+    /// held (not judged downward) until reports cover their window again.
+    pub stale_after: Duration,
     pub top_routes: usize,
     pub tokens: Vec<IngestToken>,
     pub webhooks: BTreeMap<String, Webhook>,
@@ -305,6 +308,7 @@ impl Ctx<'_> {
             return Err(self.err_at(at, "warning", "must be below critical"));
         }
         let reminder = self.duration(&raw.reminder, "reminder", Duration::from_secs(1800))?;
+        let stale_after = self.duration(&raw.stale_after, "stale_after", Duration::from_secs(60))?;
         let top_routes = self.positive(
             &raw.top_routes.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)),
             "top_routes",
@@ -390,6 +394,7 @@ impl Ctx<'_> {
             bucket,
             defaults,
             reminder,
+            stale_after,
             top_routes,
             tokens,
             webhooks,

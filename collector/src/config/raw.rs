@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub min_requests: Option<Spanned<u64>>,
     pub clear_below: Option<Spanned<f64>>,
     pub reminder: Option<Spanned<String>>,
+    pub stale_after: Option<Spanned<String>>,
     pub top_routes: Option<Spanned<usize>>,
     #[serde(default)]
     pub tokens: Vec<RawToken>,

@@ -1,13 +1,14 @@
-//! The 5xx-rate alert of one service: OK / WARNING / CRITICAL over the window, with
-//! hysteresis, "no data", and reminders while firing. Pure: counts and `now` come in,
-//! the change to announce (if any) comes out.
+//! The 5xx rate of one service: OK / WARNING / CRITICAL over the window, with hysteresis and
+//! "no data". Pure: counts, coverage and `now` come in, the level change (if any) comes out. What
+//! is said about it, and when, is the incident's business (`incident`).
 //!
 //! Hysteresis: a level is entered when the rate reaches its threshold, and left only when
 //! the rate falls below `clear_pct`% of that threshold (default 80%: WARNING at 5% clears
 //! below 4%, CRITICAL at 10% drops below 8%). Below the minimum volume the rate cannot raise
-//! or escalate, but it can still clear a firing alert. An empty window is "no data": a
-//! firing alert ends, said as such.
+//! or escalate, but it can still clear. A window the reports do not fully cover
+//! ([`Coverage`]) can raise a level, never lower one: missing data is not recovery.
 
+use super::coverage::Coverage;
 pub use crate::config::Thresholds;
 use serde::{Deserialize, Serialize};
 
@@ -63,7 +64,8 @@ impl Thresholds {
     }
 }
 
-/// A change worth a message.
+/// A change worth a message, as the collector said it before incidents (one message per rate change).
+/// Kept so that outbox rows written by an older collector still render after an upgrade.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum RateChange {
@@ -90,102 +92,54 @@ pub enum RateChange {
     },
 }
 
-/// The persisted alert state of one service.
+/// The persisted rate state of one service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateAlert {
     pub level: Level,
     /// When `level` was entered.
     pub since_ms: u64,
-    /// When the current incident (level above OK) began.
-    pub opened_ms: Option<u64>,
-    /// Whether the incident was announced (not while the service was DOWN).
-    pub announced: bool,
-    /// Last message about this incident, for reminders.
-    pub last_notice_ms: u64,
     /// The window held no traffic at the last evaluation.
     pub no_data: bool,
+    /// Written by collectors before incidents (when the rate alert opened; whether it was paged):
+    /// read once to carry an open alert into an incident after an upgrade, never written again.
+    #[serde(default, skip_serializing)]
+    pub opened_ms: Option<u64>,
+    #[serde(default, skip_serializing)]
+    pub announced: bool,
 }
 
 impl RateAlert {
-    /// A new alert: OK, with no data yet.
+    /// A new rate state: OK, with no data yet.
     pub fn new(now_ms: u64) -> RateAlert {
-        RateAlert {
-            level: Level::Ok,
-            since_ms: now_ms,
-            opened_ms: None,
-            announced: false,
-            last_notice_ms: 0,
-            no_data: true,
-        }
+        RateAlert { level: Level::Ok, since_ms: now_ms, no_data: true, opened_ms: None, announced: false }
     }
 
-    /// Whether an incident is open.
+    /// Whether the level is above OK.
     pub fn firing(&self) -> bool {
         self.level > Level::Ok
     }
 
-    /// Evaluates the window's counts at `now_ms`. `suppressed` (the service is DOWN) applies the
-    /// change silently. `reminder_ms` 0 disables reminders.
+    /// Evaluates the window's counts at `now_ms`, judged as far as `coverage` allows. Returns
+    /// `(from, to)` when the level changed.
     pub fn evaluate(
         &mut self,
         th: &Thresholds,
         requests: u64,
         errors: u64,
+        coverage: Coverage,
         now_ms: u64,
-        reminder_ms: u64,
-        suppressed: bool,
-    ) -> Option<RateChange> {
+    ) -> Option<(Level, Level)> {
         let from = self.level;
-        self.no_data = requests == 0;
-        let to = th.judge(from, requests, errors);
-        let change = match (from, to) {
-            (f, t) if f == t => None,
-            (Level::Ok, t) => {
-                self.opened_ms = Some(now_ms);
-                self.announced = !suppressed;
-                Some(RateChange::Raised { to: t })
-            }
-            (f, Level::Ok) => {
-                let lasted_ms = now_ms.saturating_sub(self.opened_ms.unwrap_or(self.since_ms));
-                let was_announced = self.announced;
-                self.opened_ms = None;
-                self.announced = false;
-                Some(RateChange::Resolved { from: f, lasted_ms, no_data: requests == 0 }).filter(|_| was_announced)
-            }
-            (f, t) if t > f => Some(RateChange::Escalated { from: f, to: t }),
-            (f, t) => Some(RateChange::DeEscalated { from: f, to: t }),
-        };
-        if from != to {
-            self.level = to;
-            self.since_ms = now_ms;
+        let judged = th.judge(from, requests, errors);
+        let to = if coverage.is_full() { judged } else { judged.max(from) };
+        // "No data" is a fact only when every report is in; a gap in reports is not an empty window.
+        self.no_data = requests == 0 && coverage.is_full();
+        if to == from {
+            return None;
         }
-        match change {
-            Some(c) if !suppressed && (self.announced || matches!(c, RateChange::Resolved { .. })) => {
-                self.last_notice_ms = now_ms;
-                Some(c)
-            }
-            Some(_) => None,
-            None if !suppressed
-                && self.firing()
-                && self.announced
-                && reminder_ms > 0
-                && now_ms.saturating_sub(self.last_notice_ms) >= reminder_ms =>
-            {
-                self.last_notice_ms = now_ms;
-                let firing_ms = now_ms.saturating_sub(self.opened_ms.unwrap_or(self.since_ms));
-                Some(RateChange::Reminder { level: self.level, firing_ms })
-            }
-            None => None,
-        }
-    }
-
-    /// Marks a silently opened incident as announced (said in the UP message); true if it was firing.
-    pub fn adopt(&mut self, now_ms: u64) -> bool {
-        if self.firing() {
-            self.announced = true;
-            self.last_notice_ms = now_ms;
-        }
-        self.firing()
+        self.level = to;
+        self.since_ms = now_ms;
+        Some((from, to))
     }
 }
 

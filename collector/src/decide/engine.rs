@@ -1,13 +1,17 @@
-//! The engine: ledger, ErrorWindows, rate alerts and health states of every service,
-//! with no I/O. Flushes, probe results and timer ticks come in with `now`; notices to
-//! deliver come out, and [`Engine::take_snapshot`] hands the changed state to the store.
+//! The engine: ledger, ErrorWindows, rate levels, health states and incidents of every service, and
+//! what the collector knows of every proxy, with no I/O. Flushes, probe results and timer ticks come
+//! in with `now`; notices to deliver come out, and [`Engine::take_snapshot`] hands the changed state
+//! to the store.
 
 use crate::config::Config;
-use crate::decide::alert::RateAlert;
+use crate::decide::alert::{Level, RateAlert};
+use crate::decide::coverage::{Coverage, ProxyReports, coverage};
 use crate::decide::health::{HealthChange, HealthState, ProbeResult};
+use crate::decide::incident::{self, Condition, Incident};
 use crate::decide::ledger::{Baseline, Ledger, LedgerCaps, LedgerChanges, LedgerError, Outcome};
 use crate::decide::minutes::{Minute, MinuteLog};
-use crate::decide::notice::{Event, Notice, RouteLine};
+use crate::decide::notice::{Event, IncidentEvent, Notice, ProxyEvent, RouteLine};
+use crate::decide::watchdog::{ConfigRefusal, ProxyState};
 use crate::decide::window::{Bucket, ErrorWindow};
 use faultline_flush::{Flush, OTHER_ROUTE};
 use serde::{Deserialize, Serialize};
@@ -41,6 +45,12 @@ pub struct ServiceState {
     pub routes: BTreeMap<String, RouteSeen>,
     pub rate: RateAlert,
     pub health: HealthState,
+    /// The open incident (health and rate together), if any.
+    #[serde(default)]
+    pub incident: Option<Incident>,
+    /// The proxies that have reported this service: its window is covered when theirs is.
+    #[serde(default)]
+    pub proxies: BTreeSet<String>,
 }
 
 /// A cap was hit; the edge logs it (at most once a minute per kind).
@@ -77,12 +87,18 @@ pub struct Snapshot {
     pub expire_before: Vec<(String, u64)>,
     /// Per-minute history changed since the last snapshot (whole minutes, to upsert).
     pub minutes: Vec<Minute>,
+    /// Proxies whose reports or watchdog state changed.
+    pub proxies: Vec<(String, ProxyState)>,
 }
 
 impl Snapshot {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.ledger.is_empty() && self.services.is_empty() && self.buckets.is_empty() && self.minutes.is_empty()
+        self.ledger.is_empty()
+            && self.services.is_empty()
+            && self.buckets.is_empty()
+            && self.minutes.is_empty()
+            && self.proxies.is_empty()
     }
 }
 
@@ -94,6 +110,10 @@ pub struct Engine {
     dirty: BTreeSet<String>,
     last_cap_log_ms: BTreeMap<&'static str, u64>,
     minutes: MinuteLog,
+    proxies: BTreeMap<String, ProxyState>,
+    proxies_dirty: BTreeSet<String>,
+    /// When this collector process started: the watchdog gives proxies `stale_after` from here.
+    started_ms: u64,
 }
 
 fn ms(d: std::time::Duration) -> u64 {
@@ -120,14 +140,54 @@ impl Engine {
         for s in &cfg.services {
             map.entry(s.name.clone()).or_insert_with(|| Engine::fresh(&cfg, now_ms));
         }
+        let mut dirty = BTreeSet::new();
+        for (name, s) in &mut map {
+            if s.incident.is_none() && adopt_legacy(s, now_ms) {
+                dirty.insert(name.clone());
+            }
+        }
+        let mut proxies_dirty = BTreeSet::new();
+        let mut proxies = BTreeMap::new();
+        for p in cfg.tokens.iter().filter_map(|t| t.proxies.as_ref()).flatten() {
+            proxies.insert(p.clone(), ProxyState::default());
+            proxies_dirty.insert(p.clone());
+        }
         Engine {
             ledger: Ledger::restore(baselines),
             services: map,
-            dirty: BTreeSet::new(),
+            dirty,
             last_cap_log_ms: BTreeMap::new(),
             minutes: MinuteLog::default(),
+            proxies,
+            proxies_dirty,
+            started_ms: now_ms,
             cfg,
         }
+    }
+
+    /// Resumes what was known of the proxies (their reports, what was said about them).
+    pub fn resume_proxies(&mut self, rows: Vec<(String, ProxyState)>) {
+        for (id, p) in rows {
+            self.proxies_dirty.remove(&id);
+            self.proxies.insert(id, p);
+        }
+    }
+
+    /// Every proxy the collector knows or expects, by id.
+    pub fn proxies(&self) -> &BTreeMap<String, ProxyState> {
+        &self.proxies
+    }
+
+    /// The watchdog's silence threshold, in ms.
+    pub fn stale_after_ms(&self) -> u64 {
+        ms(self.cfg.stale_after)
+    }
+
+    /// How far the reports cover `name`'s window at `now_ms`.
+    pub fn coverage(&self, name: &str, now_ms: u64) -> Coverage {
+        let Some(s) = self.services.get(name) else { return Coverage::Missing { last_ms: None } };
+        let reports = s.proxies.iter().filter_map(|p| self.proxies.get(p)).filter_map(|p| p.reports.as_ref());
+        coverage(reports, now_ms, ms(self.cfg.window), ms(self.cfg.stale_after))
     }
 
     fn fresh(cfg: &Config, now_ms: u64) -> ServiceState {
@@ -137,6 +197,8 @@ impl Engine {
             routes: BTreeMap::new(),
             rate: RateAlert::new(now_ms),
             health: HealthState::default(),
+            incident: None,
+            proxies: BTreeSet::new(),
         }
     }
 
@@ -173,12 +235,14 @@ impl Engine {
         // Counts that arrive after a gap longer than the window happened mostly before the window: they
         // are counted (totals, history) but not put into the window, so an episode that ended while the
         // collector was away never pages late as if new. Fresh flushes refill the window within seconds.
-        let gap = self.ledger.seen_ms(&f.proxy_id, &f.boot_id).map(|seen| now_ms.saturating_sub(seen));
+        let prev_seen = self.ledger.seen_ms(&f.proxy_id, &f.boot_id);
+        let gap = prev_seen.map(|seen| now_ms.saturating_sub(seen));
         let late = gap.filter(|g| *g > ms(self.cfg.window));
         let deltas = match self.ledger.apply(f, now_ms, ms(self.cfg.window), caps) {
             Ok(Outcome::Applied(d)) => d,
             Ok(Outcome::Baseline) => {
                 out.result = "baseline";
+                out.notices = self.reported(f, now_ms, now_ms);
                 return Ok(out);
             }
             Ok(Outcome::Stale { .. }) => {
@@ -193,6 +257,10 @@ impl Engine {
         };
         out.result = "applied";
         out.late_ms = late;
+        // The time this flush's counts cover in the window: back to the boot's previous flush, unless
+        // they went to the totals only (late) or this is the boot's first flush.
+        let counted_from = if late.is_some() { now_ms } else { prev_seen.unwrap_or(now_ms) };
+        out.notices = self.reported(f, now_ms, counted_from);
         let (max_services, max_routes) = (self.cfg.limits.max_services, self.cfg.limits.max_routes);
         for d in deltas {
             if !self.services.contains_key(d.name) {
@@ -255,42 +323,71 @@ impl Engine {
             t.errors = t.errors.saturating_add(d.status_5xx);
             t.status_4xx = t.status_4xx.saturating_add(d.status_4xx);
             t.no_response = t.no_response.saturating_add(d.no_response);
+            if !s.proxies.contains(&f.proxy_id) {
+                s.proxies.insert(f.proxy_id.clone());
+            }
             if !self.dirty.contains(d.name) {
                 self.dirty.insert(d.name.to_string());
             }
-            out.notices.extend(self.evaluate(d.name, now_ms));
+            out.notices.extend(self.judge(d.name, now_ms, None));
         }
         Ok(out)
     }
 
-    /// Evaluates the rate alert of one service at `now_ms`.
-    fn evaluate(&mut self, name: &str, now_ms: u64) -> Option<Notice> {
+    /// An accepted flush from `f.proxy_id` at `now_ms`, its counts covering from `counted_from_ms`: the
+    /// proxy's reports and the watchdog move; returns what to say about the proxy.
+    fn reported(&mut self, f: &Flush, now_ms: u64, counted_from_ms: u64) -> Vec<Notice> {
+        let stale = ms(self.cfg.stale_after);
+        let refusals: Vec<ConfigRefusal> = Vec::new();
+        let st = self.proxies.entry(f.proxy_id.clone()).or_default();
+        let last_before = st.reports.map(|r| r.last_ms);
+        match st.reports.as_mut() {
+            Some(r) => r.reported(now_ms, counted_from_ms, stale),
+            None => st.reports = Some(ProxyReports::new(now_ms, counted_from_ms)),
+        }
+        let changes = st.flushed(now_ms, last_before, &refusals);
+        if !self.proxies_dirty.contains(&f.proxy_id) {
+            self.proxies_dirty.insert(f.proxy_id.clone());
+        }
+        changes.into_iter().map(|c| self.proxy_notice(&f.proxy_id, c, now_ms)).collect()
+    }
+
+    /// Re-judges one service at `now_ms` (its window aged, its coverage or health changed); `health`
+    /// is the health change that led here, if any. Returns the incident's message, if it has one.
+    fn judge(&mut self, name: &str, now_ms: u64, health: Option<HealthChange>) -> Option<Notice> {
         let th = self.cfg.thresholds(name);
         let reminder = ms(self.cfg.reminder);
+        let coverage = self.coverage(name, now_ms);
         let s = self.services.get_mut(name)?;
         let expired = s.window.expire(now_ms);
         let (requests, errors) = s.window.counts(now_ms);
-        let before = s.rate.clone();
-        let change = s.rate.evaluate(&th, requests, errors, now_ms, reminder, s.health.is_down());
-        if before != s.rate || expired {
+        let rate_changed = s.rate.evaluate(&th, requests, errors, coverage, now_ms).is_some();
+        let now = Condition { down: s.health.is_down(), level: s.rate.level };
+        let opened_before = s.incident.as_ref().map(|i| i.opened_ms);
+        let change = incident::step(&mut s.incident, now, s.rate.no_data, now_ms, reminder);
+        if rate_changed || expired || change.is_some() {
             self.dirty.insert(name.to_string());
         }
-        change.map(|c| self.notice(name, Event::Rate(c), now_ms))
+        let change = change?;
+        let opened_ms = s.incident.as_ref().map(|i| i.opened_ms).or(opened_before).unwrap_or(now_ms);
+        Some(self.notice(name, Event::Incident(IncidentEvent { change, opened_ms, health }), now_ms))
     }
 
-    /// Re-evaluates every service (the 1 s timer): windows age, reminders fall due.
+    /// Re-evaluates every service and proxy (the 1 s timer): windows age, coverage lapses, reminders
+    /// fall due, silent proxies are said.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Notice> {
         let names: Vec<String> = self.services.keys().cloned().collect();
-        let reminder = ms(self.cfg.reminder);
-        let mut out = Vec::new();
-        for name in names {
-            out.extend(self.evaluate(&name, now_ms));
-            if let Some(s) = self.services.get_mut(&name)
-                && let Some(c) = s.health.reminder(now_ms, reminder)
-            {
-                self.dirty.insert(name.clone());
-                out.push(self.notice(&name, Event::Health(c), now_ms));
+        let mut out: Vec<Notice> = names.iter().filter_map(|n| self.judge(n, now_ms, None)).collect();
+        let (started, stale) = (self.started_ms, ms(self.cfg.stale_after));
+        let mut said = Vec::new();
+        for (id, p) in &mut self.proxies {
+            if let Some(c) = p.check(now_ms, started, stale) {
+                said.push((id.clone(), c));
             }
+        }
+        for (id, c) in said {
+            self.proxies_dirty.insert(id.clone());
+            out.push(self.proxy_notice(&id, c, now_ms));
         }
         out
     }
@@ -307,15 +404,14 @@ impl Engine {
         let s = self.services.get_mut(name)?;
         let change = s.health.record(p, down, up);
         self.dirty.insert(name.to_string());
-        let change = change?;
-        let mut n = self.notice(name, Event::Health(change.clone()), now_ms);
-        if matches!(change, HealthChange::Up { .. })
-            && let Some(s) = self.services.get_mut(name)
-            && s.rate.adopt(now_ms)
-        {
-            n.rate_still = Some(s.rate.level);
-        }
-        Some(n)
+        self.judge(name, now_ms, change)
+    }
+
+    /// A notice about proxy `id` (sent to the default webhook).
+    fn proxy_notice(&self, id: &str, change: crate::decide::watchdog::ProxyChange, now_ms: u64) -> Notice {
+        let mut n = self.notice(id, Event::Proxy(ProxyEvent { proxy: id.to_string(), change }), now_ms);
+        n.top_routes.clear();
+        n
     }
 
     /// Builds a notice about `name` with the current facts.
@@ -326,7 +422,7 @@ impl Engine {
             service: name.to_string(),
             at_ms: now_ms,
             event,
-            level: s.map(|s| s.rate.level).unwrap_or(crate::decide::alert::Level::Ok),
+            level: s.map(|s| s.rate.level).unwrap_or(Level::Ok),
             health: s.map(|s| s.health.health).unwrap_or(crate::decide::health::Health::Unknown),
             window_ms: ms(self.cfg.window),
             requests: t.requests,
@@ -335,6 +431,9 @@ impl Engine {
             top_routes: s.map(|s| top_routes(&t.routes, &s.routes, self.cfg.top_routes)).unwrap_or_default(),
             rate_still: None,
             last_probe: s.and_then(|s| s.health.last.clone()),
+            coverage: Some(self.coverage(name, now_ms)),
+            down_since_ms: s.and_then(|s| s.health.down_since_ms),
+            failures: s.map(|s| s.health.failures).unwrap_or(0),
         }
     }
 
@@ -345,6 +444,11 @@ impl Engine {
             minutes: self.minutes.take_changed(now_ms),
             ..Snapshot::default()
         };
+        for id in std::mem::take(&mut self.proxies_dirty) {
+            if let Some(p) = self.proxies.get(&id) {
+                snap.proxies.push((id, p.clone()));
+            }
+        }
         for name in std::mem::take(&mut self.dirty) {
             let Some(s) = self.services.get_mut(&name) else { continue };
             let (changed, cutoff) = s.window.take_changed(now_ms);
@@ -356,6 +460,8 @@ impl Engine {
                 routes: s.routes.clone(),
                 rate: s.rate.clone(),
                 health: s.health.clone(),
+                incident: s.incident.clone(),
+                proxies: s.proxies.clone(),
             };
             snap.services.push((name, row));
         }
@@ -372,7 +478,21 @@ impl Engine {
         self.dirty.extend(snap.services.into_iter().map(|(n, _)| n));
         self.ledger.mark_all_changed(snap.ledger.into_iter().map(|(k, _)| k));
         self.minutes.restore_unwritten(snap.minutes);
+        self.proxies_dirty.extend(snap.proxies.into_iter().map(|(id, _)| id));
     }
+}
+
+/// Carries an alert open under a collector from before incidents into an incident (told what that
+/// collector said: DOWN, and the rate level if it was paged). True if one was made.
+fn adopt_legacy(s: &mut ServiceState, now_ms: u64) -> bool {
+    let level = if s.rate.announced { s.rate.level } else { Level::Ok };
+    let told = Condition { down: s.health.is_down(), level };
+    if told.severity() == incident::Severity::Ok {
+        return false;
+    }
+    let opened_ms = s.rate.opened_ms.into_iter().chain(s.health.down_since_ms).min().unwrap_or(now_ms);
+    s.incident = Some(Incident { opened_ms, told, worst: told.severity(), last_notice_ms: now_ms });
+    true
 }
 
 /// The routes with the most 5xx in the window, most first (ties: the latest failure, then the name).

@@ -1,5 +1,5 @@
 //! HealthCheck: the UP/DOWN state of one service from its periodic probes. Pure: probe
-//! results and `now` come in, the change to announce comes out. The probing itself (I/O)
+//! results and `now` come in, the change (if any) comes out. The probing itself (I/O)
 //! is in the `probe` edge.
 
 use serde::{Deserialize, Serialize};
@@ -55,13 +55,23 @@ pub enum Health {
     Down,
 }
 
-/// A change worth a message.
+/// A change of health: DOWN (with the failure that made it), UP (with the downtime). The incident
+/// decides what is said about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum HealthChange {
-    Down { failure: Failure, failures: u32 },
-    Up { downtime_ms: u64 },
-    Reminder { failure: Failure, down_ms: u64 },
+    Down {
+        failure: Failure,
+        failures: u32,
+    },
+    Up {
+        downtime_ms: u64,
+    },
+    /// Written by collectors before incidents (the incident reminds now); kept for old outbox rows.
+    Reminder {
+        failure: Failure,
+        down_ms: u64,
+    },
 }
 
 /// The persisted health state of one service.
@@ -74,7 +84,6 @@ pub struct HealthState {
     pub failing_since_ms: Option<u64>,
     pub down_since_ms: Option<u64>,
     pub last: Option<ProbeResult>,
-    pub last_notice_ms: u64,
 }
 
 impl Default for HealthState {
@@ -86,7 +95,6 @@ impl Default for HealthState {
             failing_since_ms: None,
             down_since_ms: None,
             last: None,
-            last_notice_ms: 0,
         }
     }
 }
@@ -110,7 +118,6 @@ impl HealthState {
                 if self.health != Health::Down && self.failures >= down_after.max(1) {
                     self.health = Health::Down;
                     self.down_since_ms = self.failing_since_ms;
-                    self.last_notice_ms = now;
                     return Some(HealthChange::Down { failure, failures: self.failures });
                 }
                 None
@@ -123,7 +130,6 @@ impl HealthState {
                     Health::Down if self.successes >= up_after.max(1) => {
                         let since = self.down_since_ms.take().unwrap_or(now);
                         self.health = Health::Up;
-                        self.last_notice_ms = now;
                         Some(HealthChange::Up { downtime_ms: now.saturating_sub(since) })
                     }
                     Health::Down => None,
@@ -134,16 +140,6 @@ impl HealthState {
                 }
             }
         }
-    }
-
-    /// A reminder when DOWN for another `reminder_ms` (0 = never).
-    pub fn reminder(&mut self, now_ms: u64, reminder_ms: u64) -> Option<HealthChange> {
-        if !self.is_down() || reminder_ms == 0 || now_ms.saturating_sub(self.last_notice_ms) < reminder_ms {
-            return None;
-        }
-        self.last_notice_ms = now_ms;
-        let failure = self.last.as_ref().and_then(|l| l.failure.clone()).unwrap_or(Failure::Timeout);
-        Some(HealthChange::Reminder { failure, down_ms: now_ms.saturating_sub(self.down_since_ms.unwrap_or(now_ms)) })
     }
 }
 
@@ -187,15 +183,8 @@ mod tests {
     }
 
     #[test]
-    fn reminders_while_down() {
-        let mut h = HealthState::default();
-        h.record(bad(1000, Failure::Timeout), 1, 1);
-        assert_eq!(h.reminder(1000 + 59_999, 60_000), None);
-        assert_eq!(
-            h.reminder(61_000, 60_000),
-            Some(HealthChange::Reminder { failure: Failure::Timeout, down_ms: 60_000 })
-        );
-        assert_eq!(h.reminder(1_000_000, 0), None);
+    fn failures_are_said_plainly() {
         assert_eq!(Failure::Status(502).to_string(), "status 502");
+        assert_eq!(Failure::Refused.to_string(), "connection refused");
     }
 }

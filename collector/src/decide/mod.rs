@@ -2,13 +2,18 @@
 //! depends on time takes `now_ms`.
 //!
 //! [`ledger`] turns cumulative flushes into deltas per proxy boot; [`window`] sums them over the
-//! sliding window; [`alert`] judges the 5xx rate; [`health`] tracks UP/DOWN from probes; [`minutes`]
-//! keeps the per-minute history; [`engine`] ties them together per service and emits [`notice`]s.
+//! sliding window and [`coverage`] says how much of it the reports cover; [`alert`] judges the 5xx
+//! rate; [`health`] tracks UP/DOWN from probes; [`incident`] makes one incident per service of the
+//! two and decides what to say; [`watchdog`] watches the proxies themselves; [`minutes`] keeps the
+//! per-minute history; [`engine`] ties them together and emits [`notice`]s.
 
 pub mod alert;
+pub mod coverage;
 pub mod engine;
 pub mod health;
+pub mod incident;
 pub mod ledger;
 pub mod minutes;
 pub mod notice;
+pub mod watchdog;
 pub mod window;

@@ -3,20 +3,18 @@
 //! owners mentioned in `content` with an explicit `allowed_mentions`. Everything is
 //! trimmed to Discord's limits, so a message never fails for its size. Pure.
 
+mod headline;
 mod trim;
 
 use crate::config::ServiceConfig;
-use crate::decide::alert::{Level, RateChange};
+use crate::decide::coverage::Coverage;
 use crate::decide::health::{Health, HealthChange};
-use crate::decide::notice::{Event, Notice};
+use crate::decide::incident::{IncidentChange, Severity};
+use crate::decide::notice::{Event, IncidentEvent, Notice};
+use crate::decide::watchdog::ProxyChange;
+pub use headline::{Headline, headline};
 use serde_json::{Value, json};
 pub use trim::{LIMITS, cut, embed_chars, fit_embed};
-
-const RED: u32 = 0xE0_2B_2B;
-const ORANGE: u32 = 0xF0_A0_20;
-const GREEN: u32 = 0x2E_B6_7D;
-const GREY: u32 = 0x95_A5_A6;
-const BLUE: u32 = 0x3B_82_F6;
 
 /// `12.4%` (up to two decimals, no trailing zeros), or `-` without requests.
 pub fn percent(errors: u64, requests: u64) -> String {
@@ -43,72 +41,18 @@ pub fn span(ms: u64) -> String {
     }
 }
 
-fn level_look(l: Level) -> (&'static str, u32) {
-    match l {
-        Level::Critical => ("🔴", RED),
-        Level::Warning => ("🟠", ORANGE),
-        Level::Ok => ("✅", GREEN),
-    }
-}
-
 /// The headline of a notice (the message title), for history listings.
 pub fn title(n: &Notice) -> String {
-    headline(n).0
-}
-
-/// Title emoji, headline and colour of a notice.
-fn headline(n: &Notice) -> (String, u32) {
-    let svc = &n.service;
-    let (text, colour) = match &n.event {
-        Event::Rate(RateChange::Raised { to }) => {
-            (format!("{} {svc} — {} raised", level_look(*to).0, to.name()), level_look(*to).1)
-        }
-        Event::Rate(RateChange::Escalated { from, to }) => (
-            format!("{} {svc} — escalated to {} (was {})", level_look(*to).0, to.name(), from.name()),
-            level_look(*to).1,
-        ),
-        Event::Rate(RateChange::DeEscalated { from, to }) => (
-            format!("{} {svc} — de-escalated to {} (was {})", level_look(*to).0, to.name(), from.name()),
-            level_look(*to).1,
-        ),
-        Event::Rate(RateChange::Resolved { from, lasted_ms, no_data: false }) => {
-            (format!("✅ {svc} — RESOLVED after {} (was {})", span(*lasted_ms), from.name()), GREEN)
-        }
-        Event::Rate(RateChange::Resolved { from, lasted_ms, no_data: true }) => (
-            format!(
-                "⚪ {svc} — RESOLVED: no data, no traffic in {} (was {} for {})",
-                span(n.window_ms),
-                from.name(),
-                span(*lasted_ms)
-            ),
-            GREY,
-        ),
-        Event::Rate(RateChange::Reminder { level, firing_ms }) => (
-            format!("{} {svc} — still {} (for {})", level_look(*level).0, level.name(), span(*firing_ms)),
-            level_look(*level).1,
-        ),
-        Event::Health(HealthChange::Down { failure, failures }) => (
-            format!(
-                "🔴 {svc} — DOWN: {failure} \
-                 ({failures} failed check{})",
-                if *failures == 1 { "" } else { "s" }
-            ),
-            RED,
-        ),
-        Event::Health(HealthChange::Up { downtime_ms }) => {
-            (format!("✅ {svc} — UP after {} down", span(*downtime_ms)), GREEN)
-        }
-        Event::Health(HealthChange::Reminder { failure, down_ms }) => {
-            (format!("🔴 {svc} — still DOWN (for {}): {failure}", span(*down_ms)), RED)
-        }
-        Event::Test => (format!("🧪 TEST — Faultline test alert for {svc}: nothing is wrong"), BLUE),
-    };
-    (text, colour)
+    headline(n).text
 }
 
 fn rate_line(n: &Notice) -> String {
+    let full = n.coverage.is_none_or(|c| c.is_full());
+    if n.requests == 0 && full {
+        return format!("No data: no traffic in the last {} (every proxy reported).", span(n.window_ms));
+    }
     if n.requests == 0 {
-        return format!("No data: no traffic in the last {}.", span(n.window_ms));
+        return "No requests counted: the proxies' reports do not cover the window.".to_string();
     }
     let mut s = format!(
         "5xx rate **{} — {} of {} in {}**",
@@ -169,9 +113,130 @@ fn mentions(headline: &str, svc: Option<&ServiceConfig>, notify: bool) -> (Strin
     (cut(&content, LIMITS.content), json!({ "parse": [], "roles": roles, "users": users }))
 }
 
+/// What the channel must know beyond the headline: what changed under a DOWN, how the incident
+/// stands, and a window the reports do not cover.
+fn incident_lines(n: &Notice, e: &IncidentEvent) -> Vec<String> {
+    let mut out = Vec::new();
+    let after = e.change.after();
+    if let Some(HealthChange::Up { downtime_ms }) = &e.health {
+        out.push(format!("The health check passes again: UP after {} down.", span(*downtime_ms)));
+    }
+    if let Some(before) = e.change.before()
+        && before.level != after.level
+        && (before.down || after.down)
+    {
+        let said = if before.level > after.level { "fell" } else { "rose" };
+        out.push(format!("Since the last message the 5xx rate {said} to {}.", after.level.name()));
+    } else if after.down && after.level > crate::decide::alert::Level::Ok {
+        out.push(format!("The 5xx rate is {} too.", after.level.name()));
+    }
+    match &e.change {
+        IncidentChange::Resolved { lasted_ms, worst, .. } => out.push(format!(
+            "The incident lasted {} (from <t:{}:f>; worst: {}).",
+            span(*lasted_ms),
+            e.opened_ms / 1000,
+            worst.name()
+        )),
+        _ => out.push(format!(
+            "Incident open since <t:{}:f> ({}).",
+            e.opened_ms / 1000,
+            span(n.at_ms.saturating_sub(e.opened_ms))
+        )),
+    }
+    out
+}
+
+/// A sentence on a window the reports do not fully cover (nothing when they do).
+fn coverage_line(c: Option<Coverage>) -> Option<String> {
+    match c? {
+        Coverage::Full => None,
+        Coverage::Partial { from_ms } => Some(format!(
+            "⚠️ The proxies' reports cover the window only since <t:{}:R>: the state can rise on what they \
+             show, but is not lowered until they cover all of it.",
+            from_ms / 1000
+        )),
+        Coverage::Missing { last_ms: Some(l) } => Some(format!(
+            "⚠️ No proxy has reported since <t:{}:R>: the state is held, not judged, until reports come back.",
+            l / 1000
+        )),
+        Coverage::Missing { last_ms: None } => Some("No proxy has reported this service yet.".to_string()),
+    }
+}
+
+/// The "State" field: the worst state after the notice, marked when held for want of reports.
+fn state_field(n: &Notice) -> String {
+    let full = n.coverage.is_none_or(|c| c.is_full());
+    let word = match &n.event {
+        Event::Test => return "TEST".to_string(),
+        Event::Proxy(_) => return "proxy".to_string(),
+        Event::Incident(e) => e.change.after().severity(),
+        _ if n.health == Health::Down => Severity::Down,
+        _ => crate::decide::incident::Condition { down: false, level: n.level }.severity(),
+    };
+    match word {
+        w if !full => format!("{} (held: reports incomplete)", w.name()),
+        w if n.requests == 0 => format!("{} (no data)", w.name()),
+        w => w.name().to_string(),
+    }
+}
+
+/// The message about a proxy: what the watchdog saw, and for refusals each one.
+fn proxy_render(n: &Notice, e: &crate::decide::notice::ProxyEvent, id: i64) -> Value {
+    let h = headline(n);
+    let desc = match &e.change {
+        ProxyChange::Stopped { last_ms } => format!(
+            "No flush from **{}** since <t:{}:R>. Its services are held, not judged, until it reports again: \
+             check the proxy and its filter's log (`faultline:` lines).",
+            e.proxy,
+            last_ms / 1000
+        ),
+        ProxyChange::NotReporting { since_ms } => format!(
+            "A token of the collector names **{}**, but no flush came from it since <t:{}:R>. Check that the \
+             proxy runs with the Faultline filter and that its configuration was accepted.",
+            e.proxy,
+            since_ms / 1000
+        ),
+        ProxyChange::Resumed { .. } => format!(
+            "**{}** flushes again; its services are judged again once its \
+             reports cover their window.",
+            e.proxy
+        ),
+        ProxyChange::Refused { refusals } => {
+            let lines: Vec<String> = refusals
+                .iter()
+                .map(|r| format!("• {}: {}", r.service.as_deref().unwrap_or("(service not named)"), r.reason))
+                .collect();
+            format!(
+                "A Faultline filter instance of **{}** refused its configuration and passes traffic uncounted:\n{}\n\
+                 Run `faultline-collector check-proxy` on the proxy's configuration, fix it and reload.",
+                e.proxy,
+                lines.join("\n")
+            )
+        }
+        ProxyChange::Accepted => format!("No filter instance of **{}** refuses its configuration now.", e.proxy),
+    };
+    let mut embed = json!({
+        "title": h.text,
+        "description": desc,
+        "color": h.colour,
+        // A flush's proxy id is never empty; a field value must not be.
+        "fields": [{"name": "Proxy", "value": cut(if e.proxy.is_empty() { "?" } else { &e.proxy }, LIMITS.field_value), "inline": true}],
+        "footer": {"text": footer(id)},
+    });
+    if let (Some(ts), Some(obj)) = (rfc3339(n.at_ms), embed.as_object_mut()) {
+        obj.insert("timestamp".into(), Value::String(ts));
+    }
+    fit_embed(&mut embed);
+    let content = cut(&h.text, LIMITS.content);
+    json!({ "username": "Faultline", "content": content, "allowed_mentions": {"parse": []}, "embeds": [embed] })
+}
+
 /// The full message for outbox row `id`.
 pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
-    let (head, colour) = headline(n);
+    if let Event::Proxy(e) = &n.event {
+        return proxy_render(n, e, id);
+    }
+    let h = headline(n);
     let mut desc = rate_line(n);
     desc.push_str(&format!(
         "\nWARNING from {}, CRITICAL from {}.",
@@ -181,15 +246,19 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
     if let Some(l) = n.rate_still {
         desc.push_str(&format!("\nThe 5xx-rate alert is still open: {}.", l.name()));
     }
-    let state = match (n.health, &n.event) {
-        (_, Event::Test) => "TEST".to_string(),
-        (Health::Down, _) => "DOWN".to_string(),
-        _ if n.requests == 0 => format!("{} (no data)", n.level.name()),
-        _ => n.level.name().to_string(),
-    };
+    if let Event::Incident(e) = &n.event {
+        for line in incident_lines(n, e) {
+            desc.push('\n');
+            desc.push_str(&line);
+        }
+    }
+    if let Some(line) = coverage_line(n.coverage) {
+        desc.push('\n');
+        desc.push_str(&line);
+    }
     let mut fields = vec![
         json!({"name": "Service", "value": cut(&n.service, LIMITS.field_value), "inline": true}),
-        json!({"name": "State", "value": state, "inline": true}),
+        json!({"name": "State", "value": state_field(n), "inline": true}),
         json!({
             "name": "Window",
             "value": format!("last {}, to <t:{}:T>", span(n.window_ms), n.at_ms / 1000),
@@ -224,9 +293,9 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
         fields.push(json!({"name": "Link", "value": cut(u, LIMITS.field_value)}));
     }
     let mut embed = json!({
-        "title": head,
+        "title": h.text,
         "description": desc,
-        "color": colour,
+        "color": h.colour,
         "fields": fields,
         "footer": {"text": footer(id)},
     });
@@ -239,7 +308,7 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
         obj.insert("url".into(), Value::String(u));
     }
     fit_embed(&mut embed);
-    let (content, allowed) = mentions(&head, svc, !matches!(n.event, Event::Test));
+    let (content, allowed) = mentions(&h.text, svc, h.notify);
     json!({ "username": "Faultline", "content": content, "allowed_mentions": allowed, "embeds": [embed] })
 }
 
@@ -255,7 +324,7 @@ fn footer(id: i64) -> String {
 
 /// The plain fallback sent once after Discord refused the full message (400): content only.
 pub fn fallback(n: &Notice, id: i64) -> Value {
-    let (head, _) = headline(n);
+    let head = headline(n).text;
     let tag = if id > 0 { format!("alert #{id}") } else { "alert not saved".to_string() };
     let text = format!("[Faultline {tag}] {head}. {}", rate_line(n).replace("**", ""));
     json!({ "username": "Faultline", "content": cut(&text, LIMITS.content), "allowed_mentions": {"parse": []} })

@@ -1,7 +1,11 @@
+use super::headline::{GREEN, GREY, ORANGE, RED};
 use super::*;
-use crate::decide::alert::Thresholds;
+use crate::decide::alert::{Level, RateChange, Thresholds};
 use crate::decide::health::{Failure, ProbeResult};
+use crate::decide::incident::Condition;
+use crate::decide::notice::ProxyEvent;
 use crate::decide::notice::RouteLine;
+use crate::decide::watchdog::ConfigRefusal;
 
 const TH: Thresholds = Thresholds { warning_bp: 500, critical_bp: 1000, min_requests: 100, clear_pct: 80 };
 
@@ -24,6 +28,9 @@ fn notice(event: Event) -> Notice {
         }],
         rate_still: None,
         last_probe: Some(ProbeResult { at_ms: 1_764_540_290_000, latency_ms: 12, failure: None, status: Some(200) }),
+        coverage: Some(Coverage::Full),
+        down_since_ms: None,
+        failures: 0,
     }
 }
 
@@ -181,4 +188,168 @@ fn a_time_past_year_9999_renders_without_timestamp_instead_of_panicking() {
     check_limits(&m);
     n.at_ms = 253_402_300_799_000; // the last second of year 9999 still has one
     assert_eq!(render(&n, None, 1)["embeds"][0]["timestamp"], "9999-12-31T23:59:59Z");
+}
+
+const OPENED: u64 = 1_764_540_000_000;
+const CRIT: Condition = Condition { down: false, level: Level::Critical };
+const DOWN: Condition = Condition { down: true, level: Level::Ok };
+
+fn incident(change: IncidentChange, health: Option<HealthChange>) -> Notice {
+    notice(Event::Incident(IncidentEvent { change, opened_ms: OPENED, health }))
+}
+
+fn title_colour_content(m: &Value) -> (String, u64, String) {
+    let e = &m["embeds"][0];
+    (e["title"].as_str().unwrap().into(), e["color"].as_u64().unwrap(), m["content"].as_str().unwrap().into())
+}
+
+#[test]
+fn up_while_the_rate_is_critical_is_red_and_pages_the_owners() {
+    let n = incident(IncidentChange::Better { from: DOWN, to: CRIT }, Some(HealthChange::Up { downtime_ms: 10_000 }));
+    let m = render(&n, Some(&svc()), 9);
+    let (title, colour, content) = title_colour_content(&m);
+    assert_eq!(title, "🔴 be — UP, still CRITICAL: 12.4% of requests fail");
+    assert_eq!(colour, u64::from(RED));
+    assert_eq!(content, format!("<@&111> <@222> {title}"));
+    let d = m["embeds"][0]["description"].as_str().unwrap();
+    assert!(d.contains("UP after 10 s down"), "{d}");
+    assert!(d.contains("Since the last message the 5xx rate rose to CRITICAL."), "{d}");
+    assert!(d.contains("Incident open since <t:1764540000:f> (5 min)"), "{d}");
+    assert_eq!(m["embeds"][0]["fields"][1]["value"], "CRITICAL");
+    check_limits(&m);
+}
+
+#[test]
+fn every_incident_change_has_the_title_colour_and_mentions_of_its_state_after() {
+    let warn = Condition { down: false, level: Level::Warning };
+    let down_crit = Condition { down: true, level: Level::Critical };
+    let refused = HealthChange::Down { failure: Failure::Refused, failures: 2 };
+    let cases: Vec<(IncidentChange, Option<HealthChange>, &str, u32, bool)> = vec![
+        (IncidentChange::Opened { to: warn }, None, "🟠 be — WARNING: 12.4% of requests fail", ORANGE, true),
+        (
+            IncidentChange::Opened { to: down_crit },
+            Some(refused.clone()),
+            "🔴 be — DOWN: connection refused (2 failed checks)",
+            RED,
+            true,
+        ),
+        (
+            IncidentChange::Worse { from: warn, to: CRIT },
+            None,
+            "🔴 be — escalated to CRITICAL: 12.4% of requests fail (was WARNING)",
+            RED,
+            true,
+        ),
+        (
+            IncidentChange::Worse { from: CRIT, to: down_crit },
+            Some(refused),
+            "🔴 be — DOWN: connection refused (2 failed checks) (was CRITICAL)",
+            RED,
+            true,
+        ),
+        (
+            IncidentChange::Better { from: CRIT, to: warn },
+            None,
+            "🟠 be — de-escalated to WARNING: 12.4% of requests fail (was CRITICAL)",
+            ORANGE,
+            true,
+        ),
+        (
+            IncidentChange::Resolved { from: warn, worst: Severity::Down, lasted_ms: 600_000, no_traffic: false },
+            None,
+            "✅ be — RESOLVED after 10 min (was WARNING, worst DOWN)",
+            GREEN,
+            false,
+        ),
+        (
+            IncidentChange::Resolved { from: DOWN, worst: Severity::Down, lasted_ms: 30_000, no_traffic: false },
+            Some(HealthChange::Up { downtime_ms: 30_000 }),
+            "✅ be — RESOLVED: UP after 30 s down",
+            GREEN,
+            false,
+        ),
+        (
+            IncidentChange::Resolved { from: CRIT, worst: Severity::Critical, lasted_ms: 1, no_traffic: true },
+            None,
+            "⚪ be — RESOLVED: no traffic in 5 min (was CRITICAL)",
+            GREY,
+            false,
+        ),
+        (
+            IncidentChange::Reminder { from: CRIT, now: CRIT, open_ms: 1_800_000 },
+            None,
+            "🔴 be — still CRITICAL (for 30 min): 12.4% of requests fail",
+            RED,
+            true,
+        ),
+    ];
+    for (change, health, want, colour, pages) in cases {
+        let m = render(&incident(change.clone(), health), Some(&svc()), 1);
+        let (title, c, content) = title_colour_content(&m);
+        assert_eq!(title, want, "{change:?}");
+        assert_eq!(c, u64::from(colour), "{change:?}");
+        assert_eq!(content.starts_with("<@&111> <@222> "), pages, "{change:?}: {content}");
+        assert_eq!(m["allowed_mentions"]["roles"].as_array().unwrap().is_empty(), !pages);
+        check_limits(&m);
+    }
+}
+
+#[test]
+fn a_down_reminder_folds_in_the_rate_change_it_hid() {
+    let mut n = incident(
+        IncidentChange::Reminder { from: DOWN, now: Condition { down: true, level: Level::Critical }, open_ms: 1 },
+        None,
+    );
+    n.down_since_ms = Some(n.at_ms - 1_800_000);
+    n.last_probe = Some(ProbeResult { at_ms: n.at_ms, latency_ms: 1, failure: Some(Failure::Timeout), status: None });
+    n.failures = 30;
+    let m = render(&n, Some(&svc()), 1);
+    assert_eq!(m["embeds"][0]["title"], "🔴 be — still DOWN (for 30 min): timeout (30 failed checks)");
+    let d = m["embeds"][0]["description"].as_str().unwrap();
+    assert!(d.contains("Since the last message the 5xx rate rose to CRITICAL."), "{d}");
+}
+
+#[test]
+fn a_window_the_reports_do_not_cover_is_said_and_never_called_no_traffic() {
+    let mut n = incident(IncidentChange::Reminder { from: CRIT, now: CRIT, open_ms: 1 }, None);
+    (n.requests, n.errors) = (0, 0);
+    n.coverage = Some(Coverage::Missing { last_ms: Some(1_764_540_000_000) });
+    let m = render(&n, None, 1);
+    let d = m["embeds"][0]["description"].as_str().unwrap();
+    assert!(!d.contains("no traffic"), "{d}");
+    assert!(d.contains("No proxy has reported since <t:1764540000:R>: the state is held"), "{d}");
+    assert_eq!(m["embeds"][0]["fields"][1]["value"], "CRITICAL (held: reports incomplete)");
+    n.coverage = Some(Coverage::Partial { from_ms: 1_764_540_200_000 });
+    let d = render(&n, None, 1)["embeds"][0]["description"].as_str().unwrap().to_string();
+    assert!(d.contains("cover the window only since <t:1764540200:R>"), "{d}");
+}
+
+#[test]
+fn proxy_notices_say_what_the_watchdog_saw_and_page_nobody() {
+    let proxy = |change| {
+        let mut n = notice(Event::Proxy(ProxyEvent { proxy: "edge-1".into(), change }));
+        n.service = "edge-1".into();
+        render(&n, Some(&svc()), 4)
+    };
+    let at = 1_764_540_300_000u64;
+    let m = proxy(ProxyChange::Stopped { last_ms: at - 65_000 });
+    assert_eq!(m["embeds"][0]["title"], "⚠️ edge-1 stopped reporting (last flush 1 min 5 s ago)");
+    assert_eq!(m["allowed_mentions"], json!({"parse": []}));
+    let m = proxy(ProxyChange::Resumed { silent_ms: 180_000 });
+    assert_eq!(m["embeds"][0]["title"], "✅ edge-1 reporting again after 3 min");
+    let colour = ConfigRefusal { service: Some("ai".into()), reason: "unknown key `colour`".into() };
+    let other = ConfigRefusal { service: None, reason: "not JSON".into() };
+    let m = proxy(ProxyChange::Refused { refusals: vec![colour, other] });
+    assert_eq!(
+        m["embeds"][0]["title"],
+        "⚠️ edge-1: Faultline configuration refused for ai: unknown key `colour` (and 1 more)"
+    );
+    let d = m["embeds"][0]["description"].as_str().unwrap();
+    assert!(d.contains("• ai: unknown key `colour`") && d.contains("• (service not named): not JSON"), "{d}");
+    let m = proxy(ProxyChange::NotReporting { since_ms: at - 60_000 });
+    assert_eq!(
+        m["embeds"][0]["title"],
+        "⚠️ edge-1 is not reporting (no flush in the 1 min since the collector started)"
+    );
+    check_limits(&m);
 }

@@ -28,7 +28,9 @@ impl Core {
     /// ticker), is logged loudly, and wakes the webhooks so that the alerts go out from memory.
     pub fn commit(&mut self, notices: Vec<Notice>, now: u64) -> Result<Vec<String>, StoreError> {
         for n in notices {
-            let hook = self.engine.config().webhook_for(&n.service).to_string();
+            // A proxy's notice goes to the default webhook (a proxy may serve several teams' services).
+            let cfg = self.engine.config();
+            let hook = if n.is_proxy() { "default" } else { cfg.webhook_for(&n.service) }.to_string();
             self.unsaved.push(hook, n);
         }
         self.record_unrecorded(now);
@@ -99,7 +101,8 @@ impl Core {
         }
     }
 
-    /// The next outbox row of `webhook` to send: the oldest one of a configured service, else the oldest
+    /// The next outbox row of `webhook` to send: the oldest one of a configured service (or about a proxy),
+    /// else the oldest
     /// (each service's alerts stay in order; alerts of services nobody listed, e.g. a flood of unknown
     /// names from one proxy, never hold up the pages of the services the team configured). Rows Discord
     /// already accepted but that could not be recorded yet are skipped.
@@ -110,7 +113,7 @@ impl Core {
             let conn = self.store.history().0;
             let mut st = conn.prepare_cached(
                 "SELECT id, CASE WHEN json_valid(notice) THEN COALESCE(json_extract(notice, '$.service'), '') \
-                 ELSE '' END
+                 ELSE '' END, CASE WHEN json_valid(notice) THEN json_extract(notice, '$.event.type') END
                  FROM outbox WHERE webhook = ?1 AND owner = ?2 ORDER BY id",
             )?;
             let mut rows = st.query(rusqlite::params![webhook, SERVICE_OWNER])?;
@@ -122,7 +125,9 @@ impl Core {
                 }
                 oldest = oldest.or(Some(id));
                 let service: String = r.get(1).unwrap_or_default();
-                if cfg.service(&service).is_some() {
+                let kind: Option<String> = r.get(2).unwrap_or_default();
+                // A proxy that stopped counting matters as much as a configured service's page.
+                if cfg.service(&service).is_some() || kind.as_deref() == Some("proxy") {
                     chosen = Some(id);
                     break;
                 }

@@ -78,6 +78,7 @@ pub fn open(cfg: Config) -> Result<Arc<Shared>, Error> {
     let (baselines, services, buckets) = store.load()?;
     let mut engine = Engine::restore(cfg.clone(), now, baselines, services, buckets);
     engine.resume_minutes(store.open_minutes(now)?);
+    engine.resume_proxies(store.load_proxies()?);
     let reader = Mutex::new(Store::open_read_only(&cfg.state_dir)?);
     let http = reqwest::Client::builder()
         .user_agent(concat!("faultline-collector/", env!("CARGO_PKG_VERSION")))

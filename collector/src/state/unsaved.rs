@@ -193,6 +193,9 @@ mod tests {
             top_routes: vec![],
             rate_still: None,
             last_probe: None,
+            coverage: None,
+            down_since_ms: None,
+            failures: 0,
         }
     }
 

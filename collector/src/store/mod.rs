@@ -8,6 +8,7 @@ use crate::decide::engine::{ServiceState, Snapshot};
 use crate::decide::ledger::Baseline;
 use crate::decide::minutes::{Minute, minute_of};
 use crate::decide::notice::Notice;
+use crate::decide::watchdog::ProxyState;
 use crate::decide::window::Bucket;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS baseline (proxy_id TEXT NOT NULL, boot_id TEXT NOT NULL, data TEXT NOT NULL, \
   PRIMARY KEY (proxy_id, boot_id));
 CREATE TABLE IF NOT EXISTS service (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS proxy (proxy_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bucket (service TEXT NOT NULL, start_ms INTEGER NOT NULL, data TEXT NOT NULL, \
   PRIMARY KEY (service, start_ms));
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, webhook TEXT NOT NULL, owner TEXT NOT NULL,
@@ -212,6 +214,18 @@ impl Store {
         Ok((baselines, services, buckets))
     }
 
+    /// What is known of every proxy: its reports and what the watchdog said about it.
+    pub fn load_proxies(&self) -> Result<Vec<(String, ProxyState)>, StoreError> {
+        let mut st = self.conn.prepare("SELECT proxy_id, data FROM proxy")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            out.push((id, serde_json::from_str(&data)?));
+        }
+        Ok(out)
+    }
+
     /// Writes a snapshot and the notices it produced (each to its webhook) in one transaction;
     /// returns the outbox ids.
     pub fn commit(
@@ -248,6 +262,13 @@ impl Store {
             )?;
             for (name, b) in &snap.buckets {
                 bucket.execute(params![name, b.start_ms as i64, serde_json::to_string(b)?])?;
+            }
+            let mut proxy = tx.prepare_cached(
+                "INSERT INTO proxy (proxy_id, data) VALUES (?1, ?2) \
+                 ON CONFLICT (proxy_id) DO UPDATE SET data = excluded.data",
+            )?;
+            for (id, p) in &snap.proxies {
+                proxy.execute(params![id, serde_json::to_string(p)?])?;
             }
             let mut expire = tx.prepare_cached("DELETE FROM bucket WHERE service = ?1 AND start_ms < ?2")?;
             for (name, before) in &snap.expire_before {

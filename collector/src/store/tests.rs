@@ -1,7 +1,10 @@
 use super::*;
 use crate::decide::alert::{Level, RateAlert, Thresholds};
+use crate::decide::coverage::ProxyReports;
 use crate::decide::health::{Health, HealthState};
+use crate::decide::incident::{Condition, Incident, Severity};
 use crate::decide::notice::Event;
+use crate::decide::watchdog::{ConfigRefusal, ProxyState};
 use crate::decide::window::{Bucket, ErrorWindow};
 
 fn dir(name: &str) -> PathBuf {
@@ -24,6 +27,9 @@ fn notice(service: &str) -> Notice {
         top_routes: vec![],
         rate_still: None,
         last_probe: None,
+        coverage: None,
+        down_since_ms: None,
+        failures: 0,
     }
 }
 
@@ -40,8 +46,20 @@ fn snapshot_and_outbox_round_trip_in_order() {
         routes: Default::default(),
         rate: RateAlert::new(0),
         health: HealthState::default(),
+        incident: Some(Incident {
+            opened_ms: 3,
+            told: Condition { down: true, level: Level::Critical },
+            worst: Severity::Down,
+            last_notice_ms: 4,
+        }),
+        proxies: ["edge-1".to_string()].into(),
     };
     let base = Baseline { seq: 3, boot_ms: 1, seen_ms: 2, services: Default::default() };
+    let proxy = ProxyState {
+        reports: Some(ProxyReports { first_ms: 1, since_ms: 2, last_ms: 3 }),
+        silent_told_ms: None,
+        refusals: vec![ConfigRefusal { service: Some("ai".into()), reason: "unknown key `colour`".into() }],
+    };
     let bucket = window.take_changed(1_000).0.remove(0);
     let state = ServiceState { window: ErrorWindow::default(), ..state };
     let old = Bucket { start_ms: 0, requests: 1, errors: 0, routes: Default::default() };
@@ -51,6 +69,7 @@ fn snapshot_and_outbox_round_trip_in_order() {
         buckets: vec![("be".into(), old), ("be".into(), bucket.clone())],
         expire_before: vec![("be".into(), 500)],
         minutes: vec![],
+        proxies: vec![("edge-1".into(), proxy.clone())],
     };
     let ids = s
         .commit(
@@ -67,6 +86,7 @@ fn snapshot_and_outbox_round_trip_in_order() {
     let (b, svcs, buckets) = s.load().unwrap();
     assert_eq!(b, vec![(("p".to_string(), "b".to_string()), base)]);
     assert_eq!(svcs, vec![("be".to_string(), state)]);
+    assert_eq!(s.load_proxies().unwrap(), vec![("edge-1".to_string(), proxy)]);
     assert_eq!(buckets.get("be"), Some(&vec![bucket]), "the bucket before the cutoff is deleted");
     assert_eq!(s.depth().unwrap().get("default"), Some(&2));
     let first = s.next_pending("default", SERVICE_OWNER).unwrap().unwrap();

@@ -1,4 +1,5 @@
 use super::*;
+use crate::decide::coverage::Coverage;
 
 const TH: Thresholds = Thresholds { warning_bp: 500, critical_bp: 1000, min_requests: 100, clear_pct: 80 };
 
@@ -33,80 +34,50 @@ fn hysteresis_holds_a_level_until_80_percent_of_its_threshold() {
     assert_eq!(TH.judge(Level::Ok, 10_000, 450), Level::Ok, "the band does not raise");
 }
 
+const FULL: Coverage = Coverage::Full;
+
 #[test]
 fn a_rate_hovering_at_five_percent_does_not_flap() {
     let mut a = RateAlert::new(0);
     let mut changes = Vec::new();
     for (i, errs) in [500u64, 499, 501, 480, 500, 450, 498].iter().enumerate() {
-        changes.extend(a.evaluate(&TH, 10_000, *errs, i as u64 * 1000, 0, false));
+        changes.extend(a.evaluate(&TH, 10_000, *errs, FULL, i as u64 * 1000));
     }
-    assert_eq!(changes, vec![RateChange::Raised { to: Level::Warning }]);
+    assert_eq!(changes, vec![(Level::Ok, Level::Warning)]);
 }
 
 #[test]
-fn every_change_is_announced_with_duration() {
+fn every_level_change_is_returned_with_its_time() {
     let mut a = RateAlert::new(0);
-    assert_eq!(a.evaluate(&TH, 1000, 60, 1_000, 0, false), Some(RateChange::Raised { to: Level::Warning }));
-    assert_eq!(
-        a.evaluate(&TH, 1000, 120, 2_000, 0, false),
-        Some(RateChange::Escalated { from: Level::Warning, to: Level::Critical })
-    );
-    assert_eq!(
-        a.evaluate(&TH, 1000, 70, 3_000, 0, false),
-        Some(RateChange::DeEscalated { from: Level::Critical, to: Level::Warning })
-    );
-    assert_eq!(
-        a.evaluate(&TH, 1000, 10, 61_000, 0, false),
-        Some(RateChange::Resolved { from: Level::Warning, lasted_ms: 60_000, no_data: false })
-    );
-    assert_eq!(a.evaluate(&TH, 1000, 10, 62_000, 0, false), None);
+    assert_eq!(a.evaluate(&TH, 1000, 60, FULL, 1_000), Some((Level::Ok, Level::Warning)));
+    assert_eq!(a.evaluate(&TH, 1000, 120, FULL, 2_000), Some((Level::Warning, Level::Critical)));
+    assert_eq!(a.since_ms, 2_000);
+    assert_eq!(a.evaluate(&TH, 1000, 70, FULL, 3_000), Some((Level::Critical, Level::Warning)));
+    assert_eq!(a.evaluate(&TH, 1000, 10, FULL, 61_000), Some((Level::Warning, Level::Ok)));
+    assert_eq!(a.evaluate(&TH, 1000, 10, FULL, 62_000), None);
 }
 
 #[test]
-fn an_empty_window_is_no_data_and_ends_an_alert() {
+fn an_empty_window_the_proxies_reported_is_no_data_and_clears() {
     let mut a = RateAlert::new(0);
     assert!(a.no_data);
-    a.evaluate(&TH, 1000, 200, 1_000, 0, false);
-    assert_eq!(
-        a.evaluate(&TH, 0, 0, 301_000, 0, false),
-        Some(RateChange::Resolved { from: Level::Critical, lasted_ms: 300_000, no_data: true })
-    );
+    a.evaluate(&TH, 1000, 200, FULL, 1_000);
+    assert_eq!(a.evaluate(&TH, 0, 0, FULL, 301_000), Some((Level::Critical, Level::Ok)));
     assert!(a.no_data && !a.firing());
 }
 
 #[test]
-fn reminders_while_firing_only() {
+fn a_window_the_reports_do_not_cover_can_rise_but_never_fall() {
+    let partial = Coverage::Partial { from_ms: 250_000 };
+    let missing = Coverage::Missing { last_ms: Some(200_000) };
     let mut a = RateAlert::new(0);
-    let min30 = 30 * 60_000;
-    a.evaluate(&TH, 1000, 200, 0, min30, false);
-    assert_eq!(a.evaluate(&TH, 1000, 200, min30 - 1, min30, false), None);
-    assert_eq!(
-        a.evaluate(&TH, 1000, 200, min30, min30, false),
-        Some(RateChange::Reminder { level: Level::Critical, firing_ms: min30 })
-    );
-    assert_eq!(a.evaluate(&TH, 1000, 200, min30 + 1000, min30, false), None);
-    assert_eq!(a.evaluate(&TH, 1000, 200, 2 * min30, min30, false).map(|_| ()), Some(()));
-    // reminder 0 = off
-    let mut b = RateAlert::new(0);
-    b.evaluate(&TH, 1000, 200, 0, 0, false);
-    assert_eq!(b.evaluate(&TH, 1000, 200, 10 * min30, 0, false), None);
-    let mut ok = RateAlert::new(0);
-    assert_eq!(ok.evaluate(&TH, 1000, 0, 10 * min30, min30, false), None);
-}
-
-#[test]
-fn a_down_service_does_not_page_for_its_rate() {
-    let mut a = RateAlert::new(0);
-    assert_eq!(a.evaluate(&TH, 1000, 500, 1_000, 60_000, true), None);
-    assert!(a.firing() && !a.announced);
-    assert_eq!(a.evaluate(&TH, 1000, 500, 500_000, 60_000, true), None, "no reminder either");
-    // Resolving an incident nobody was told about is silent too.
-    assert_eq!(a.evaluate(&TH, 1000, 0, 600_000, 60_000, false), None);
-    // Once UP, a still-firing incident is adopted by the UP message and resolves loudly.
-    a.evaluate(&TH, 1000, 500, 700_000, 60_000, true);
-    assert!(a.adopt(710_000));
-    assert_eq!(
-        a.evaluate(&TH, 1000, 0, 720_000, 60_000, false),
-        Some(RateChange::Resolved { from: Level::Critical, lasted_ms: 20_000, no_data: false })
-    );
+    a.evaluate(&TH, 1000, 120, FULL, 1_000);
+    // The collector was away: the window is empty or thin for want of reports, not for want of traffic.
+    assert_eq!(a.evaluate(&TH, 0, 0, missing, 400_000), None);
+    assert!(a.firing() && !a.no_data, "held CRITICAL, and not 'no data'");
+    assert_eq!(a.evaluate(&TH, 1000, 0, partial, 410_000), None, "a clean partial window does not clear");
+    let mut w = RateAlert::new(0);
+    w.evaluate(&TH, 1000, 60, FULL, 1_000);
+    assert_eq!(w.evaluate(&TH, 1000, 500, partial, 2_000), Some((Level::Warning, Level::Critical)), "evidence raises");
+    assert_eq!(w.evaluate(&TH, 1000, 0, FULL, 3_000), Some((Level::Critical, Level::Ok)), "judged once covered");
 }

@@ -1,6 +1,7 @@
 use super::*;
-use crate::decide::alert::{Level, RateChange};
-use crate::decide::health::{Failure, Health};
+use crate::decide::health::Failure;
+use crate::decide::incident::{IncidentChange, Severity};
+use crate::decide::watchdog::ProxyChange;
 use faultline_flush::{RouteCounters, ServiceCounters, VERSION};
 
 fn cfg(extra: &str) -> Arc<Config> {
@@ -44,30 +45,250 @@ fn flush(seq: u64, services: Vec<Svc<'_>>) -> Flush {
     }
 }
 
-fn rate(n: &Notice) -> RateChange {
+fn change(n: &Notice) -> IncidentChange {
     match &n.event {
-        Event::Rate(c) => c.clone(),
-        other => panic!("not a rate notice: {other:?}"),
+        Event::Incident(e) => e.change.clone(),
+        other => panic!("not an incident notice: {other:?}"),
+    }
+}
+
+fn proxy_change(n: &Notice) -> ProxyChange {
+    match &n.event {
+        Event::Proxy(p) => p.change.clone(),
+        other => panic!("not a proxy notice: {other:?}"),
+    }
+}
+
+const CRIT: Condition = Condition { down: false, level: Level::Critical };
+const WARN: Condition = Condition { down: false, level: Level::Warning };
+const DOWN: Condition = Condition { down: true, level: Level::Ok };
+const DOWN_CRIT: Condition = Condition { down: true, level: Level::Critical };
+
+/// A proxy flushing `be` every second and the 1 s timer, at collector time `t`.
+struct Sim {
+    e: Engine,
+    seq: u64,
+    t: u64,
+    responses: u64,
+    errors: u64,
+}
+
+impl Sim {
+    fn new(c: Arc<Config>) -> Sim {
+        Sim { e: Engine::restore(c, 0, vec![], vec![], BTreeMap::new()), seq: 0, t: 0, responses: 0, errors: 0 }
+    }
+
+    /// Runs `secs` seconds of traffic at `rps` requests and `eps` 5xx per second; returns what was said.
+    fn run(&mut self, secs: u64, rps: u64, eps: u64) -> Vec<Notice> {
+        let mut out = Vec::new();
+        for _ in 0..secs {
+            self.t += 1_000;
+            self.seq += 1;
+            (self.responses, self.errors) = (self.responses + rps, self.errors + eps);
+            let f = flush(self.seq, vec![("be", self.responses, self.errors, vec![("GET /a", self.errors)])]);
+            out.extend(self.e.ingest(&f, self.t).unwrap().notices);
+            out.extend(self.e.tick(self.t));
+        }
+        out
+    }
+
+    /// `secs` seconds with the collector running but no flush arriving.
+    fn silence(&mut self, secs: u64) -> Vec<Notice> {
+        (0..secs)
+            .flat_map(|_| {
+                self.t += 1_000;
+                self.e.tick(self.t)
+            })
+            .collect()
+    }
+
+    fn probe(&mut self, ok: bool) -> Option<Notice> {
+        let failure = (!ok).then_some(Failure::Refused);
+        self.e.probe("be", ProbeResult { at_ms: self.t, latency_ms: 1, failure, status: None })
+    }
+
+    /// The collector stops for `secs` (nothing runs) and starts again on what it had written.
+    fn restart_after(&mut self, secs: u64) {
+        let snap = self.e.take_snapshot(self.t);
+        let c = Arc::new(self.e.config().clone());
+        let base: Vec<_> = snap.ledger.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+        let mut buckets: BTreeMap<String, Vec<Bucket>> = BTreeMap::new();
+        for (n, b) in snap.buckets {
+            buckets.entry(n).or_default().push(b);
+        }
+        let proxies = self.e.proxies().clone().into_iter().collect();
+        self.t += secs * 1_000;
+        self.e = Engine::restore(c, self.t, base, snap.services, buckets);
+        self.e.resume_proxies(proxies);
     }
 }
 
 #[test]
-fn flushes_raise_and_the_timer_ends_with_no_data() {
+fn flushes_raise_and_the_timer_ends_with_no_traffic_only_once_the_proxies_said_so() {
     let mut e = Engine::restore(cfg(""), 0, vec![], vec![], BTreeMap::new());
     let got = e.ingest(&flush(1, vec![("be", 100, 4, vec![("GET /a", 4)])]), 10_000).unwrap();
     assert_eq!((got.result, got.notices.len()), ("applied", 0));
     let got = e.ingest(&flush(2, vec![("be", 200, 24, vec![("GET /a", 20), ("GET /b", 4)])]), 11_000).unwrap();
-    assert_eq!(rate(&got.notices[0]), RateChange::Raised { to: Level::Critical });
+    assert_eq!(change(&got.notices[0]), IncidentChange::Opened { to: CRIT });
     let n = &got.notices[0];
     assert_eq!((n.requests, n.errors, n.window_ms), (200, 24, 60_000));
     assert_eq!(
         n.top_routes.iter().map(|r| (r.route.as_str(), r.count)).collect::<Vec<_>>(),
         vec![("GET /a", 20), ("GET /b", 4)]
     );
+    // The proxy goes quiet: no report, no judgement. The window empties, the incident holds.
     assert!(e.tick(30_000).is_empty());
-    let ended = e.tick(71_000);
-    assert_eq!(rate(&ended[0]), RateChange::Resolved { from: Level::Critical, lasted_ms: 60_000, no_data: true });
+    let silent = e.tick(71_001);
+    assert_eq!(silent.len(), 1, "only the watchdog speaks: {silent:?}");
+    assert_eq!(proxy_change(&silent[0]), ProxyChange::Stopped { last_ms: 11_000 });
+    assert!(e.services()["be"].rate.firing() && e.services()["be"].incident.is_some());
+    assert!(!e.services()["be"].rate.no_data, "a gap in reports is not 'no data'");
+    // It reports again, with no traffic for a whole window: now "no traffic" is a fact.
+    let mut said = Vec::new();
+    for (i, t) in (72_000..=140_000).step_by(1_000).enumerate() {
+        said.extend(e.ingest(&flush(3 + i as u64, vec![("be", 200, 24, vec![])]), t).unwrap().notices);
+        said.extend(e.tick(t));
+    }
+    assert_eq!(proxy_change(&said[0]), ProxyChange::Resumed { silent_ms: 61_000 });
+    let ends: Vec<IncidentChange> = said[1..].iter().map(change).collect();
+    assert_eq!(
+        ends,
+        [IncidentChange::Resolved { from: CRIT, worst: Severity::Critical, lasted_ms: 121_000, no_traffic: true }]
+    );
     assert_eq!(e.services()["be"].totals.requests, 200);
+}
+
+#[test]
+fn down_then_up_while_the_rate_is_critical_says_up_still_critical_then_resolves() {
+    let mut s = Sim::new(cfg(""));
+    s.run(5, 100, 0);
+    let down = s.probe(false).unwrap();
+    assert_eq!(change(&down), IncidentChange::Opened { to: DOWN });
+    assert!(matches!(&down.event, Event::Incident(e) if matches!(e.health, Some(HealthChange::Down { .. }))));
+    assert!(s.run(20, 100, 50).is_empty(), "the rate reaching CRITICAL under DOWN is not paged");
+    s.t += 1_000;
+    let up = s.probe(true).unwrap();
+    assert_eq!(change(&up), IncidentChange::Better { from: DOWN, to: CRIT });
+    assert!(matches!(&up.event, Event::Incident(e) if e.health == Some(HealthChange::Up { downtime_ms: 21_000 })));
+    // Failures stop: the window drains, through a WARNING the channel can follow, to the end.
+    let rest: Vec<IncidentChange> = s.run(70, 100, 0).iter().map(change).collect();
+    assert_eq!(rest.first(), Some(&IncidentChange::Better { from: CRIT, to: WARN }));
+    assert!(matches!(rest.last(), Some(IncidentChange::Resolved { from: WARN, worst: Severity::Down, .. })));
+    let Some(IncidentChange::Resolved { lasted_ms, .. }) = rest.last() else { unreachable!() };
+    assert!(*lasted_ms > 60_000, "from the first message (DOWN), not from UP: {lasted_ms}");
+}
+
+#[test]
+fn down_then_up_while_warning_or_fine() {
+    let mut s = Sim::new(cfg(""));
+    s.run(5, 100, 0);
+    s.probe(false).unwrap();
+    s.run(30, 100, 7);
+    let up = s.probe(true).unwrap();
+    assert_eq!(change(&up), IncidentChange::Better { from: DOWN, to: WARN });
+    let mut s = Sim::new(cfg(""));
+    s.run(5, 100, 0);
+    s.probe(false).unwrap();
+    s.run(10, 100, 0);
+    let up = s.probe(true).unwrap();
+    assert!(matches!(
+        change(&up),
+        IncidentChange::Resolved { from: DOWN, worst: Severity::Down, lasted_ms: 10_000, .. }
+    ));
+}
+
+#[test]
+fn rate_first_then_down_then_up_is_one_incident() {
+    let mut s = Sim::new(cfg(""));
+    let opened: Vec<IncidentChange> = s.run(10, 100, 20).iter().map(change).collect();
+    assert_eq!(opened, [IncidentChange::Opened { to: CRIT }]);
+    assert_eq!(change(&s.probe(false).unwrap()), IncidentChange::Worse { from: CRIT, to: DOWN_CRIT });
+    s.run(5, 100, 20);
+    assert_eq!(change(&s.probe(true).unwrap()), IncidentChange::Better { from: DOWN_CRIT, to: CRIT });
+    assert_eq!(s.e.services()["be"].incident.as_ref().unwrap().opened_ms, s.e.services()["be"].rate.since_ms);
+}
+
+#[test]
+fn flapping_health_under_a_steady_critical_never_resolves() {
+    let mut s = Sim::new(cfg(""));
+    s.run(10, 100, 20);
+    let opened = s.e.services()["be"].incident.as_ref().unwrap().opened_ms;
+    let mut said = Vec::new();
+    for i in 0..6 {
+        said.extend(s.run(3, 100, 20));
+        said.extend(s.probe(i % 2 == 1));
+    }
+    let changes: Vec<IncidentChange> = said.iter().map(change).collect();
+    assert_eq!(changes.len(), 6, "{changes:?}");
+    assert!(changes.iter().all(|c| c.after().severity() >= Severity::Critical), "{changes:?}");
+    assert_eq!(s.e.services()["be"].incident.as_ref().unwrap().opened_ms, opened);
+}
+
+#[test]
+fn a_report_gap_longer_than_the_window_during_an_incident_neither_resolves_nor_reraises() {
+    let mut s = Sim::new(cfg(""));
+    let said = s.run(20, 100, 12);
+    assert_eq!(said.iter().map(change).collect::<Vec<_>>(), [IncidentChange::Opened { to: CRIT }]);
+    let opened = s.e.services()["be"].incident.as_ref().unwrap().opened_ms;
+    // The collector is away 90 s (window 60 s) while traffic and 5xx go on at the proxy.
+    s.responses += 9_000;
+    s.errors += 1_080;
+    s.restart_after(90);
+    assert!(matches!(s.e.coverage("be", s.t), Coverage::Missing { .. }), "nothing reported since the restart");
+    let after = s.run(130, 100, 12);
+    assert!(after.is_empty(), "no RESOLVED, no re-raise: {after:?}");
+    let inc = s.e.services()["be"].incident.clone().unwrap();
+    assert_eq!((inc.opened_ms, inc.told), (opened, CRIT), "the same incident, continuous");
+    assert_eq!(s.e.coverage("be", s.t), Coverage::Full);
+}
+
+#[test]
+fn a_report_gap_with_no_incident_says_nothing_and_shows_the_window_uncovered() {
+    let mut s = Sim::new(cfg(""));
+    s.run(70, 100, 1);
+    assert_eq!(s.e.coverage("be", s.t), Coverage::Full);
+    s.restart_after(120);
+    assert!(s.silence(30).is_empty(), "a restart gives proxies stale_after to come back");
+    assert!(matches!(s.e.coverage("be", s.t), Coverage::Missing { last_ms: Some(_) }));
+    assert!(!s.e.services()["be"].rate.no_data, "not 'no traffic'");
+    assert!(s.run(5, 100, 1).is_empty());
+    assert!(matches!(s.e.coverage("be", s.t), Coverage::Partial { .. }));
+}
+
+#[test]
+fn a_proxy_that_stops_is_said_and_its_services_are_held_until_it_resumes() {
+    let mut s = Sim::new(cfg("stale_after = \"20s\""));
+    s.run(20, 100, 20);
+    let silent = s.silence(100);
+    assert_eq!(silent.iter().map(proxy_change).collect::<Vec<_>>(), [ProxyChange::Stopped { last_ms: 20_000 }]);
+    assert!(silent[0].is_proxy() && silent[0].service == "edge");
+    assert!(s.e.services()["be"].rate.firing(), "held CRITICAL while nobody reports");
+    let back = s.run(1, 100, 0);
+    assert_eq!(back.iter().map(proxy_change).collect::<Vec<_>>(), [ProxyChange::Resumed { silent_ms: 101_000 }]);
+    assert!(s.e.proxies()["edge"].silent_told_ms.is_none());
+}
+
+#[test]
+fn a_proxy_a_token_names_that_never_flushes_is_said_not_reporting() {
+    let c = cfg("stale_after = \"20s\"");
+    let mut toml = String::from("window = \"60s\"\nbucket = \"1s\"\nstale_after = \"20s\"\n");
+    toml.push_str("[[tokens]]\ntoken = \"tok-tok-tok\"\nproxies = [\"edge\", \"edge-2\"]\n");
+    toml.push_str("[webhooks]\ndefault = \"http://127.0.0.1:1/api/webhooks/1/t\"\n");
+    let named = Arc::new(Config::parse(std::path::Path::new("t.toml"), &toml).unwrap());
+    assert!(c.tokens[0].proxies.is_none());
+    let mut s = Sim::new(named);
+    let said = s.run(25, 10, 0);
+    assert_eq!(said.iter().map(proxy_change).collect::<Vec<_>>(), [ProxyChange::NotReporting { since_ms: 0 }]);
+    assert_eq!(said[0].service, "edge-2");
+}
+
+#[test]
+fn an_alert_open_under_an_older_collector_becomes_an_incident() {
+    let mut state = Engine::fresh(&cfg(""), 0);
+    state.rate = RateAlert { level: Level::Critical, since_ms: 5, no_data: false, opened_ms: Some(5), announced: true };
+    let e = Engine::restore(cfg(""), 1_000, vec![], vec![("be".into(), state)], BTreeMap::new());
+    let inc = e.services()["be"].incident.clone().unwrap();
+    assert_eq!((inc.opened_ms, inc.told), (5, CRIT));
 }
 
 #[test]
@@ -80,22 +301,6 @@ fn stale_flushes_and_baselines_count_nothing() {
     old.sent_ms = 10_000_000;
     assert_eq!(e.ingest(&old, 1_000).unwrap().result, "baseline");
     assert_eq!(e.services()["be"].totals.requests, 100);
-}
-
-#[test]
-fn down_suppresses_the_rate_alert_and_up_adopts_it() {
-    let mut e = Engine::restore(cfg(""), 0, vec![], vec![], BTreeMap::new());
-    let p = |at: u64, failure: Option<Failure>| ProbeResult { at_ms: at, latency_ms: 1, failure, status: None };
-    let down = e.probe("be", p(1_000, Some(Failure::Refused))).unwrap();
-    assert!(matches!(down.event, Event::Health(HealthChange::Down { failure: Failure::Refused, failures: 1 })));
-    assert_eq!(down.health, Health::Down);
-    let got = e.ingest(&flush(1, vec![("be", 200, 200, vec![])]), 2_000).unwrap();
-    assert!(got.notices.is_empty(), "a DOWN service does not page for its 5xx rate");
-    let up = e.probe("be", p(9_000, None)).unwrap();
-    assert!(matches!(up.event, Event::Health(HealthChange::Up { downtime_ms: 8_000 })));
-    assert_eq!(up.rate_still, Some(Level::Critical));
-    let ended = e.tick(70_000);
-    assert!(matches!(rate(&ended[0]), RateChange::Resolved { no_data: true, .. }));
 }
 
 #[test]
@@ -141,6 +346,7 @@ fn snapshot_holds_what_changed_and_restores_exactly() {
     let mut r = Engine::restore(c, 2_000, base, snap.services, buckets);
     assert_eq!(r.services()["be"].window.totals(2_000).errors, 20);
     assert!(r.services()["be"].rate.firing());
+    assert_eq!(r.services()["be"].incident.as_ref().map(|i| i.opened_ms), Some(1_000), "the incident persists");
     let got = r.ingest(&flush(2, vec![("be", 150, 20, vec![("GET /a", 20)])]), 2_000).unwrap();
     assert!(got.notices.is_empty(), "no duplicate after restart");
     assert_eq!(r.services()["be"].totals.requests, 150);
@@ -192,7 +398,7 @@ fn counts_arriving_after_a_gap_longer_than_the_window_are_counted_but_never_page
     // The next flush is fresh: a problem still there pages.
     let got = e.ingest(&flush(3, vec![("be", 1_300, 340, vec![("GET /a", 340)])]), 72_000).unwrap();
     assert_eq!(got.late_ms, None);
-    assert_eq!(rate(&got.notices[0]), RateChange::Raised { to: Level::Critical });
+    assert_eq!(change(&got.notices[0]), IncidentChange::Opened { to: CRIT });
     // Exactly the window: still fresh.
     let got = e.ingest(&flush(4, vec![("be", 1_400, 340, vec![])]), 132_000).unwrap();
     assert_eq!(got.late_ms, None);
