@@ -22,6 +22,8 @@ pub struct ServiceMetrics {
     pub window_errors: u64,
     /// One of [`STATES`].
     pub state: &'static str,
+    /// Held for want of reports (the proxies' reports do not cover the window).
+    pub stale: bool,
     pub thresholds: Option<Thresholds>,
     /// `None` without a health check or before its first probe.
     pub health_up: Option<bool>,
@@ -40,6 +42,16 @@ pub struct WebhookMetrics {
     pub state: String,
 }
 
+/// One proxy as the watchdog sees it.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyMetrics {
+    pub id: String,
+    pub reporting: bool,
+    pub last_flush_ms: Option<u64>,
+    /// Configurations its filter instances refuse now.
+    pub refusals: usize,
+}
+
 /// Everything `/metrics` shows.
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -47,6 +59,7 @@ pub struct Metrics {
     pub started_ms: u64,
     pub window_ms: u64,
     pub services: Vec<ServiceMetrics>,
+    pub proxies: Vec<ProxyMetrics>,
     pub webhooks: Vec<WebhookMetrics>,
     /// Refused flushes since start, by reason.
     pub rejects: Vec<(&'static str, u64)>,
@@ -144,6 +157,31 @@ pub fn render(m: &Metrics) -> String {
                 u8::from(s.state == st)
             );
         }
+    }
+    per(
+        &mut o,
+        "faultline_service_stale",
+        "gauge",
+        "1 while the service's state is held because the proxies' reports do not cover its window.",
+        &|s| Some(u8::from(s.stale).to_string()),
+    );
+    head(&mut o, "faultline_proxy_reporting", "gauge", "1 while the proxy flushes within stale_after, else 0.");
+    for p in &m.proxies {
+        let _ = writeln!(o, "faultline_proxy_reporting{{proxy=\"{}\"}} {}", escape(&p.id), u8::from(p.reporting));
+    }
+    head(&mut o, "faultline_proxy_last_flush_timestamp_seconds", "gauge", "When the proxy's last flush was accepted.");
+    for p in m.proxies.iter().filter(|p| p.last_flush_ms.is_some()) {
+        let t = secs(p.last_flush_ms.unwrap_or(0));
+        let _ = writeln!(o, "faultline_proxy_last_flush_timestamp_seconds{{proxy=\"{}\"}} {t}", escape(&p.id));
+    }
+    head(
+        &mut o,
+        "faultline_proxy_config_refusals",
+        "gauge",
+        "Faultline configurations the proxy's filter instances refuse (they pass traffic uncounted).",
+    );
+    for p in &m.proxies {
+        let _ = writeln!(o, "faultline_proxy_config_refusals{{proxy=\"{}\"}} {}", escape(&p.id), p.refusals);
     }
     head(&mut o, "faultline_threshold_ratio", "gauge", "The 5xx-rate thresholds in force per service (0.05 = 5%).");
     for s in &m.services {
@@ -249,10 +287,17 @@ mod tests {
                 window_requests: 500,
                 window_errors: 60,
                 state: "critical",
+                stale: false,
                 thresholds: Some(Thresholds { warning_bp: 500, critical_bp: 1000, min_requests: 100, clear_pct: 80 }),
                 health_up: Some(false),
                 health_latency_ms: Some(1234),
                 health_last_check_ms: Some(5),
+            }],
+            proxies: vec![ProxyMetrics {
+                id: "edge-1".into(),
+                reporting: false,
+                last_flush_ms: Some(9_000),
+                refusals: 2,
             }],
             webhooks: vec![WebhookMetrics {
                 name: "default".into(),
@@ -284,6 +329,10 @@ mod tests {
             "faultline_webhook_broken{webhook=\"default\"} 1".to_string(),
             "faultline_ingest_rejects_total{reason=\"unauthorized\"} 4".to_string(),
             "faultline_start_time_seconds 1700000000.123".to_string(),
+            format!("faultline_service_stale{{{name}}} 0"),
+            "faultline_proxy_reporting{proxy=\"edge-1\"} 0".to_string(),
+            "faultline_proxy_last_flush_timestamp_seconds{proxy=\"edge-1\"} 9.000".to_string(),
+            "faultline_proxy_config_refusals{proxy=\"edge-1\"} 2".to_string(),
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

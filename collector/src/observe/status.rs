@@ -2,32 +2,42 @@
 //! the end-to-end tests and the status page rely on these field names).
 
 use crate::clock::now_ms;
+use crate::decide::alert::Level;
+use crate::decide::coverage::Coverage;
 use crate::decide::engine::{ServiceState, top_routes};
 use crate::decide::health::Health;
+use crate::decide::watchdog::ProxyState;
 use crate::state::Shared;
 use serde_json::{Value, json};
 
-/// The state shown for a service: `down` (health check), `no_data` (empty window, nothing
-/// firing), else its rate level (`ok`, `warning`, `critical`).
-pub fn state_of(s: &ServiceState, window_requests: u64) -> &'static str {
+/// The state shown for a service: `down` (health check), its rate level when above OK (`warning`,
+/// `critical`), `no_data` (the proxies reported no traffic for the whole window, or none ever
+/// reported it), else `ok`. A window the reports do not cover never reads as `no_data`: see
+/// [`stale`].
+pub fn state_of(s: &ServiceState, window_requests: u64, coverage: Coverage) -> &'static str {
     if s.health.health == Health::Down {
-        "down"
-    } else if window_requests == 0 && !s.rate.firing() {
-        "no_data"
-    } else {
-        match s.rate.level {
-            crate::decide::alert::Level::Ok => "ok",
-            crate::decide::alert::Level::Warning => "warning",
-            crate::decide::alert::Level::Critical => "critical",
-        }
+        return "down";
+    }
+    match s.rate.level {
+        Level::Critical => "critical",
+        Level::Warning => "warning",
+        Level::Ok if coverage == Coverage::Missing { last_ms: None } => "no_data",
+        Level::Ok if window_requests == 0 && coverage.is_full() => "no_data",
+        Level::Ok => "ok",
     }
 }
 
-fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Value {
+/// Whether the service's state is held for want of reports (shown as stale): it has been reported
+/// before, and the reports do not cover its window now.
+pub fn stale(coverage: Coverage) -> bool {
+    !coverage.is_full() && coverage != Coverage::Missing { last_ms: None }
+}
+
+fn service_json(shared: &Shared, name: &str, s: &ServiceState, coverage: Coverage, now: u64) -> Value {
     let cfg = &shared.cfg;
     let t = s.window.totals(now);
     let down = s.health.health == Health::Down;
-    let state = state_of(s, t.requests);
+    let state = state_of(s, t.requests, coverage);
     let th = cfg.thresholds(name);
     let since = if down { s.health.down_since_ms.unwrap_or(s.rate.since_ms) } else { s.rate.since_ms };
     let rate = (t.requests > 0).then(|| t.errors as f64 / t.requests as f64);
@@ -42,8 +52,16 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Valu
             "down_since_ms": s.health.down_since_ms,
         })
     });
-    let incident =
-        s.rate.opened_ms.map(|o| json!({"opened_ms": o, "level": s.rate.level, "announced": s.rate.announced}));
+    let incident = s.incident.as_ref().map(|i| {
+        json!({
+            "opened_ms": i.opened_ms,
+            "state": i.told.severity(),
+            "level": i.told.level,
+            "down": i.told.down,
+            "worst": i.worst,
+            "last_notice_ms": i.last_notice_ms,
+        })
+    });
     json!({
         "name": name,
         "configured": cfg.service(name).is_some(),
@@ -60,6 +78,9 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Valu
         "top_routes": top_routes(&t.routes, &s.routes, cfg.top_routes),
         "health": health,
         "incident": incident,
+        "stale": stale(coverage),
+        "coverage": coverage,
+        "proxies": s.proxies,
         "thresholds": {
             "warning": th.warning_bp as f64 / 10_000.0,
             "critical": th.critical_bp as f64 / 10_000.0,
@@ -71,8 +92,15 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, now: u64) -> Valu
 /// `GET /v1/status`.
 pub async fn status(shared: &Shared) -> Value {
     let now = now_ms();
-    let services = shared
-        .with_core(|c| c.engine.services().iter().map(|(n, s)| service_json(shared, n, s, now)).collect::<Vec<_>>())
+    let (services, proxies) = shared
+        .with_core(|c| {
+            let e = &c.engine;
+            let services: Vec<Value> =
+                e.services().iter().map(|(n, s)| service_json(shared, n, s, e.coverage(n, now), now)).collect();
+            let stale_after = e.stale_after_ms();
+            let proxies: Vec<Value> = e.proxies().iter().map(|(id, p)| proxy_json(id, p, stale_after, now)).collect();
+            (services, proxies)
+        })
         .await;
     json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -81,6 +109,28 @@ pub async fn status(shared: &Shared) -> Value {
         "first_start_ms": shared.first_start_ms,
         "window_ms": u64::try_from(shared.cfg.window.as_millis()).unwrap_or(u64::MAX),
         "services": services,
+        "proxies": proxies,
+    })
+}
+
+/// A proxy as `/v1/status` shows it: `reporting`, `stopped` (flushed before, silent for longer than
+/// `stale_after`) or `never` (named by a token, never flushed); its refused configurations.
+pub fn proxy_state(p: &ProxyState, stale_after_ms: u64, now_ms: u64) -> &'static str {
+    match p.reports {
+        None => "never",
+        Some(_) if p.reporting(now_ms, stale_after_ms) => "reporting",
+        Some(_) => "stopped",
+    }
+}
+
+fn proxy_json(id: &str, p: &ProxyState, stale_after_ms: u64, now_ms: u64) -> Value {
+    json!({
+        "id": id,
+        "state": proxy_state(p, stale_after_ms, now_ms),
+        "first_flush_ms": p.reports.map(|r| r.first_ms),
+        "last_flush_ms": p.reports.map(|r| r.last_ms),
+        "covered_since_ms": p.reports.map(|r| r.since_ms),
+        "refusals": p.refusals,
     })
 }
 

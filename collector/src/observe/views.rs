@@ -4,7 +4,7 @@
 //! the ingest path pays one relaxed increment.
 
 use crate::clock::now_ms;
-use crate::observe::metrics::{Metrics, ServiceMetrics, WebhookMetrics};
+use crate::observe::metrics::{Metrics, ProxyMetrics, ServiceMetrics, WebhookMetrics};
 use crate::state::Shared;
 use crate::store::StoreError;
 use crate::store::history::{AlertRecord, History};
@@ -116,7 +116,7 @@ pub fn history_json(shared: &Shared, q: &HistoryQuery) -> Result<Value, StoreErr
 pub async fn metrics_view(shared: &Shared) -> Metrics {
     let now = now_ms();
     let cfg = shared.cfg.clone();
-    let (services, depth, writable) = shared
+    let (services, proxies, depth, writable) = shared
         .with_core(|c| {
             let services: Vec<ServiceMetrics> = c
                 .engine
@@ -124,13 +124,15 @@ pub async fn metrics_view(shared: &Shared) -> Metrics {
                 .iter()
                 .map(|(name, s)| {
                     let (requests, errors) = s.window.counts(now);
+                    let coverage = c.engine.coverage(name, now);
                     let last = s.health.last.as_ref();
                     ServiceMetrics {
                         name: name.clone(),
                         totals: s.totals.clone(),
                         window_requests: requests,
                         window_errors: errors,
-                        state: crate::observe::status::state_of(s, requests),
+                        state: crate::observe::status::state_of(s, requests, coverage),
+                        stale: crate::observe::status::stale(coverage),
                         thresholds: Some(cfg.thresholds(name)),
                         health_up: match s.health.health {
                             crate::decide::health::Health::Up => Some(true),
@@ -142,7 +144,19 @@ pub async fn metrics_view(shared: &Shared) -> Metrics {
                     }
                 })
                 .collect();
-            (services, c.store.depth(), c.unsaved.trouble.is_none())
+            let stale_after = c.engine.stale_after_ms();
+            let proxies: Vec<ProxyMetrics> = c
+                .engine
+                .proxies()
+                .iter()
+                .map(|(id, p)| ProxyMetrics {
+                    id: id.clone(),
+                    reporting: p.reporting(now, stale_after),
+                    last_flush_ms: p.reports.map(|r| r.last_ms),
+                    refusals: p.refusals.len(),
+                })
+                .collect();
+            (services, proxies, c.store.depth(), c.unsaved.trouble.is_none())
         })
         .await;
     // Not ok while reads fail or while writes fail (alerts then go out from memory, see `unsaved`).
@@ -168,6 +182,7 @@ pub async fn metrics_view(shared: &Shared) -> Metrics {
         started_ms: shared.started_ms,
         window_ms: u64::try_from(cfg.window.as_millis()).unwrap_or(u64::MAX),
         services,
+        proxies,
         webhooks,
         rejects: shared.stats.rejects(),
         flushes: shared.stats.results(),

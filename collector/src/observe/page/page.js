@@ -91,18 +91,46 @@
     return s + `</tbody></table>`;
   }
 
+  // One incident per service: its state as last told on Discord, how long it has been open, its worst.
   function incident(svc, now) {
-    const parts = [];
-    if (svc.incident) parts.push(`<span class="badge ${esc(svc.incident.level)}">${esc(String(svc.incident.level).toUpperCase())}</span> 5xx-rate incident open for <b class="incident-duration">${span(now - svc.incident.opened_ms)}</b>${svc.incident.announced ? "" : " (not paged: the service was DOWN)"}`);
-    if (svc.health && svc.health.down_since_ms) parts.push(`<span class="badge down">DOWN</span> for <b>${span(now - svc.health.down_since_ms)}</b>`);
-    return parts.length ? parts.join("<br>") : `<span class="muted">none</span>`;
+    const i = svc.incident;
+    if (!i) return `<span class="muted">none</span>`;
+    let s = `<span class="badge ${esc(i.state)}" data-incident="${esc(i.state)}">${esc(String(i.state).toUpperCase())}</span> incident open for <b class="incident-duration">${span(now - i.opened_ms)}</b>`;
+    if (i.worst !== i.state) s += ` <span class="muted">(worst: ${esc(String(i.worst).toUpperCase())})</span>`;
+    if (i.down && i.level !== "ok") s += ` · 5xx rate ${esc(String(i.level).toUpperCase())} too`;
+    if (svc.health && svc.health.down_since_ms) s += `<br><span class="badge down">DOWN</span> for <b>${span(now - svc.health.down_since_ms)}</b>`;
+    return s;
+  }
+
+  // A state held for want of reports: say since when the window is covered, or since when nothing came.
+  function stale(svc, now) {
+    if (!svc.stale) return "";
+    const c = svc.coverage || {};
+    const why = c.coverage === "partial" ? `reports cover only the last ${span(now - c.from_ms)}` : `no report since ${ago(c.last_ms, now)}`;
+    return `<span class="badge stale" data-stale="yes">STALE</span> <span class="muted">${esc(why)}: held, not judged</span>`;
+  }
+
+  function proxies(list, now) {
+    const body = $("proxies").tBodies[0];
+    if (!list.length) {
+      body.innerHTML = `<tr><td colspan="4" class="muted">no proxy has flushed yet</td></tr>`;
+      return;
+    }
+    const word = { reporting: "reporting", stopped: "stopped reporting", never: "never reported" };
+    const cls = { reporting: "ok", stopped: "critical", never: "critical" };
+    body.innerHTML = list.map((p) => {
+      const refused = (p.refusals || []).map((r) => `${esc(r.service || "(service not named)")}: ${esc(r.reason)}`).join("<br>");
+      return `<tr class="proxy" data-proxy="${esc(p.id)}" data-state="${esc(p.state)}"><td>${esc(p.id)}</td>
+        <td><span class="badge ${cls[p.state] || ""}">${esc(word[p.state] || p.state)}</span></td>
+        <td>${ago(p.last_flush_ms, now)}</td><td class="refusals">${refused || '<span class="muted">none</span>'}</td></tr>`;
+    }).join("");
   }
 
   function card(svc, hist, now) {
     const w = svc.window || {};
     return `<section class="svc" data-service="${esc(svc.name)}" data-state="${esc(svc.state)}">
       <div class="top"><h2>${esc(svc.name)}</h2><span class="badge state ${esc(svc.state)}">${STATES[svc.state] || esc(svc.state)}</span>
-        <span class="muted">since ${clock(svc.since_ms)}${svc.configured ? "" : " · not configured (seen in flushes)"}</span></div>
+        <span class="muted">since ${clock(svc.since_ms)}${svc.configured ? "" : " · not configured (seen in flushes)"}</span> ${stale(svc, now)}</div>
       <div class="figures"><span>5xx rate <b class="rate">${pct(svc.rate)}</b></span>
         <span><b class="errors">${w.errors || 0}</b> 5xx of <b class="requests">${w.requests || 0}</b> in ${span(w.window_ms || 300000)}</span>
         <span class="muted">total ${svc.totals ? svc.totals.requests : 0} requests, ${svc.totals ? svc.totals.errors : 0} 5xx</span></div>
@@ -134,6 +162,7 @@
       for (const s of svcs) counts[s.state] = (counts[s.state] || 0) + 1;
       $("summary").innerHTML = Object.keys(STATES).filter((k) => counts[k]).map((k) => `<span><span class="badge ${k}">${STATES[k]}</span> ${counts[k]}</span>`).join("");
       alerts(history.alerts || [], now);
+      proxies(status.proxies || [], now);
       $("updated").textContent = "updated " + clock(now) + " · collector " + status.version;
       $("error").hidden = true;
       document.body.dataset.loaded = "yes";
