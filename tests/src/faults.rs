@@ -364,34 +364,59 @@ pub fn audit(messages: &[Value]) -> AlertAudit {
     a.unique = by_id.len();
     a.max_id = by_id.keys().next_back().copied().unwrap_or(0);
     a.missing = (1..=a.max_id).filter(|id| !by_id.contains_key(id)).collect();
-    let mut rate: BTreeMap<String, &str> = BTreeMap::new();
-    let mut down: BTreeMap<String, bool> = BTreeMap::new();
+    // What the channel was told of each service: its incident's state (OK, WARNING, CRITICAL, DOWN).
+    let mut told: BTreeMap<String, &str> = BTreeMap::new();
     for (id, what) in &by_id {
         let (service, kind) = what.split_once(' ').unwrap_or((what.as_str(), ""));
         a.by_service.entry(service.to_string()).or_default().push(kind.to_string());
-        let before = rate.get(service).copied().unwrap_or("OK");
-        let mut bad = |why: &str| a.inconsistent.push(format!("alert #{id} {what:?}: {why}"));
-        match kind {
-            "DOWN" | "UP" => {
-                let was = down.insert(service.to_string(), kind == "DOWN").unwrap_or(false);
-                if was == (kind == "DOWN") {
-                    bad("its service was already in that state");
-                }
-            }
-            "RESOLVED" if before == "OK" => bad("nothing was open"),
-            "WARNING (de-escalated)" if before != "CRITICAL" => bad("it was not CRITICAL"),
-            "WARNING" | "CRITICAL" if before == kind => bad("already at that level (announced twice)"),
-            "WARNING" if before == "CRITICAL" => bad("raised while CRITICAL"),
-            "CRITICAL (de-escalated)" => bad("nothing de-escalates to CRITICAL"),
-            _ => {}
+        if crate::stack::is_proxy_kind(kind) {
+            continue;
         }
+        let before = told.get(service).copied().unwrap_or("OK");
+        let mut bad = |why: &str| a.inconsistent.push(format!("alert #{id} {what:?}: {why}"));
         let after = match kind {
-            "RESOLVED" => "OK",
-            "WARNING" | "WARNING (de-escalated)" => "WARNING",
-            "CRITICAL" => "CRITICAL",
+            "DOWN" if before == "DOWN" => {
+                bad("its service was already DOWN");
+                "DOWN"
+            }
+            "DOWN" => "DOWN",
+            "UP, still CRITICAL" | "UP, still WARNING" => {
+                if before != "DOWN" {
+                    bad("UP when it was not DOWN");
+                }
+                if kind.ends_with("CRITICAL") { "CRITICAL" } else { "WARNING" }
+            }
+            "RESOLVED" => {
+                if before == "OK" {
+                    bad("nothing was open");
+                }
+                "OK"
+            }
+            "WARNING (de-escalated)" => {
+                if before != "CRITICAL" {
+                    bad("de-escalated from a CRITICAL the channel was not told");
+                }
+                "WARNING"
+            }
+            "WARNING" | "CRITICAL" => {
+                if before == kind {
+                    bad("already at that level (announced twice)");
+                } else if before == "DOWN" {
+                    bad("a rate level while DOWN (it waits for the next message)");
+                } else if kind == "WARNING" && before == "CRITICAL" {
+                    bad("raised while CRITICAL");
+                }
+                kind
+            }
+            k if k.starts_with("still ") => {
+                if before == "OK" {
+                    bad("a reminder of nothing open");
+                }
+                before
+            }
             _ => before,
         };
-        rate.insert(service.to_string(), after);
+        told.insert(service.to_string(), after);
     }
     a
 }

@@ -279,7 +279,8 @@ impl Stack {
 }
 
 /// A short, stable name for an alert message, from its embed title (or content for a fallback):
-/// `"be WARNING"`, `"be CRITICAL"`, `"be WARNING (de-escalated)"`, `"be RESOLVED"`, `"ai DOWN"`, `"ai UP"`,
+/// `"be WARNING"`, `"be CRITICAL"`, `"be WARNING (de-escalated)"`, `"be RESOLVED"`, `"ai DOWN"`,
+/// `"ai UP, still CRITICAL"`, `"edge-1 stopped reporting"` (see [`classify_proxy`]),
 /// `"be still CRITICAL"` (a reminder), `"TEST"`; anything else is returned whole.
 pub fn classify(message: &Value) -> String {
     let title = message
@@ -287,6 +288,9 @@ pub fn classify(message: &Value) -> String {
         .and_then(Value::as_str)
         .or_else(|| message.get("content").and_then(Value::as_str))
         .unwrap_or("");
+    if let Some(p) = classify_proxy(title) {
+        return p;
+    }
     // Titles are "<emoji> <service> — <what>".
     let Some((head, what)) = title.split_once(" — ") else { return title.to_string() };
     if head.contains("TEST") {
@@ -297,23 +301,52 @@ pub fn classify(message: &Value) -> String {
     let kind = if what.starts_with("still DOWN") {
         "still DOWN".to_string()
     } else if what.starts_with("still ") {
-        format!("still {}", level(what))
+        format!("still {}", level(what.split(':').next().unwrap_or(what)))
     } else if what.starts_with("DOWN") {
         "DOWN".into()
+    } else if let Some(rest) = what.strip_prefix("UP, still ") {
+        format!("UP, still {}", level(rest.split(':').next().unwrap_or(rest)))
     } else if what.starts_with("UP") {
         "UP".into()
     } else if what.starts_with("RESOLVED") {
         "RESOLVED".into()
     } else if let Some(rest) = what.strip_prefix("de-escalated to ") {
-        format!("{} (de-escalated)", level(rest.split(" (was").next().unwrap_or(rest)))
+        format!("{} (de-escalated)", level(rest.split([':', '(']).next().unwrap_or(rest)))
     } else if let Some(rest) = what.strip_prefix("escalated to ") {
-        level(rest.split(" (was").next().unwrap_or(rest)).to_string()
-    } else if what.ends_with("raised") {
-        level(what).to_string()
+        level(rest.split([':', '(']).next().unwrap_or(rest)).to_string()
+    } else if what.ends_with("raised") || what.starts_with("CRITICAL:") || what.starts_with("WARNING:") {
+        level(what.split(':').next().unwrap_or(what)).to_string()
     } else {
         return title.to_string();
     };
     format!("{service} {kind}")
+}
+
+/// The kinds [`classify`] gives a proxy's notices.
+pub fn is_proxy_kind(kind: &str) -> bool {
+    ["stopped reporting", "reporting again", "not reporting", "accepted"].contains(&kind) || kind.starts_with("refused")
+}
+
+/// `edge-1 stopped reporting`, `edge-1 reporting again`, `edge-1 not reporting`, `edge-1 refused ai`,
+/// `edge-1 accepted` for the watchdog's titles.
+fn classify_proxy(title: &str) -> Option<String> {
+    let rest = title.strip_prefix("⚠️ ").or_else(|| title.strip_prefix("✅ "))?;
+    let (id, what) = rest.split_once(' ')?;
+    let id = id.trim_end_matches(':');
+    let kind = if what.starts_with("stopped reporting") {
+        "stopped reporting".to_string()
+    } else if what.starts_with("reporting again") {
+        "reporting again".to_string()
+    } else if what.starts_with("is not reporting") {
+        "not reporting".to_string()
+    } else if let Some(r) = what.strip_prefix("Faultline configuration refused for ") {
+        format!("refused {}", r.split(':').next().unwrap_or(r))
+    } else if what.starts_with("every Faultline configuration accepted") {
+        "accepted".to_string()
+    } else {
+        return None;
+    };
+    Some(format!("{id} {kind}"))
 }
 
 /// The text of the "Top failing routes" field of an alert message (empty when it has none).

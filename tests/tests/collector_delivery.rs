@@ -31,7 +31,7 @@ fn rate_limits_and_server_errors_are_retried_until_accepted_once() {
     let c = start("retry", &discord, "");
     c.post_flush(&flush("b", 1, "be", 100, 20, &[]));
     let msgs = discord.wait_for_messages(1, 1, LONG).unwrap();
-    assert_eq!(titles(&msgs), vec!["🔴 be — CRITICAL raised"]);
+    assert_eq!(titles(&msgs), vec!["🔴 be — CRITICAL: 20% of requests fail"]);
     let reqs: Vec<_> = discord.requests().into_iter().filter(|r| r.webhook_id == 1).collect();
     assert_eq!(reqs.iter().map(|r| r.status).collect::<Vec<_>>(), vec![429, 500, 502, 200]);
     let waited = reqs[1].at.duration_since(reqs[0].at);
@@ -52,7 +52,7 @@ fn alerts_arrive_in_order_through_the_real_rate_limit() {
     }
     let msgs = discord.wait_for_messages(1, 7, LONG).unwrap();
     let got: Vec<String> = titles(&msgs);
-    let want: Vec<String> = services.iter().map(|s| format!("🔴 {s} — CRITICAL raised")).collect();
+    let want: Vec<String> = services.iter().map(|s| format!("🔴 {s} — CRITICAL: 20% of requests fail")).collect();
     assert_eq!(got, want);
     let ids: Vec<u64> = msgs
         .iter()
@@ -71,7 +71,10 @@ fn a_400_gets_the_plain_fallback_once() {
     c.post_flush(&flush("b", 1, "be", 100, 20, &[]));
     let msgs = discord.wait_for_messages(1, 1, LONG).unwrap();
     let content = msgs[0]["content"].as_str().unwrap();
-    assert!(content.starts_with("[Faultline alert #1] 🔴 be — CRITICAL raised. 5xx rate 20%"), "{content}");
+    assert!(
+        content.starts_with("[Faultline alert #1] 🔴 be — CRITICAL: 20% of requests fail. 5xx rate 20%"),
+        "{content}"
+    );
     assert!(msgs[0].get("embeds").is_none());
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(discord.messages(1).len(), 1);

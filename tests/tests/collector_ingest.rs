@@ -6,6 +6,7 @@ mod collector_support;
 
 use collector_support::*;
 use faultline_tests::discord::FakeDiscord;
+use faultline_tests::process::wait_until;
 use std::process::Command;
 use std::time::Duration;
 
@@ -54,7 +55,7 @@ fn ingest_answers_401_403_413_400_and_counts_exactly() {
 }
 
 #[test]
-fn a_critical_rate_is_raised_with_routes_then_resolves_when_traffic_stops() {
+fn a_critical_rate_is_raised_with_routes_then_resolves_once_the_proxy_reports_no_traffic() {
     let discord = FakeDiscord::start().unwrap();
     let dir = scratch("rate");
     let extra = "[[services]]\nname = \"be\"\nmention_roles = [\"111\"]\n\
@@ -62,10 +63,11 @@ fn a_critical_rate_is_raised_with_routes_then_resolves_when_traffic_stops() {
     let cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "") + extra;
     let c = Collector::start(&dir, &cfg);
     assert_eq!(c.service("be")["state"], "no_data", "a configured service with no traffic is said to have no data");
-    c.post_flush(&flush("b1", 1, "be", 500, 62, &[("GET /server/users/:id/orders", 58), ("POST /login", 4)]));
+    let routes = [("GET /server/users/:id/orders", 58), ("POST /login", 4)];
+    c.post_flush(&flush("b1", 1, "be", 500, 62, &routes));
     let msgs = discord.wait_for_messages(1, 1, LONG).unwrap();
     let m = &msgs[0];
-    assert_eq!(m["embeds"][0]["title"], "🔴 be — CRITICAL raised");
+    assert_eq!(m["embeds"][0]["title"], "🔴 be — CRITICAL: 12.4% of requests fail");
     assert!(m["embeds"][0]["description"].as_str().unwrap().contains("12.4% — 62 of 500 in 10 s"), "{m}");
     let fields = m["embeds"][0]["fields"].to_string();
     assert!(fields.contains("GET /server/users/:id/orders` — **58**") && fields.contains("<t:"), "{fields}");
@@ -73,13 +75,71 @@ fn a_critical_rate_is_raised_with_routes_then_resolves_when_traffic_stops() {
     assert!(m["content"].as_str().unwrap().starts_with("<@&111>"));
     assert!(discord.requests().iter().all(|r| r.query.contains("wait=true") && r.path.starts_with("/api/v10/")));
     let s = c.service("be");
-    assert_eq!((s["state"].as_str(), s["incident"]["level"].as_str()), (Some("critical"), Some("critical")));
-    // No more traffic: the window empties, the alert ends as "no data".
-    let msgs = discord.wait_for_messages(1, 2, LONG).unwrap();
-    assert!(msgs[1]["embeds"][0]["title"].as_str().unwrap().contains("RESOLVED: no data"), "{}", msgs[1]);
-    c.wait_service("be", "no data", |s| s["state"] == "no_data");
+    assert_eq!((s["state"].as_str(), s["incident"]["state"].as_str()), (Some("critical"), Some("critical")));
+    // The proxy keeps flushing, with no new traffic: once its reports cover a whole window of that,
+    // "no traffic" is a fact, and the incident ends as such (a gap in reports would not end it).
+    let mut seq = 1;
+    let msgs = wait_until(LONG, || {
+        seq += 1;
+        c.post_flush(&flush("b1", seq, "be", 500, 62, &routes));
+        std::thread::sleep(Duration::from_millis(500));
+        Some(discord.messages(1)).filter(|m| m.len() >= 2)
+    })
+    .unwrap();
+    let t = msgs[1]["embeds"][0]["title"].as_str().unwrap();
+    assert_eq!(t, "⚪ be — RESOLVED: no traffic in 10 s (was CRITICAL)", "{}", msgs[1]);
+    assert_eq!(msgs[1]["allowed_mentions"]["roles"], serde_json::json!([]), "the end pages nobody");
+    c.wait_service("be", "no data", |s| s["state"] == "no_data" && s["stale"] == false);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(discord.messages(1).len(), 2, "each change announced once");
+}
+
+#[test]
+fn a_proxy_that_stops_reporting_is_said_and_its_incident_is_held_not_resolved() {
+    let discord = FakeDiscord::start().unwrap();
+    let dir = scratch("watchdog");
+    let cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "stale_after = \"2s\"")
+        + "[[services]]\nname = \"be\"\n";
+    let c = Collector::start(&dir, &cfg);
+    for seq in 1..=4 {
+        c.post_flush(&flush("b1", seq, "be", 100 * seq, 20 * seq, &[]));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    discord.wait_for_messages(1, 1, LONG).unwrap();
+    // The proxy goes silent: said once, by name, and what it served is held, not judged.
+    let msgs = discord.wait_for_messages(1, 2, LONG).unwrap();
+    let t = titles(&msgs);
+    assert!(t[1].starts_with("⚠️ edge-1 stopped reporting (last flush "), "{t:?}");
+    assert_eq!(msgs[1]["allowed_mentions"], serde_json::json!({"parse": []}));
+    let s = c.service("be");
+    assert_eq!((s["state"].as_str(), s["stale"].as_bool()), (Some("critical"), Some(true)), "{s}");
+    let (_, status) = c.get("/v1/status");
+    let proxy = &status["proxies"][0];
+    assert_eq!((proxy["id"].as_str(), proxy["state"].as_str()), (Some("edge-1"), Some("stopped")), "{status}");
+    let metrics = c.get("/metrics").1.as_str().unwrap_or_default().to_string();
+    assert!(metrics.contains("faultline_proxy_reporting{proxy=\"edge-1\"} 0"), "{metrics}");
+    assert!(metrics.contains("faultline_service_stale{service=\"be\"} 1"), "{metrics}");
+    // Longer than the window (10 s): the window is empty for want of reports, and nothing resolves.
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(titles(&discord.messages(1)).len(), 2, "no RESOLVED: {:?}", titles(&discord.messages(1)));
+    assert_eq!(c.service("be")["state"], "critical");
+    // It reports again: said, with how long it was silent.
+    c.post_flush(&flush("b1", 5, "be", 600, 120, &[]));
+    let msgs = discord.wait_for_messages(1, 3, LONG).unwrap();
+    assert!(titles(&msgs)[2].starts_with("✅ edge-1 reporting again after "), "{:?}", titles(&msgs));
+}
+
+#[test]
+fn a_proxy_a_token_names_that_never_flushes_is_said_not_reporting() {
+    let discord = FakeDiscord::start().unwrap();
+    let dir = scratch("never");
+    // config_head binds "bound-token-1" to proxy "edge-1", which never flushes here.
+    let cfg = config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), "stale_after = \"2s\"");
+    let c = Collector::start(&dir, &cfg);
+    let msgs = discord.wait_for_messages(1, 1, LONG).unwrap();
+    assert!(titles(&msgs)[0].starts_with("⚠️ edge-1 is not reporting (no flush in the "), "{:?}", titles(&msgs));
+    let (_, status) = c.get("/v1/status");
+    assert_eq!(status["proxies"][0]["state"], "never", "{status}");
 }
 
 #[test]

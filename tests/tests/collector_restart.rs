@@ -1,6 +1,7 @@
 //! kill -9 of the real collector at awkward moments, then a restart on the same state:
-//! exactly the expected messages arrive, none lost, none duplicated, counts exact, and a
-//! service that recovered while the collector was down still gets its RESOLVED / UP.
+//! exactly the expected messages arrive, none lost, none duplicated, counts exact; a service that
+//! recovered while the collector was down still gets its RESOLVED, and a window the reports stopped
+//! covering while it was down is held, never resolved as "no traffic".
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod collector_support;
@@ -21,13 +22,17 @@ fn kill9_during_delivery_then_restart_delivers_exactly_once() {
     wait_until(LONG, || discord.requests().iter().find(|r| r.webhook_id == 1).cloned()).unwrap();
     let c = c.restart_after_kill9();
     let msgs = discord.wait_for_messages(1, 1, LONG).unwrap();
-    assert_eq!(titles(&msgs), vec!["🔴 be — CRITICAL raised"]);
+    assert_eq!(titles(&msgs), vec!["🔴 be — CRITICAL: 20% of requests fail"]);
     // The alert state survived: more failing traffic raises nothing new; counts are exact.
     assert_eq!(c.post_flush(&flush("b", 2, "be", 200, 40, &[("GET /a", 40)])).0, 200);
     let s = c.wait_service("be", "counted", |s| s["totals"]["requests"] == 200);
     assert_eq!(s["totals"]["errors"], 40);
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(titles(&discord.messages(1)), vec!["🔴 be — CRITICAL raised"], "no duplicate after restart");
+    assert_eq!(
+        titles(&discord.messages(1)),
+        vec!["🔴 be — CRITICAL: 20% of requests fail"],
+        "no duplicate after restart"
+    );
 }
 
 #[test]
@@ -53,12 +58,13 @@ fn kill9_loses_no_count_and_doubles_none() {
 }
 
 #[test]
-fn a_rate_alert_that_ended_while_the_collector_was_down_is_resolved_after_restart() {
+fn an_incident_is_held_across_a_restart_longer_than_the_window_then_judged_on_fresh_reports() {
     let discord = FakeDiscord::start().unwrap();
-    let dir = scratch("resolve-after");
+    let dir = scratch("held-after");
     let c = Collector::start(&dir, &config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), ""));
     c.post_flush(&flush("b", 1, "be", 100, 20, &[]));
     discord.wait_for_messages(1, 1, LONG).unwrap();
+    let opened = c.service("be")["incident"]["opened_ms"].as_u64().unwrap();
     // Killed only once the delivery is recorded (a kill between Discord's answer and that record
     // is the at-least-once case: the message would be sent again, with the same alert #id).
     wait_until(LONG, || Some(()).filter(|_| c.healthz()["outbox_depth"] == 0)).unwrap();
@@ -66,11 +72,27 @@ fn a_rate_alert_that_ended_while_the_collector_was_down_is_resolved_after_restar
     c.proc.kill9();
     std::thread::sleep(Duration::from_secs(11)); // longer than the 10 s window
     let c = Collector::start_file(c.config.clone());
-    let msgs = discord.wait_for_messages(1, 2, LONG).unwrap();
-    assert!(titles(&msgs)[1].starts_with("⚪ be — RESOLVED: no data"), "{:?}", titles(&msgs));
+    // Nothing reported the time it was away: not "no traffic", not RESOLVED. The state is held.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(titles(&discord.messages(1)).len(), 1, "{:?}", titles(&discord.messages(1)));
+    let s = c.service("be");
+    assert_eq!((s["state"].as_str(), s["stale"].as_bool()), (Some("critical"), Some(true)), "{s}");
+    assert_eq!(s["incident"]["opened_ms"].as_u64(), Some(opened), "the same incident");
+    // The proxy reports again, with no new traffic, for longer than a window: now that is a fact.
+    let mut seq = 1;
+    let msgs = wait_until(LONG, || {
+        seq += 1;
+        c.post_flush(&flush("b", seq, "be", 100, 20, &[]));
+        std::thread::sleep(Duration::from_millis(500));
+        Some(discord.messages(1)).filter(|m| m.len() >= 2)
+    })
+    .unwrap();
+    let t = titles(&msgs);
+    assert_eq!(t[1], "⚪ be — RESOLVED: no traffic in 10 s (was CRITICAL)", "{t:?}");
+    let d = msgs[1]["embeds"][0]["description"].as_str().unwrap();
+    assert!(d.contains(&format!("from <t:{}:f>", opened / 1000)), "the duration runs from the first message: {d}");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(discord.messages(1).len(), 2);
-    drop(c);
 }
 
 #[test]
@@ -94,7 +116,7 @@ fn a_service_that_came_back_while_the_collector_was_down_gets_its_up() {
     let c = Collector::start_file(c.config.clone());
     let msgs = discord.wait_for_messages(1, 2, LONG).unwrap();
     assert_eq!(titles(&msgs)[0], "🔴 be — DOWN: status 500 (1 failed check)");
-    assert!(titles(&msgs)[1].starts_with("✅ be — UP after"), "{:?}", titles(&msgs));
+    assert!(titles(&msgs)[1].starts_with("✅ be — RESOLVED: UP after"), "{:?}", titles(&msgs));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(discord.messages(1).len(), 2, "DOWN is not announced again after the restart");
     drop(c);

@@ -38,7 +38,7 @@ fn history_prints_table_chart_routes_and_alerts_while_the_service_runs() {
     assert_eq!(chart.len(), 8, "an 8-row chart: {out}");
     assert!(chart.iter().filter(|l| l.contains('#')).count() >= 6, "12% of a 15% scale: {out}");
     assert!(out.contains(&format!("     100  {ORDERS}")) && out.contains(&format!("      20  {CART}")), "{out}");
-    assert!(out.contains("be — CRITICAL raised  [delivered at "), "{out}");
+    assert!(out.contains("be — CRITICAL: 12% of requests fail  [delivered at "), "{out}");
     assert!(!out.contains("ai:"), "only the service asked for");
 
     // Every service, by --state-dir (default thresholds), with the broken webhook's alert pending.
@@ -48,7 +48,7 @@ fn history_prints_table_chart_routes_and_alerts_while_the_service_runs() {
     for s in ["ai: ", "be: ", "db: ", "fe: "] {
         assert!(out.contains(s), "{s} missing: {out}");
     }
-    assert!(out.contains("ai — WARNING raised  [pending"), "{out}");
+    assert!(out.contains("ai — WARNING: ") && out.contains("of requests fail  [pending"), "{out}");
     assert!(out.contains("db — DOWN: connection refused"), "{out}");
 
     let (ok, _, err) = history(&["--state-dir", l.dir.join("nowhere").to_str().unwrap()]);

@@ -129,7 +129,7 @@ fn chromium_renders_states_numbers_routes_alerts_and_the_chart() {
     // Recent alerts with their delivery state.
     assert!(dom.contains("<tr class=\"alert\" data-delivery=\"delivered\">"), "{dom}");
     assert!(dom.contains("data-delivery=\"webhook_broken\"") && dom.contains(">webhook broken</span>"), "{dom}");
-    assert!(dom.contains("be — CRITICAL raised"), "{dom}");
+    assert!(dom.contains("be — CRITICAL: 12% of requests fail"), "{dom}");
 
     // The screenshot, kept as an artifact of the run.
     let artifacts = faultline_tests::paths::target_dir().join("artifacts");

@@ -57,7 +57,7 @@ fn status_and_history_json_describe_live_data() {
     let of = |s: &str| alerts.iter().find(|a| a["service"] == s).unwrap_or_else(|| panic!("no alert for {s}: {h}"));
     assert_eq!(
         (of("be")["delivery"].as_str(), of("be")["outcome"].as_str(), of("be")["title"].as_str()),
-        (Some("delivered"), Some("delivered"), Some("🔴 be — CRITICAL raised"))
+        (Some("delivered"), Some("delivered"), Some("🔴 be — CRITICAL: 12% of requests fail"))
     );
     assert!(of("be")["message_id"].is_string());
     assert_eq!((of("ai")["delivery"].as_str(), of("ai")["webhook"].as_str()), (Some("webhook_broken"), Some("ops")));

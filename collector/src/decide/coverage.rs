@@ -18,12 +18,15 @@ pub struct ProxyReports {
     pub since_ms: u64,
     /// Collector time of the last accepted flush.
     pub last_ms: u64,
+    /// The proxy's flush interval as seen here (smoothed time between flushes; 0 until two came).
+    #[serde(default)]
+    pub interval_ms: u64,
 }
 
 impl ProxyReports {
     /// A proxy whose first flush was accepted at `now_ms`, covering from `counted_from_ms`.
     pub fn new(now_ms: u64, counted_from_ms: u64) -> ProxyReports {
-        ProxyReports { first_ms: now_ms, since_ms: counted_from_ms.min(now_ms), last_ms: now_ms }
+        ProxyReports { first_ms: now_ms, since_ms: counted_from_ms.min(now_ms), last_ms: now_ms, interval_ms: 0 }
     }
 
     /// A flush accepted at `now_ms` whose counts went into the window from `counted_from_ms` on (the
@@ -31,10 +34,23 @@ impl ProxyReports {
     /// longer than the window, a baseline, a boot's first flush). After a silence longer than
     /// `stale_after_ms` a new stretch starts there.
     pub fn reported(&mut self, now_ms: u64, counted_from_ms: u64, stale_after_ms: u64) {
-        if now_ms.saturating_sub(self.last_ms) > stale_after_ms {
+        let gap = now_ms.saturating_sub(self.last_ms);
+        if gap > stale_after_ms {
             self.since_ms = counted_from_ms.min(now_ms);
+        } else if gap > 0 {
+            // The usual cadence, from gaps that were not outages.
+            self.interval_ms = if self.interval_ms == 0 { gap } else { (self.interval_ms * 3 + gap) / 4 };
         }
         self.last_ms = self.last_ms.max(now_ms);
+    }
+
+    /// Whether the proxy's reports are current for judging a window of `window_ms` at `now_ms`: its
+    /// next flush is not overdue (two intervals and a second), and never longer than `stale_after_ms`
+    /// or the window itself. A late flush makes the window partial until it comes.
+    pub fn current(&self, now_ms: u64, window_ms: u64, stale_after_ms: u64) -> bool {
+        let limit = stale_after_ms.min(window_ms);
+        let due = if self.interval_ms > 0 { self.interval_ms.saturating_mul(2).saturating_add(1_000) } else { limit };
+        now_ms.saturating_sub(self.last_ms) <= due.min(limit)
     }
 
     /// Whether the proxy has flushed within `stale_after_ms` of `now_ms`.
@@ -66,8 +82,9 @@ impl Coverage {
 }
 
 /// The coverage at `now_ms` of a window of `window_ms` by the reports of the proxies serving a service.
-/// A proxy silent since before the window began is not waited for (its silence was announced, and
-/// the window holds none of its traffic); one that fell silent within the window makes it partial.
+/// A proxy silent since before the window began (and for longer than `stale_after_ms`) is not waited
+/// for (its silence was announced, and the window holds none of its traffic); one that fell silent or
+/// is late within the window makes it partial; none current is missing.
 pub fn coverage<'a>(
     proxies: impl IntoIterator<Item = &'a ProxyReports>,
     now_ms: u64,
@@ -78,7 +95,7 @@ pub fn coverage<'a>(
     let (mut any_fresh, mut lapsed, mut latest, mut from) = (false, false, None::<u64>, 0u64);
     for p in proxies {
         latest = Some(latest.map_or(p.last_ms, |l| l.max(p.last_ms)));
-        if p.fresh(now_ms, stale_after_ms) {
+        if p.current(now_ms, window_ms, stale_after_ms) {
             any_fresh = true;
             from = from.max(p.since_ms);
         } else if p.last_ms.saturating_add(stale_after_ms) > window_start {
@@ -100,7 +117,7 @@ mod tests {
     const STALE: u64 = 60_000;
 
     fn reports(since: u64, last: u64) -> ProxyReports {
-        ProxyReports { first_ms: since, since_ms: since, last_ms: last }
+        ProxyReports { first_ms: since, since_ms: since, last_ms: last, interval_ms: 0 }
     }
 
     #[test]
@@ -158,6 +175,18 @@ mod tests {
         let at = 1_160_000;
         assert_eq!(coverage([&steady_at(at), &stopped], at, W, STALE), Coverage::Full, "judged on the one reporting");
         assert_eq!(coverage([&stopped], at, W, STALE), Coverage::Missing { last_ms: Some(800_000) }, "never alone");
+    }
+
+    #[test]
+    fn a_late_flush_makes_the_window_partial_even_before_stale_after() {
+        let mut p = ProxyReports::new(0, 0);
+        steady(&mut p, 5_000, 400_000);
+        assert_eq!(p.interval_ms, 5_000);
+        assert_eq!(coverage([&p], 411_000, W, STALE), Coverage::Full, "two intervals and a second");
+        assert_eq!(coverage([&p], 411_001, W, STALE), Coverage::Missing { last_ms: Some(400_000) });
+        // A stale_after longer than the window never lets a window without reports count as covered.
+        let q = reports(0, 400_000);
+        assert_eq!(coverage([&q], 711_000, W, 3_600_000), Coverage::Missing { last_ms: Some(400_000) });
     }
 
     #[test]

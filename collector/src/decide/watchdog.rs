@@ -101,7 +101,10 @@ mod tests {
     const STALE: u64 = 60_000;
 
     fn seen(last: u64) -> ProxyState {
-        ProxyState { reports: Some(ProxyReports { first_ms: 0, since_ms: 0, last_ms: last }), ..ProxyState::default() }
+        ProxyState {
+            reports: Some(ProxyReports { first_ms: 0, since_ms: 0, last_ms: last, interval_ms: 0 }),
+            ..ProxyState::default()
+        }
     }
 
     fn refusal(service: &str, reason: &str) -> ConfigRefusal {

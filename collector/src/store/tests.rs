@@ -56,7 +56,7 @@ fn snapshot_and_outbox_round_trip_in_order() {
     };
     let base = Baseline { seq: 3, boot_ms: 1, seen_ms: 2, services: Default::default() };
     let proxy = ProxyState {
-        reports: Some(ProxyReports { first_ms: 1, since_ms: 2, last_ms: 3 }),
+        reports: Some(ProxyReports { first_ms: 1, since_ms: 2, last_ms: 3, interval_ms: 4 }),
         silent_told_ms: None,
         refusals: vec![ConfigRefusal { service: Some("ai".into()), reason: "unknown key `colour`".into() }],
     };

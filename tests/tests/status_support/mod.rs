@@ -99,9 +99,11 @@ pub fn live(name: &str, extra_top: &str) -> Live {
     let dir = scratch(name);
     let port = port();
     let refused = port_refused();
+    // The flushes are posted by hand: the watchdog waits 10 min unless the test says otherwise.
+    let stale = if extra_top.contains("stale_after") { "" } else { "stale_after = \"10m\"\n" };
     let config = format!(
         "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{state}\"\nwindow = \"5m\"\nbucket = \"5s\"\n\
-         min_requests = 10\nreminder = \"0s\"\n{extra_top}\n\n\
+         min_requests = 10\nreminder = \"0s\"\n{stale}{extra_top}\n\n\
          [[tokens]]\ntoken = \"{TOKEN}\"\n\n\
          [delivery]\ntimeout = \"2s\"\nmax_backoff = \"2s\"\nbroken_retry = \"10m\"\n\n\
          [webhooks]\ndefault = \"{d}\"\nops = \"{o}\"\n\n\
