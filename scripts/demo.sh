@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Faultline demo (README command one): sets up and builds what it needs, then runs Envoy 1.40 with the
 # Faultline filter, the collector and three simulated services on 127.0.0.1, drives traffic through Envoy and
-# shows the alerts live: WARNING, CRITICAL (failing routes named), RESOLVED, DOWN, UP. A few minutes.
+# shows the alerts live: WARNING, CRITICAL (failing routes named), RESOLVED, DOWN, "UP, still CRITICAL",
+# RESOLVED — one incident per service, never a message about a level the channel was not told. A few minutes.
 #
 # Usage: scripts/demo.sh [--quick]
 #   --quick                 a shorter run (about a minute), as CI's smoke test does

@@ -108,9 +108,11 @@ pub fn classify(message: &Value) -> Option<(String, &'static str)> {
     let title = message.pointer("/embeds/0/title").and_then(Value::as_str)?;
     let (head, what) = title.split_once(" — ")?;
     let service = head.split_whitespace().last()?.to_string();
+    // The health check passing again ends a DOWN-only incident ("RESOLVED: UP after …") or says
+    // "UP, still CRITICAL" when the rate keeps it open: both are the UP this benchmark times.
     let kind = if what.starts_with("DOWN") {
         "DOWN"
-    } else if what.starts_with("UP") {
+    } else if what.starts_with("UP") || what.starts_with("RESOLVED: UP") {
         "UP"
     } else if what.starts_with("RESOLVED") {
         "RESOLVED"
@@ -482,12 +484,16 @@ mod tests {
 
     #[test]
     fn classifies_the_collector_titles() {
-        assert_eq!(classify(&msg("🟠 be — WARNING raised")), Some(("be".into(), "WARNING")));
-        assert_eq!(classify(&msg("🔴 be — escalated to CRITICAL (was WARNING)")), Some(("be".into(), "CRITICAL")));
-        assert_eq!(classify(&msg("🔴 be — CRITICAL raised")), Some(("be".into(), "CRITICAL")));
-        assert_eq!(classify(&msg("🟠 be — de-escalated to WARNING (was CRITICAL)")), Some(("be".into(), "other")));
+        assert_eq!(classify(&msg("🟠 be — WARNING: 6% of requests fail")), Some(("be".into(), "WARNING")));
+        let escalated = msg("🔴 be — escalated to CRITICAL: 12% of requests fail (was WARNING)");
+        assert_eq!(classify(&escalated), Some(("be".into(), "CRITICAL")));
+        assert_eq!(classify(&msg("🔴 be — CRITICAL: 12% of requests fail")), Some(("be".into(), "CRITICAL")));
+        let lower = msg("🟠 be — de-escalated to WARNING: 6% of requests fail (was CRITICAL)");
+        assert_eq!(classify(&lower), Some(("be".into(), "other")));
         assert_eq!(classify(&msg("🔴 ai — DOWN: status 503 (1 failed check)")), Some(("ai".into(), "DOWN")));
-        assert_eq!(classify(&msg("✅ ai — UP after 12 s down")), Some(("ai".into(), "UP")));
+        assert_eq!(classify(&msg("✅ ai — RESOLVED: UP after 12 s down")), Some(("ai".into(), "UP")));
+        assert_eq!(classify(&msg("🔴 ai — UP, still CRITICAL: 50% of requests fail")), Some(("ai".into(), "UP")));
+        assert_eq!(classify(&msg("✅ be — RESOLVED after 3 min (was WARNING)")), Some(("be".into(), "RESOLVED")));
         assert_eq!(classify(&msg("🔴 ai — still DOWN (for 30 min): x")), Some(("ai".into(), "other")));
         assert_eq!(classify(&json!({"content": "x"})), None);
     }

@@ -25,14 +25,15 @@ fn the_quick_demo_tells_the_whole_story_and_cleans_up() {
 
     // The alerts, as printed by the local Discord server, in the order of the story.
     let story = [
-        "be — WARNING raised",
-        "be — escalated to CRITICAL",
+        "be — WARNING: ",
+        "be — escalated to CRITICAL: ",
         "GET /server/users/:id/orders",
         "POST /server/cart",
         "be — RESOLVED",
         "ai — DOWN: connection refused",
-        "ai — UP after",
-        "ai — RESOLVED",
+        "never a green UP",
+        "ai — UP, still CRITICAL: ",
+        "ai — RESOLVED after ",
     ];
     let mut from = 0;
     for step in story {
@@ -40,6 +41,10 @@ fn the_quick_demo_tells_the_whole_story_and_cleans_up() {
         from += at + step.len();
     }
     assert!(!out.contains("frontend —"), "the frontend never alerts: {out}");
+    // No message about a transition the channel never saw: ai's CRITICAL was told by "UP, still CRITICAL".
+    let ai_up = out.find("ai — UP, still CRITICAL").unwrap_or(0);
+    assert!(!out[..ai_up].contains("ai — de-escalated"), "a de-escalation from a level never told: {out}");
+    assert!(!out.contains("✅ ai — UP"), "never a green UP: {out}");
 
     // Nothing it started is left: its Envoy and collector ran on files named after its PID.
     let pattern = format!("test-logs/(envoy|collector)-{pid}-");

@@ -1,7 +1,8 @@
 //! End to end: the collector's health checks against a real service behind the real Envoy. The ai service's health
-//! endpoint fails (DOWN, then UP when it recovers); then the whole service stops while clients still call it
-//! through Envoy (DOWN from the health check, and its 5xx — Envoy's own 503s — do not page on top), and comes
-//! back (UP, then the 5xx-rate incident it opened silently resolves).
+//! endpoint fails (DOWN, then RESOLVED when it recovers: nothing else was wrong); then the whole service stops
+//! while clients still call it through Envoy (DOWN from the health check; its 5xx — Envoy's own 503s — reach
+//! CRITICAL under it and are not paged on top), and comes back: "UP, still CRITICAL", red, with the owners
+//! mentioned — never a green UP while half its requests failed — then the rate drains and the incident ends.
 
 // cfg(test) on the whole file lets clippy's allow-{unwrap,panic,indexing}-in-tests cover the helpers.
 #![cfg(test)]
@@ -33,9 +34,11 @@ fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
     let down = stack.messages()[0]["embeds"][0]["title"].as_str().unwrap().to_string();
     assert!(down.contains("503"), "the DOWN alert says the status: {down}");
 
-    // It recovers: UP.
+    // It recovers, and nothing else was wrong: the incident ends, saying the downtime.
     ai.set_health(Health::Up);
-    assert_eq!(stack.wait_for_alerts(2, TIMEOUT).unwrap(), ["ai DOWN", "ai UP"]);
+    assert_eq!(stack.wait_for_alerts(2, TIMEOUT).unwrap(), ["ai DOWN", "ai RESOLVED"]);
+    let up = stack.messages()[1]["embeds"][0]["title"].as_str().unwrap().to_string();
+    assert!(up.starts_with("✅ ai — RESOLVED: UP after ") && up.ends_with(" down"), "{up}");
 
     // Clients call /ai/ through Envoy; then the service stops (connections refused). The clients pause while
     // it stops, so that the health check, not the rate of Envoy's 503s, is first to notice (which one is first
@@ -48,7 +51,7 @@ fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
     std::thread::sleep(Duration::from_secs(4));
     let before = first.stop().unwrap();
     stack.service_mut("ai").unwrap().stop();
-    assert_eq!(stack.wait_for_alerts(3, TIMEOUT).unwrap(), ["ai DOWN", "ai UP", "ai DOWN"]);
+    assert_eq!(stack.wait_for_alerts(3, TIMEOUT).unwrap(), ["ai DOWN", "ai RESOLVED", "ai DOWN"]);
     let down = stack.messages()[2]["embeds"][0]["title"].as_str().unwrap().to_string();
     // Each check opens a fresh connection, so a stopped service reads as refused (not a pooled reset).
     assert!(down.contains("refused"), "the DOWN alert says the connection was refused: {down}");
@@ -67,20 +70,24 @@ fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
     assert!(load.snapshot().server_errors() > errors_before, "Envoy answered 503 for the stopped service");
     assert_eq!(stack.alerts().len(), 3, "no rate alert while DOWN: {:?}", stack.alerts());
 
-    // Back: UP; then, with the 503s draining out of the window, the silently opened incident ends.
+    // Back: UP, but the incident is not over — its rate is CRITICAL. Red, and it pages.
     stack.service_mut("ai").unwrap().start().unwrap();
-    assert_eq!(stack.wait_for_alerts(4, TIMEOUT).unwrap()[3], "ai UP");
+    assert_eq!(stack.wait_for_alerts(4, TIMEOUT).unwrap()[3], "ai UP, still CRITICAL");
+    let up = &stack.messages()[3];
+    assert!(up["embeds"][0]["title"].as_str().unwrap().starts_with("🔴 ai — UP, still CRITICAL: "), "{up}");
+    assert_eq!(up["embeds"][0]["color"], 0xE0_2B_2B, "red: {up}");
+    // With the 503s draining out of the window: through a WARNING the channel can follow, to the end.
     let resolved = faultline_tests::process::wait_until(TIMEOUT, || {
         let alerts = stack.alerts();
         (alerts.last().map(String::as_str) == Some("ai RESOLVED")).then_some(alerts)
     })
-    .unwrap_or_else(|| panic!("the rate incident resolves after UP: {:?}", stack.alerts()));
-    for extra in &resolved[4..] {
-        assert!(
-            extra == "ai WARNING (de-escalated)" || extra == "ai RESOLVED",
-            "after UP only the rate draining: {resolved:?}"
-        );
-    }
+    .unwrap_or_else(|| panic!("the incident resolves once the rate drains: {:?}", stack.alerts()));
+    assert!(
+        resolved[4..] == ["ai WARNING (de-escalated)", "ai RESOLVED"] || resolved[4..] == ["ai RESOLVED"],
+        "after UP only the rate draining: {resolved:?}"
+    );
+    let end = stack.messages()[resolved.len() - 1]["embeds"][0]["title"].as_str().unwrap().to_string();
+    assert!(end.starts_with("✅ ai — RESOLVED after ") && end.contains("worst DOWN"), "{end}");
     let report = load.stop().unwrap();
     assert_eq!(report.failed(), 0, "Envoy answered every request, 503 while ai was stopped: {report:?}");
 }

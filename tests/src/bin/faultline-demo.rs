@@ -2,7 +2,7 @@
 //! be, ai), the collector, the real Envoy with the Faultline filter, and a local Discord-compatible server that
 //! prints each alert (or sends them to a real channel when `DISCORD_WEBHOOK_URL` is set), drives traffic through
 //! Envoy and walks through: normal -> be at 7% 5xx (WARNING) -> 15% (CRITICAL, failing routes named) -> recovery
-//! (RESOLVED) -> ai stopped (DOWN) -> ai back (UP). Everything it starts is stopped at the end, also on Ctrl-C.
+//! (RESOLVED) -> ai stopped (DOWN, its rate CRITICAL under it) -> ai back (UP, still CRITICAL) -> RESOLVED. Everything it starts is stopped at the end, also on Ctrl-C.
 //! Run it through `scripts/demo.sh`, which builds what it needs first.
 
 use std::io::{IsTerminal, Write};
@@ -198,14 +198,22 @@ fn run(p: &Pace, stop: &AtomicBool, started: Instant) -> Result<(), String> {
     say(started, "5/6 the AI service (FastAPI) crashes: it refuses connections; clients get Envoy's 503s.");
     stack.service_mut("ai")?.stop();
     wait_state(&stack, "ai", |s| text(s, "/state") == "down", "DOWN", p, stop, started)?;
-    say(started, "    ai is DOWN: its 5xx rate does not page again on top of the DOWN alert.");
+    say(started, "    ai is DOWN. Envoy's 503s for it push its 5xx rate to CRITICAL: not paged on top of DOWN,");
+    say(started, "    one incident per service; the channel will hear of it in the next message it gets.");
+    wait_state(&stack, "ai", |s| text(s, "/level") == "critical", "CRITICAL (under DOWN)", p, stop, started)?;
     pause(p.hold_down, stop)?;
     show(&stack, started);
 
     say(started, "6/6 ai is restarted.");
     stack.service_mut("ai")?.start()?;
     wait_state(&stack, "ai", |s| text(s, "/state") != "down", "UP", p, stop, started)?;
-    say(started, "    the 503s clients got while ai was down drain out of the window: its rate incident ends too.");
+    say(started, "    ai is UP, but the 503s its clients got are still in the window: \"UP, still CRITICAL\", red,");
+    say(started, "    with its owners mentioned — never a green UP while the incident is open.");
+    say(
+        started,
+        "    As they drain out, each message is a change from what the channel was told (CRITICAL -> WARNING),",
+    );
+    say(started, "    never a level it did not see; RESOLVED ends the whole incident, timed from its first message.");
     wait_state(&stack, "ai", |s| text(s, "/level") == "ok", "RESOLVED", p, stop, started)?;
     let report = load.stop()?;
     stack.collector.wait_for_outbox_empty(p.step_timeout).map_err(|e| format!("delivering the last alerts: {e}"))?;
