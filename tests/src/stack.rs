@@ -48,6 +48,8 @@ pub struct StackOptions {
     pub concurrency: u32,
     /// A real Discord webhook URL; `None` starts a local [`FakeDiscord`].
     pub webhook_url: Option<String>,
+    /// Discord role ids every service mentions (its owners); none by default.
+    pub mention_roles: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -63,6 +65,7 @@ impl Default for StackOptions {
             health_checked: Vec::new(),
             concurrency: 2,
             webhook_url: None,
+            mention_roles: Vec::new(),
         }
     }
 }
@@ -91,6 +94,10 @@ pub fn collector_toml(
     t.push_str("[delivery]\ntimeout = \"5s\"\nmax_backoff = \"2s\"\n\n");
     for (name, _, _) in SERVICES {
         t.push_str(&format!("[[services]]\nname = \"{name}\"\n"));
+        if !opts.mention_roles.is_empty() {
+            let roles: Vec<String> = opts.mention_roles.iter().map(|r| format!("\"{r}\"")).collect();
+            t.push_str(&format!("mention_roles = [{}]\n", roles.join(", ")));
+        }
         if let Some(url) = health.get(name) {
             t.push_str(&format!("health_url = \"{url}\"\n"));
             t.push_str(&format!("interval = \"{}ms\"\n", opts.health_interval.as_millis()));
