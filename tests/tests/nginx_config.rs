@@ -1,6 +1,7 @@
 //! The shipped `nginx/nginx.conf`, checked without an nginx: nginx with Kong's ngx_wasm_module is in no package
-//! registry, so this test parses the file (a small tokenizer that honours nginx's quotes and comments) and runs
-//! every `proxy_wasm` configuration in it through the filter's own validation (`faultline_filter::config`).
+//! registry, so this test parses the file with the collector's nginx reader (`faultline_collector::proxycheck::nginx`,
+//! the tokenizer `check-proxy` uses: it honours nginx's quotes and comments) and runs every `proxy_wasm`
+//! configuration in it through the filter's own validation (`faultline_filter::config`).
 
 // cfg(test) on the whole file lets clippy's allow-{unwrap,panic,indexing}-in-tests cover the helpers.
 #![cfg(test)]
@@ -8,150 +9,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use faultline_collector::proxycheck::nginx::{self, Directive};
 use faultline_filter::config::{self, ConfigError};
 
-/// One nginx directive: `name args...;` or `name args... { block }`.
-#[derive(Debug, Clone)]
-struct Directive {
-    name: String,
-    args: Vec<String>,
-    block: Option<Vec<Directive>>,
-    line: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Word(String),
-    Semi,
-    Open,
-    Close,
-}
-
-/// Splits nginx configuration text into words (quotes removed, escapes applied), `;`, `{` and `}`, with the line
-/// each starts on. `#` starts a comment where a token could start.
-fn tokenize(src: &str) -> Result<Vec<(Token, usize)>, String> {
-    let mut out = Vec::new();
-    let mut chars = src.chars().peekable();
-    let mut line = 1;
-    while let Some(&c) = chars.peek() {
-        match c {
-            '\n' => {
-                line += 1;
-                chars.next();
-            }
-            c if c.is_whitespace() => {
-                chars.next();
-            }
-            '#' => {
-                while let Some(&c) = chars.peek() {
-                    if c == '\n' {
-                        break;
-                    }
-                    chars.next();
-                }
-            }
-            ';' | '{' | '}' => {
-                chars.next();
-                let t = match c {
-                    ';' => Token::Semi,
-                    '{' => Token::Open,
-                    _ => Token::Close,
-                };
-                out.push((t, line));
-            }
-            '"' | '\'' => {
-                let quote = c;
-                let start = line;
-                chars.next();
-                let mut word = String::new();
-                loop {
-                    match chars.next() {
-                        None => return Err(format!("line {start}: unterminated {quote} string")),
-                        Some('\\') => match chars.next() {
-                            Some('n') => word.push('\n'),
-                            Some('t') => word.push('\t'),
-                            Some('r') => word.push('\r'),
-                            Some(e @ ('"' | '\'' | '\\')) => word.push(e),
-                            Some(other) => {
-                                word.push('\\');
-                                word.push(other);
-                            }
-                            None => return Err(format!("line {start}: unterminated {quote} string")),
-                        },
-                        Some(ch) if ch == quote => break,
-                        Some(ch) => {
-                            if ch == '\n' {
-                                line += 1;
-                            }
-                            word.push(ch);
-                        }
-                    }
-                }
-                out.push((Token::Word(word), start));
-            }
-            _ => {
-                let mut word = String::new();
-                while let Some(&c) = chars.peek() {
-                    if c.is_whitespace() || matches!(c, ';' | '{' | '}' | '"' | '\'') {
-                        break;
-                    }
-                    word.push(c);
-                    chars.next();
-                }
-                out.push((Token::Word(word), line));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Parses nginx configuration text into its directive tree.
+/// The collector's nginx reader (`faultline-collector check-proxy` uses the same), its error as text.
 fn parse(src: &str) -> Result<Vec<Directive>, String> {
-    let tokens = tokenize(src)?;
-    let mut pos = 0;
-    let tree = parse_block(&tokens, &mut pos, 0)?;
-    if pos != tokens.len() {
-        return Err(format!("line {}: unexpected `}}`", tokens[pos].1));
-    }
-    Ok(tree)
-}
-
-fn parse_block(tokens: &[(Token, usize)], pos: &mut usize, depth: usize) -> Result<Vec<Directive>, String> {
-    let mut out = Vec::new();
-    while *pos < tokens.len() {
-        let (tok, line) = &tokens[*pos];
-        let name = match tok {
-            Token::Close if depth > 0 => return Ok(out),
-            Token::Word(w) => w.clone(),
-            other => return Err(format!("line {line}: expected a directive name, found {other:?}")),
-        };
-        *pos += 1;
-        let mut args = Vec::new();
-        loop {
-            let Some((tok, l)) = tokens.get(*pos) else {
-                return Err(format!("line {line}: directive `{name}` has no `;` or block"));
-            };
-            *pos += 1;
-            match tok {
-                Token::Word(w) => args.push(w.clone()),
-                Token::Semi => {
-                    out.push(Directive { name, args, block: None, line: *line });
-                    break;
-                }
-                Token::Open => {
-                    let block = parse_block(tokens, pos, depth + 1)?;
-                    match tokens.get(*pos) {
-                        Some((Token::Close, _)) => *pos += 1,
-                        _ => return Err(format!("line {line}: block of `{name}` is not closed")),
-                    }
-                    out.push(Directive { name, args, block: Some(block), line: *line });
-                    break;
-                }
-                Token::Close => return Err(format!("line {l}: unexpected `}}` in `{name}`")),
-            }
-        }
-    }
-    if depth > 0 { Err("unexpected end of file inside a block".into()) } else { Ok(out) }
+    nginx::parse(src).map_err(|e| e.to_string())
 }
 
 fn children<'a>(dirs: &'a [Directive], name: &str) -> Vec<&'a Directive> {
@@ -311,4 +174,28 @@ fn the_tokenizer_honours_quotes_comments_and_escapes() {
     assert!(parse("a { b;").is_err());
     assert!(parse("a; }").is_err());
     assert!(parse("a").unwrap_err().contains("no `;`"));
+}
+
+#[test]
+fn a_stock_nginx_loads_the_module_with_the_commented_first_line() {
+    let shipped = shipped();
+    let first = shipped.lines().next().unwrap();
+    let line = first.strip_prefix("# ").expect("the first line is a comment");
+    assert!(line.starts_with("load_module ") && line.ends_with("/ngx_wasmx_module.so;"), "{first}");
+    // Uncommented, it is the file's first directive (nginx requires load_module before the rest).
+    let tree = parse(&shipped.replacen(first, line, 1)).unwrap();
+    assert_eq!((tree[0].name.as_str(), tree[0].line), ("load_module", 1));
+    assert!(parse(&shipped).unwrap().iter().all(|d| d.name != "load_module"), "shipped commented");
+}
+
+#[test]
+fn the_services_get_nginx_request_id() {
+    let tree = parse(&shipped()).unwrap();
+    let http = block(only(&tree, "http"));
+    let headers: Vec<&[String]> = children(http, "proxy_set_header").iter().map(|d| d.args.as_slice()).collect();
+    assert!(headers.contains(&&["X-Request-ID".to_string(), "$request_id".to_string()][..]), "{headers:?}");
+    // nginx inherits proxy_set_header only into blocks that set none of their own.
+    for d in walk(&tree).into_iter().filter(|d| d.name == "location") {
+        assert!(children(block(d), "proxy_set_header").is_empty(), "line {}: location sets its own headers", d.line);
+    }
 }

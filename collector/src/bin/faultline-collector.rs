@@ -26,6 +26,16 @@ enum Command {
         /// Configuration file (TOML).
         path: PathBuf,
     },
+    /// Checks every Faultline plugin configuration of an nginx.conf or an envoy.yaml with the filter's own
+    /// validation (run it before `nginx -s reload` or an Envoy restart: neither proxy checks it); with
+    /// --config, also that the collector accepts its token, proxy_id and services.
+    CheckProxy {
+        /// The proxy's configuration: nginx (`.conf`) or Envoy (`.yaml`, `.yml`, `.json`); else by content.
+        file: PathBuf,
+        /// The collector's configuration (TOML), to check tokens, proxy ids and services against.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Sends a clearly marked test alert through the real outbox and delivery path.
     TestAlert {
         /// Configuration file (TOML).
@@ -102,6 +112,18 @@ fn rules(config: Option<PathBuf>, window: Option<String>) -> Result<(), String> 
     Ok(())
 }
 
+/// Prints the report on stdout; every problem is an error line (`faultline-collector: file:line: ...`).
+fn check_proxy(file: &std::path::Path, config: Option<PathBuf>) -> Result<(), String> {
+    let cfg = config.as_deref().map(Config::load).transpose().map_err(|e| e.to_string())?;
+    let report = faultline_collector::proxycheck::check_file(file, cfg.as_ref()).map_err(|e| e.to_string())?;
+    print!("{}", report.summary());
+    if report.problems.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    Err(lines.join("\nfaultline-collector: "))
+}
+
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -126,6 +148,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { path } => {
             Config::load(&path).map(|c| print!("{}", c.masked_toml())).map_err(|e| e.to_string())
         }
+        Command::CheckProxy { file, config } => check_proxy(&file, config),
         Command::Run { config } => {
             init_logs();
             Config::load(&config)
