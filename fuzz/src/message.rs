@@ -160,6 +160,7 @@ fn notice(inp: &mut Input) -> Notice {
         },
         down_since_ms: inp.bool().then(|| inp.u64()),
         failures: u32::from(inp.u16()),
+        covers_ms: inp.bool().then(|| inp.u64()),
     }
 }
 

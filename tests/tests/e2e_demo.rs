@@ -31,8 +31,8 @@ fn the_quick_demo_tells_the_whole_story_and_cleans_up() {
         "POST /server/cart",
         "be — RESOLVED",
         "ai — DOWN: connection refused",
-        "never a green UP",
         "ai — UP, still CRITICAL: ",
+        "never a green UP",
         "ai — RESOLVED after ",
     ];
     let mut from = 0;

@@ -317,6 +317,7 @@ impl Engine {
             let Some(s) = self.services.get_mut(d.name) else { continue };
             if late.is_none() {
                 s.window.add(now_ms, d.responses, d.status_5xx, &routes);
+                s.window.covered(now_ms, counted_from);
             }
             let t = &mut s.totals;
             t.requests = t.requests.saturating_add(d.responses);
@@ -427,6 +428,7 @@ impl Engine {
             window_ms: ms(self.cfg.window),
             requests: t.requests,
             errors: t.errors,
+            covers_ms: t.covers.map(|(f, to)| to.saturating_sub(f)),
             thresholds: self.cfg.thresholds(name),
             top_routes: s.map(|s| top_routes(&t.routes, &s.routes, self.cfg.top_routes)).unwrap_or_default(),
             rate_still: None,

@@ -80,6 +80,10 @@ pub struct Notice {
     pub down_since_ms: Option<u64>,
     #[serde(default)]
     pub failures: u32,
+    /// The time of traffic `requests` and `errors` cover: flushes follow their own boundaries, so this
+    /// is the window give or take a flush interval (`None`: the window, as older collectors said).
+    #[serde(default)]
+    pub covers_ms: Option<u64>,
 }
 
 impl Notice {

@@ -12,6 +12,10 @@ pub struct Bucket {
     pub errors: u64,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub routes: BTreeMap<String, u64>,
+    /// The time the flushes that arrived in this bucket cover: from the earliest one's start (its
+    /// proxy's previous flush) to the latest arrival. `None` in buckets of older collectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covers: Option<(u64, u64)>,
 }
 
 /// Sums over the window.
@@ -20,6 +24,8 @@ pub struct WindowTotals {
     pub requests: u64,
     pub errors: u64,
     pub routes: BTreeMap<String, u64>,
+    /// The time of traffic these counts cover (flushes follow their own boundaries, not the window's).
+    pub covers: Option<(u64, u64)>,
 }
 
 /// The sliding window of one service. Persisted bucket by bucket (only changed buckets
@@ -64,14 +70,22 @@ impl ErrorWindow {
         (self.bucket_start(now_ms) + self.bucket_ms).saturating_sub(self.window_ms)
     }
 
-    /// Adds counts that arrived at `now_ms`.
-    pub fn add(&mut self, now_ms: u64, requests: u64, errors: u64, routes: &[(&str, u64)]) {
-        if requests == 0 && errors == 0 && routes.iter().all(|(_, c)| *c == 0) {
-            return;
+    /// Records that a flush arriving at `now_ms` covered traffic from `from_ms` (its proxy's previous
+    /// flush), so that the window can say what time its counts really span.
+    pub fn covered(&mut self, now_ms: u64, from_ms: u64) {
+        let idx = self.bucket_at(now_ms);
+        self.changed.insert(self.bucket_start(now_ms));
+        if let Some(b) = self.buckets.get_mut(idx) {
+            let (f, t) = b.covers.unwrap_or((from_ms, now_ms));
+            b.covers = Some((f.min(from_ms), t.max(now_ms)));
         }
+    }
+
+    /// The index of the bucket holding `now_ms`, inserted in order if it is not there yet.
+    fn bucket_at(&mut self, now_ms: u64) -> usize {
         let start = self.bucket_start(now_ms);
         let pos = self.buckets.iter().rposition(|b| b.start_ms <= start);
-        let idx = match pos {
+        match pos {
             Some(i) if self.buckets.get(i).is_some_and(|b| b.start_ms == start) => i,
             Some(i) => {
                 self.buckets.insert(i + 1, Bucket { start_ms: start, ..Bucket::default() });
@@ -81,7 +95,16 @@ impl ErrorWindow {
                 self.buckets.push_front(Bucket { start_ms: start, ..Bucket::default() });
                 0
             }
-        };
+        }
+    }
+
+    /// Adds counts that arrived at `now_ms`.
+    pub fn add(&mut self, now_ms: u64, requests: u64, errors: u64, routes: &[(&str, u64)]) {
+        if requests == 0 && errors == 0 && routes.iter().all(|(_, c)| *c == 0) {
+            return;
+        }
+        let start = self.bucket_start(now_ms);
+        let idx = self.bucket_at(now_ms);
         self.changed.insert(start);
         self.sum_requests = self.sum_requests.saturating_add(requests);
         self.sum_errors = self.sum_errors.saturating_add(errors);
@@ -139,6 +162,9 @@ impl ErrorWindow {
                 let e = t.routes.entry(r.clone()).or_insert(0);
                 *e = e.saturating_add(*c);
             }
+            if let Some((f, to)) = b.covers {
+                t.covers = Some(t.covers.map_or((f, to), |(a, z)| (a.min(f), z.max(to))));
+            }
         }
         t
     }
@@ -162,6 +188,12 @@ impl ErrorWindow {
         for b in buckets {
             let routes: Vec<(&str, u64)> = b.routes.iter().map(|(r, c)| (r.as_str(), *c)).collect();
             w.add(b.start_ms, b.requests, b.errors, &routes);
+            if b.covers.is_some() {
+                let i = w.bucket_at(b.start_ms);
+                if let Some(x) = w.buckets.get_mut(i) {
+                    x.covers = b.covers;
+                }
+            }
         }
         w.changed.clear();
         w
@@ -218,6 +250,22 @@ mod tests {
         let w = ErrorWindow::from_buckets(60_000, 5_000, changed);
         let t = w.totals(11_000);
         assert_eq!((t.requests, t.errors, t.routes.get("x")), (30, 3, Some(&1)));
+    }
+
+    #[test]
+    fn the_window_says_what_time_its_flushes_cover() {
+        let mut w = ErrorWindow::new(30_000, 5_000);
+        // Flushes every 5 s, each covering the 5 s before it; the window holds those that arrived in it.
+        for t in (2_000..=62_000).step_by(5_000) {
+            w.add(t, 100, 1, &[]);
+            w.covered(t, t.saturating_sub(5_000));
+        }
+        w.expire(62_000);
+        let t = w.totals(62_000);
+        assert_eq!(t.requests, 600, "the flushes of 37, 42 … 62 s");
+        assert_eq!(t.covers, Some((32_000, 62_000)), "their traffic: 30 s, from 32 s to 62 s");
+        let again = ErrorWindow::from_buckets(30_000, 5_000, w.take_changed(62_000).0);
+        assert_eq!(again.totals(62_000).covers, Some((32_000, 62_000)), "kept across a restart");
     }
 
     #[test]

@@ -59,12 +59,21 @@ fn rate_line(n: &Notice) -> String {
         percent(n.errors, n.requests),
         n.errors,
         n.requests,
-        span(n.window_ms)
+        counted_span(n)
     );
     if n.requests < n.thresholds.min_requests {
         s.push_str(&format!(" (below the minimum of {} requests: the rate is not judged)", n.thresholds.min_requests));
     }
     s
+}
+
+/// What time the counts really cover: the window, or the flushes' own span when it differs by a second or
+/// more (`in 28 s of reports` for a 30 s window whose flushes fell so).
+fn counted_span(n: &Notice) -> String {
+    match n.covers_ms {
+        Some(c) if c.abs_diff(n.window_ms) >= 1_000 => format!("{} of reports", span(c)),
+        _ => span(n.window_ms),
+    }
 }
 
 fn bp(b: u64) -> String {

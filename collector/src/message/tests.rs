@@ -31,6 +31,7 @@ fn notice(event: Event) -> Notice {
         coverage: Some(Coverage::Full),
         down_since_ms: None,
         failures: 0,
+        covers_ms: None,
     }
 }
 

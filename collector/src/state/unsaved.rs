@@ -196,6 +196,7 @@ mod tests {
             coverage: None,
             down_since_ms: None,
             failures: 0,
+            covers_ms: None,
         }
     }
 

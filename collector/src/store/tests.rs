@@ -30,6 +30,7 @@ fn notice(service: &str) -> Notice {
         coverage: None,
         down_since_ms: None,
         failures: 0,
+        covers_ms: None,
     }
 }
 
@@ -62,7 +63,7 @@ fn snapshot_and_outbox_round_trip_in_order() {
     };
     let bucket = window.take_changed(1_000).0.remove(0);
     let state = ServiceState { window: ErrorWindow::default(), ..state };
-    let old = Bucket { start_ms: 0, requests: 1, errors: 0, routes: Default::default() };
+    let old = Bucket { start_ms: 0, requests: 1, errors: 0, routes: Default::default(), covers: None };
     let snap = Snapshot {
         ledger: vec![(("p".into(), "b".into()), Some(base.clone()))],
         services: vec![("be".into(), state.clone())],
