@@ -52,6 +52,7 @@ pub fn build_flush<S: SharedData + ?Sized>(
         seq: lease.seq,
         sent_ms: now_ms,
         services,
+        refusals: Vec::new(),
     })
 }
 
@@ -165,6 +166,7 @@ mod tests {
             seq: 1,
             sent_ms: 0,
             services,
+            refusals: vec![],
         };
         assert!(f.to_json().len() > limits::MAX_BODY_BYTES);
         let parsed = Flush::parse(&flush_body(f).unwrap()).unwrap();
