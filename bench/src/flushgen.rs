@@ -52,6 +52,7 @@ impl SimProxy {
                 seq: 0,
                 sent_ms: boot_ms,
                 services,
+                refusals: vec![],
             },
             growth,
         }

@@ -44,6 +44,7 @@ fn flush(seq: u64) -> Vec<u8> {
         seq,
         sent_ms: 1000,
         services,
+        refusals: vec![],
     }
     .to_json()
 }

@@ -15,6 +15,8 @@ pub const MAX_NAME_LEN: usize = faultline_flush::limits::MAX_NAME_LEN;
 pub const MAX_ROUTES_LIMIT: u64 = (faultline_flush::limits::MAX_ROUTES - 1) as u64;
 /// Largest `max_services`: services plus the overflow service must fit the flush limit.
 pub const MAX_SERVICES_LIMIT: u64 = (faultline_flush::limits::MAX_SERVICES - 1) as u64;
+/// The shared-data zone when `shm_zone` is not given.
+pub const DEFAULT_ZONE: &str = "faultline";
 
 /// A validated filter configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +154,7 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
     }
     let max_routes = int(&map, "max_routes", 32, 1, MAX_ROUTES_LIMIT)?;
     let max_services = int(&map, "max_services", 64, 1, MAX_SERVICES_LIMIT)?;
-    let shm_zone = opt_string(&map, "shm_zone")?.unwrap_or_else(|| "faultline".into());
+    let shm_zone = opt_string(&map, "shm_zone")?.unwrap_or_else(|| DEFAULT_ZONE.into());
     check_zone(&shm_zone)?;
 
     let collector = match get(&map, "collector") {
@@ -254,10 +256,15 @@ fn check_zone(zone: &str) -> Result<(), ConfigError> {
     if zone.is_empty() || zone.len() > 64 {
         return Err(bad("shm_zone", "must be 1 to 64 bytes long"));
     }
-    if !zone.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+    if !is_valid_zone(zone) {
         return Err(bad("shm_zone", "must be printable ASCII without '/' or spaces"));
     }
     Ok(())
+}
+
+/// Whether `zone` is a valid `shm_zone`: 1 to 64 bytes of printable ASCII without '/'.
+pub fn is_valid_zone(zone: &str) -> bool {
+    (1..=64).contains(&zone.len()) && zone.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
 }
 
 fn check_header_value(key: &str, v: &str, max: usize, no_spaces: bool) -> Result<(), ConfigError> {

@@ -75,14 +75,34 @@ pub fn write_flush(f: &Flush) -> Vec<u8> {
         }
         out.push_str("]}");
     }
-    out.push_str("]}");
+    out.push(']');
+    // Absent when empty, as serde skips it.
+    if !f.refusals.is_empty() {
+        out.push_str(",\"refusals\":[");
+        for (i, r) in f.refusals.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('{');
+            if let Some(service) = &r.service {
+                out.push_str("\"service\":");
+                write_str(&mut out, service);
+                out.push(',');
+            }
+            out.push_str("\"reason\":");
+            write_str(&mut out, &r.reason);
+            out.push('}');
+        }
+        out.push(']');
+    }
+    out.push('}');
     out.into_bytes()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_flush::{RouteCounters, ServiceCounters, VERSION};
+    use faultline_flush::{Refusal, RouteCounters, ServiceCounters, VERSION};
 
     #[test]
     fn writes_flushes_exactly_as_serde_does() {
@@ -107,8 +127,19 @@ mod tests {
                 },
                 ServiceCounters { name: "x\u{1}\u{1f}\u{8}\u{c}\r".into(), ..ServiceCounters::default() },
             ],
+            refusals: vec![],
         };
         assert_eq!(String::from_utf8(write_flush(&f)).unwrap(), String::from_utf8(f.to_json()).unwrap());
+        let refused = Flush {
+            refusals: vec![
+                Refusal { service: Some("ai \"x\"".into()), reason: "unknown key `colour` \\ é".into() },
+                Refusal { service: None, reason: "configuration is empty: expected a JSON object".into() },
+            ],
+            ..f.clone()
+        };
+        assert_eq!(String::from_utf8(write_flush(&refused)).unwrap(), String::from_utf8(refused.to_json()).unwrap());
+        let empty = Flush { services: vec![], ..refused };
+        assert_eq!(write_flush(&empty), empty.to_json());
         let empty = Flush { services: vec![], ..f };
         assert_eq!(write_flush(&empty), empty.to_json());
     }

@@ -1,14 +1,17 @@
 //! Building the flush: the registry and every service record read from shared data,
-//! stamped with the boot and the lease's sequence number, as a valid
-//! [`faultline_flush::Flush`] body no larger than the collector accepts.
+//! stamped with the boot and the lease's sequence number, with the zone's refused
+//! configurations, as a valid [`faultline_flush::Flush`] body no larger than the collector
+//! accepts.
 
 use crate::config::Collector;
 use crate::merge::{find_record, find_registry};
 use crate::record::BootLease;
+use crate::refusals;
 use crate::shared::{HostError, SharedData, Slot};
 use faultline_flush::{Flush, Invalid, RouteCounters, ServiceCounters, VERSION, limits};
 
-/// Reads every registered service's cumulative counters into a flush.
+/// Reads every registered service's cumulative counters, and the refused configurations
+/// recorded in the zone, into a flush.
 pub fn build_flush<S: SharedData + ?Sized>(
     store: &S,
     zone: &str,
@@ -52,6 +55,7 @@ pub fn build_flush<S: SharedData + ?Sized>(
         seq: lease.seq,
         sent_ms: now_ms,
         services,
+        refusals: refusals::read(store, zone)?,
     })
 }
 
@@ -60,8 +64,8 @@ pub fn build_flush<S: SharedData + ?Sized>(
 ///
 /// Not re-validated here: every part is valid by construction (names checked by the
 /// config and by record decoding, counters checked for consistency when decoded,
-/// registry names unique, at most `MAX_SERVICES` services); unit tests parse the result
-/// with the collector's parser.
+/// registry names unique, at most `MAX_SERVICES` services, refusals bounded and checked
+/// when decoded); unit tests parse the result with the collector's parser.
 pub fn flush_body(mut flush: Flush) -> Result<Vec<u8>, Invalid> {
     let mut keep = limits::MAX_ROUTES;
     loop {
@@ -132,6 +136,22 @@ mod tests {
     }
 
     #[test]
+    fn a_flush_carries_the_zones_refusals() {
+        for rules in [CasRules::Envoy, CasRules::Nginx] {
+            let s = MemoryShared::new(rules);
+            let boot = ensure_boot(&s, "z", 1, 0, 5000, &mut || "b".into()).unwrap();
+            assert!(build_flush(&s, "z", "p", &boot, 1).unwrap().refusals.is_empty());
+            let refused = refusals::describe(br#"{"service":"ai","shm_zone":"z","colour":1}"#, "unknown key `colour`");
+            refusals::record(&s, &refused.zone, &refused.refusal).unwrap();
+            let elsewhere = refusals::describe(br#"{"shm_zone":"y","colour":1}"#, "unknown key `colour`");
+            refusals::record(&s, &elsewhere.zone, &elsewhere.refusal).unwrap();
+            let f = build_flush(&s, "z", "p", &boot, 1).unwrap();
+            assert_eq!(f.refusals, vec![refused.refusal], "{rules:?}");
+            assert_eq!(Flush::parse(&flush_body(f.clone()).unwrap()), Ok(f));
+        }
+    }
+
+    #[test]
     fn an_empty_store_flushes_no_services() {
         let s = MemoryShared::new(CasRules::Envoy);
         let boot = ensure_boot(&s, "z", 1, 0, 5000, &mut || "b".into()).unwrap();
@@ -165,6 +185,7 @@ mod tests {
             seq: 1,
             sent_ms: 0,
             services,
+            refusals: vec![],
         };
         assert!(f.to_json().len() > limits::MAX_BODY_BYTES);
         let parsed = Flush::parse(&flush_body(f).unwrap()).unwrap();

@@ -16,6 +16,7 @@ pub mod json;
 pub mod lease;
 pub mod merge;
 pub mod record;
+pub mod refusals;
 pub mod route;
 pub mod routes;
 pub mod service;

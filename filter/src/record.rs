@@ -20,6 +20,8 @@ pub const KIND_SERVICE: u8 = 1;
 pub const KIND_REGISTRY: u8 = 2;
 /// Kind byte of a [`BootLease`].
 pub const KIND_BOOT: u8 = 3;
+/// Kind byte of the refused configurations ([`crate::refusals::Refusals`]).
+pub const KIND_REFUSALS: u8 = 4;
 
 /// How many keys are tried for one logical value before giving up (collisions).
 pub const PROBES: usize = 4;
@@ -40,11 +42,17 @@ pub fn boot_key(zone: &str, probe: usize) -> String {
     fixed_key(zone, "boot", probe)
 }
 
+/// The key of probe `probe` of the refused configurations: `<zone>/refusals`, `<zone>/refusals~1`...
+pub fn refusals_key(zone: &str, probe: usize) -> String {
+    fixed_key(zone, "refusals", probe)
+}
+
 fn fixed_key(zone: &str, name: &str, probe: usize) -> String {
     if probe == 0 { format!("{zone}/{name}") } else { format!("{zone}/{name}~{probe}") }
 }
 
-fn header(kind: u8, key: &str) -> Writer {
+/// A writer holding the envelope of a value of `kind` written under `key`.
+pub(crate) fn header(kind: u8, key: &str) -> Writer {
     let mut w = Writer::with_capacity(64);
     w.u8(MAGIC[0]);
     w.u8(MAGIC[1]);
@@ -55,7 +63,7 @@ fn header(kind: u8, key: &str) -> Writer {
 }
 
 /// Reads the envelope; returns the embedded key and a reader positioned after it.
-fn open(bytes: &[u8], kind: u8) -> Result<(String, Reader<'_>), DecodeError> {
+pub(crate) fn open(bytes: &[u8], kind: u8) -> Result<(String, Reader<'_>), DecodeError> {
     let mut r = Reader::new(bytes);
     if [r.u8()?, r.u8()?] != MAGIC || r.u8()? != VERSION {
         return Err(DecodeError::BadMagic);
@@ -68,7 +76,8 @@ fn open(bytes: &[u8], kind: u8) -> Result<(String, Reader<'_>), DecodeError> {
     Ok((key, r))
 }
 
-fn check_name(s: &str, max: usize) -> Result<(), DecodeError> {
+/// A name (or text) that is 1..=`max` bytes without control characters.
+pub(crate) fn check_name(s: &str, max: usize) -> Result<(), DecodeError> {
     if s.is_empty() || s.len() > max || s.chars().any(char::is_control) {
         return Err(DecodeError::Invalid("name"));
     }
@@ -259,6 +268,7 @@ mod tests {
         assert_ne!(service_key("z", "a~1", 0), service_key("z", "a", 1));
         assert_eq!(registry_key("z", 0), "z/registry");
         assert_eq!(boot_key("z", 3), "z/boot~3");
+        assert_eq!((refusals_key("z", 0).as_str(), refusals_key("z", 1).as_str()), ("z/refusals", "z/refusals~1"));
     }
 
     #[test]

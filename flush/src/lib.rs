@@ -32,6 +32,10 @@ pub mod limits {
     pub const MAX_ROUTES: usize = 256;
     /// Largest flush body the collector reads, in bytes.
     pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+    /// Most refused filter configurations in one flush.
+    pub const MAX_REFUSALS: usize = 16;
+    /// Longest reason of a refusal, in bytes.
+    pub const MAX_REASON_LEN: usize = 300;
 }
 
 /// One flush from one proxy.
@@ -52,6 +56,22 @@ pub struct Flush {
     pub sent_ms: u64,
     /// Per-service counters, cumulative since `boot_ms`.
     pub services: Vec<ServiceCounters>,
+    /// Filter configurations of this proxy that were refused (since the boot), so that a
+    /// typo in one of them is announced instead of leaving its service silently uncounted.
+    /// Absent when empty: a flush without refusals is exactly what it was before the field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<Refusal>,
+}
+
+/// A filter configuration the proxy refused (its traffic passes uncounted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refusal {
+    /// The refused configuration's `service`, if it could be read from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Why it was refused, as the filter logged it (e.g. "unknown key `colour`").
+    pub reason: String,
 }
 
 /// Cumulative counters of one upstream service behind the proxy.
@@ -142,6 +162,19 @@ impl Flush {
                 return Err(Invalid(format!("{}.name: duplicate service {:?}", at(), s.name)));
             }
             s.validate(at)?;
+        }
+        if self.refusals.len() > limits::MAX_REFUSALS {
+            return Err(Invalid(format!(
+                "refusals: {} entries, more than {}",
+                self.refusals.len(),
+                limits::MAX_REFUSALS
+            )));
+        }
+        for (i, r) in self.refusals.iter().enumerate() {
+            if let Some(service) = &r.service {
+                check_name(service, limits::MAX_NAME_LEN).map_err(|e| e.at(&format!("refusals[{i}].service")))?;
+            }
+            check_name(&r.reason, limits::MAX_REASON_LEN).map_err(|e| e.at(&format!("refusals[{i}].reason")))?;
         }
         Ok(())
     }
@@ -240,7 +273,12 @@ mod tests {
                     last_seen_ms: 1_764_540_014_000,
                 }],
             }],
+            refusals: vec![],
         }
+    }
+
+    fn refusal(service: Option<&str>, reason: &str) -> Refusal {
+        Refusal { service: service.map(Into::into), reason: reason.into() }
     }
 
     #[test]
@@ -283,5 +321,67 @@ mod tests {
         let big = vec![b' '; limits::MAX_BODY_BYTES + 1];
         assert!(Flush::parse(&big).unwrap_err().0.contains("more than"));
         assert!(Flush::parse(b"{").unwrap_err().0.starts_with("malformed"));
+    }
+
+    #[test]
+    fn refusals_are_omitted_when_empty_and_round_trip_otherwise() {
+        let f = sample();
+        assert!(!String::from_utf8(f.to_json()).unwrap().contains("refusals"), "a flush without refusals is unchanged");
+        let mut f = sample();
+        f.refusals = vec![refusal(Some("ai"), "unknown key `colour`"), refusal(None, "configuration is empty")];
+        let json = String::from_utf8(f.to_json()).unwrap();
+        assert!(json.ends_with(
+            r#","refusals":[{"service":"ai","reason":"unknown key `colour`"},{"reason":"configuration is empty"}]}"#
+        ));
+        assert_eq!(Flush::parse(json.as_bytes()), Ok(f));
+        // `null` is read as no service as well.
+        let body = br#"{"version":1,"proxy_id":"p","boot_id":"b","boot_ms":0,"seq":0,"sent_ms":0,"services":[],
+            "refusals":[{"service":null,"reason":"r"}]}"#;
+        assert_eq!(Flush::parse(body).unwrap().refusals, vec![refusal(None, "r")]);
+    }
+
+    #[test]
+    fn rejects_refusals_out_of_bounds() {
+        let mut f = sample();
+        f.refusals = (0..=limits::MAX_REFUSALS).map(|i| refusal(None, &format!("reason {i}"))).collect();
+        assert_eq!(f.validate().unwrap_err().0, "refusals: 17 entries, more than 16");
+        f.refusals.pop();
+        assert_eq!(f.validate(), Ok(()));
+
+        let mut f = sample();
+        f.refusals = vec![refusal(Some("ai"), "ok"), refusal(None, &"x".repeat(limits::MAX_REASON_LEN + 1))];
+        assert_eq!(f.validate().unwrap_err().0, "refusals[1].reason: longer than 300 bytes");
+        f.refusals[1].reason = "é".repeat(limits::MAX_REASON_LEN / 2);
+        assert_eq!(f.validate(), Ok(()), "300 bytes is the limit");
+        f.refusals[1].reason.clear();
+        assert_eq!(f.validate().unwrap_err().0, "refusals[1].reason: must not be empty");
+        f.refusals[1].reason = "line\nbreak".into();
+        assert_eq!(f.validate().unwrap_err().0, "refusals[1].reason: contains control characters");
+
+        let mut f = sample();
+        for (service, what) in [
+            (String::new(), "must not be empty"),
+            ("s".repeat(limits::MAX_NAME_LEN + 1), "longer than 128 bytes"),
+            ("a\u{7f}".into(), "contains control characters"),
+        ] {
+            f.refusals = vec![refusal(Some(&service), "r")];
+            assert_eq!(f.validate().unwrap_err().0, format!("refusals[0].service: {what}"));
+        }
+    }
+
+    #[test]
+    fn rejects_unknown_fields_in_a_refusal() {
+        let body = br#"{"version":1,"proxy_id":"p","boot_id":"b","boot_ms":0,"seq":0,"sent_ms":0,"services":[],
+            "refusals":[{"reason":"r","colour":"red"}]}"#;
+        let e = Flush::parse(body).unwrap_err().0;
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let no_reason = br#"{"version":1,"proxy_id":"p","boot_id":"b","boot_ms":0,"seq":0,"sent_ms":0,"services":[],
+            "refusals":[{"service":"ai"}]}"#;
+        assert!(Flush::parse(no_reason).unwrap_err().0.contains("missing field `reason`"));
+        // Parsing applies the limits too (what the collector answers 400 with).
+        let many: Vec<String> = (0..17).map(|i| format!(r#"{{"reason":"r{i}"}}"#)).collect();
+        let head = r#"{"version":1,"proxy_id":"p","boot_id":"b","boot_ms":0,"seq":0,"sent_ms":0,"services":[]"#;
+        let body = format!(r#"{head},"refusals":[{}]}}"#, many.join(","));
+        assert!(Flush::parse(body.as_bytes()).unwrap_err().0.starts_with("refusals: 17 entries"));
     }
 }

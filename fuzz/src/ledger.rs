@@ -268,7 +268,7 @@ fn flush(inp: &mut Input, clock: u64) -> Flush {
         }
         services.push(ServiceCounters { name, responses, status_4xx, status_5xx, no_response, routes });
     }
-    Flush { version: VERSION, proxy_id, boot_id, boot_ms, seq, sent_ms, services }
+    Flush { version: VERSION, proxy_id, boot_id, boot_ms, seq, sent_ms, services, refusals: vec![] }
 }
 
 pub fn check(data: &[u8]) {

@@ -150,6 +150,7 @@ impl SimProxy {
             seq: self.seq,
             sent_ms: now_ms(),
             services: self.services.values().cloned().collect(),
+            refusals: vec![],
         }
     }
 

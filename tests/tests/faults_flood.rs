@@ -61,6 +61,7 @@ fn flood_flush(n: u64) -> Flush {
         seq,
         sent_ms: now,
         services,
+        refusals: vec![],
     }
 }
 

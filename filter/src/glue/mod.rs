@@ -6,6 +6,7 @@ mod host;
 mod stream;
 
 use crate::config::{self, Config};
+use crate::refusals::{self, Added};
 use crate::{flusher, ids, lease, merge};
 use host::{HostShared, header, log, now_ms};
 use proxy_wasm::hostcalls;
@@ -114,6 +115,27 @@ impl Root {
     }
 }
 
+/// Records a refused configuration in shared data, for whichever root context of the zone
+/// flushes to carry it to the collector. A failure is logged and changes nothing else.
+fn record_refusal(bytes: &[u8], reason: &str) {
+    let refused = refusals::describe(bytes, reason);
+    let zone = refused.zone.as_str();
+    match refusals::record(&HostShared, zone, &refused.refusal) {
+        Ok(Added::New | Added::Known) => {}
+        Ok(Added::Full) => log(
+            LogLevel::Warn,
+            &format!(
+                "faultline: {} refusals already recorded in zone \"{zone}\": this one is not sent to the collector",
+                refusals::MAX_REFUSALS
+            ),
+        ),
+        Err(e) => log(
+            LogLevel::Warn,
+            &format!("faultline: the refusal could not be recorded for the collector in zone \"{zone}\": {e}"),
+        ),
+    }
+}
+
 impl Context for Root {
     fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
         if num_headers == 0 {
@@ -180,11 +202,10 @@ impl RootContext for Root {
         let bytes = match read {
             Ok(b) => b.unwrap_or_default(),
             Err(s) => {
-                log(
-                    LogLevel::Error,
-                    &format!("faultline: cannot read the configuration ({s:?}); passing traffic through uncounted"),
-                );
+                let reason = format!("cannot read the configuration ({s:?})");
+                log(LogLevel::Error, &format!("faultline: {reason}; passing traffic through uncounted"));
                 *self.state.config.borrow_mut() = None;
+                record_refusal(&[], &reason);
                 return true;
             }
         };
@@ -217,6 +238,7 @@ impl RootContext for Root {
                     &format!("faultline: configuration refused: {e}; passing traffic through uncounted"),
                 );
                 *self.state.config.borrow_mut() = None;
+                record_refusal(&bytes, &e.to_string());
             }
         }
         true

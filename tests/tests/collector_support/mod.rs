@@ -157,6 +157,7 @@ pub fn flush(boot: &str, seq: u64, service: &str, responses: u64, e5: u64, route
                 })
                 .collect(),
         }],
+        refusals: vec![],
     }
 }
 

@@ -67,6 +67,7 @@ pub fn flush_of(proxy: &str, boot: &str, seq: u64, services: &[Counts<'_>]) -> F
                     .collect(),
             })
             .collect(),
+        refusals: vec![],
     }
 }
 

@@ -42,6 +42,7 @@ fn flush(seq: u64, services: Vec<Svc<'_>>) -> Flush {
                     .collect(),
             })
             .collect(),
+        refusals: vec![],
     }
 }
 
