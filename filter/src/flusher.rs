@@ -141,9 +141,10 @@ mod tests {
             let s = MemoryShared::new(rules);
             let boot = ensure_boot(&s, "z", 1, 0, 5000, &mut || "b".into()).unwrap();
             assert!(build_flush(&s, "z", "p", &boot, 1).unwrap().refusals.is_empty());
-            let refused = refusals::describe(br#"{"service":"ai","shm_zone":"z","colour":1}"#, "unknown key `colour`");
+            let refused =
+                refusals::describe(br#"{"service":"ai","shm_zone":"z","colour":1}"#, "unknown key `colour`").unwrap();
             refusals::record(&s, &refused.zone, &refused.refusal).unwrap();
-            let elsewhere = refusals::describe(br#"{"shm_zone":"y","colour":1}"#, "unknown key `colour`");
+            let elsewhere = refusals::describe(br#"{"shm_zone":"y","colour":1}"#, "unknown key `colour`").unwrap();
             refusals::record(&s, &elsewhere.zone, &elsewhere.refusal).unwrap();
             let f = build_flush(&s, "z", "p", &boot, 1).unwrap();
             assert_eq!(f.refusals, vec![refused.refusal], "{rules:?}");

@@ -8,9 +8,11 @@
 //! ([`MAX_REFUSALS`]) and de-duplicated (every worker refuses the same line the same way).
 //! Like every value here it lives as long as the shared data (an nginx reload wipes it).
 //!
-//! The zone and service come from the refused bytes when they are a JSON object holding a
-//! valid `shm_zone` / `service` string, whatever else is wrong with them; else the default
-//! zone and no service.
+//! The zone and service come from the refused bytes when they are a JSON object: its `shm_zone` if
+//! it holds a valid one, the default zone if it has none (a fixed version of the line would use that
+//! zone too), and its `service` if valid. Bytes that are not a JSON object, or a `shm_zone` that is
+//! not valid, cannot say which zone the proxy declared: nginx traps on an undeclared zone, so such a
+//! refusal is only logged, never written.
 
 use crate::codec::{DecodeError, truncate};
 use crate::config::{DEFAULT_ZONE, is_valid_zone};
@@ -119,22 +121,22 @@ pub struct Refused {
     pub refusal: Refusal,
 }
 
-/// What the refused configuration `bytes` reveal, with `reason` (the error as logged).
-pub fn describe(bytes: &[u8], reason: &str) -> Refused {
-    let (mut zone, mut service) = (None, None);
-    // Empty or not JSON: nothing to read. Otherwise the rest of it may be as wrong as it likes.
-    if let Ok(Json::Obj(map)) = json::parse(bytes) {
-        let text = |key: &str| match map.iter().find(|(k, _)| k == key) {
-            Some((_, Json::Str(s))) => Some(s.as_str()),
-            _ => None,
-        };
-        zone = text("shm_zone").filter(|z| is_valid_zone(z)).map(str::to_owned);
-        service = text("service").filter(|s| is_clean(s)).map(str::to_owned);
-    }
-    Refused {
-        zone: zone.unwrap_or_else(|| DEFAULT_ZONE.to_owned()),
-        refusal: Refusal { service, reason: clean_reason(reason) },
-    }
+/// What the refused configuration `bytes` reveal, with `reason` (the error as logged); `None` when
+/// they cannot say which zone to record it in (see the module doc).
+pub fn describe(bytes: &[u8], reason: &str) -> Option<Refused> {
+    // Empty or not a JSON object: nothing to read. Otherwise the rest may be as wrong as it likes.
+    let Ok(Json::Obj(map)) = json::parse(bytes) else { return None };
+    let value = |key: &str| map.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+    let text = |key: &str| match value(key) {
+        Some(Json::Str(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let zone = match value("shm_zone") {
+        None => DEFAULT_ZONE.to_owned(),
+        Some(_) => text("shm_zone").filter(|z| is_valid_zone(z))?.to_owned(),
+    };
+    let service = text("service").filter(|s| is_clean(s)).map(str::to_owned);
+    Some(Refused { zone, refusal: Refusal { service, reason: clean_reason(reason) } })
 }
 
 /// `reason` as a valid flush reason: control characters replaced by `_`, cut to
@@ -214,30 +216,21 @@ mod tests {
     #[test]
     fn describe_reads_zone_and_service_leniently() {
         let r = describe(br#"{"service":"ai","shm_zone":"edge","colour":"red"}"#, "unknown key `colour`");
-        assert_eq!(r, Refused { zone: "edge".into(), refusal: refusal(Some("ai"), "unknown key `colour`") });
-        let r = describe(br#" {"service":"ai","flush_interval_ms":"x"} "#, "bad");
-        assert_eq!((r.zone.as_str(), r.refusal.service.as_deref()), ("faultline", Some("ai")));
-        for bytes in [
-            &b""[..],
-            b"   ",
-            b"{\"service\":",
-            b"[\"service\",\"ai\"]",
-            b"null",
-            br#"{"service":"ai","service":"be"}"#,
-        ] {
-            let r = describe(bytes, "x");
-            assert_eq!((r.zone.as_str(), r.refusal.service), ("faultline", None), "{bytes:?}");
+        assert_eq!(r, Some(Refused { zone: "edge".into(), refusal: refusal(Some("ai"), "unknown key `colour`") }));
+        let r = describe(br#" {"service":"ai","flush_interval_ms":"x"} "#, "bad").unwrap();
+        assert_eq!((r.zone.as_str(), r.refusal.service.as_deref()), ("faultline", Some("ai")), "no zone: the default");
+        // Not a JSON object: which zone the proxy declared is unknown, and nginx traps on an undeclared one.
+        for bytes in [&b""[..], b"   ", b"{\"service\":", b"[\"service\",\"ai\"]", b"null"] {
+            assert_eq!(describe(bytes, "x"), None, "{bytes:?}");
         }
-        // Invalid values are not used: the default zone, no service.
+        assert_eq!(describe(br#"{"service":"ai","service":"be"}"#, "x"), None, "duplicate keys: not an object");
+        // An invalid zone is not guessed; an invalid service is left out.
+        for bytes in [r#"{"shm_zone":"a/b"}"#, r#"{"shm_zone":""}"#, r#"{"shm_zone":["edge"]}"#] {
+            assert_eq!(describe(bytes.as_bytes(), "x"), None, "{bytes}");
+        }
         let long = "s".repeat(129);
-        for bytes in [
-            format!(r#"{{"service":"{long}","shm_zone":"a/b"}}"#),
-            r#"{"service":"","shm_zone":""}"#.into(),
-            r#"{"service":"a\nb","shm_zone":"a b"}"#.into(),
-            r#"{"service":7,"shm_zone":["edge"]}"#.into(),
-        ] {
-            let r = describe(bytes.as_bytes(), "x");
-            assert_eq!((r.zone.as_str(), r.refusal.service), ("faultline", None), "{bytes}");
+        for bytes in [format!(r#"{{"service":"{long}"}}"#), r#"{"service":"a\nb"}"#.into(), r#"{"service":7}"#.into()] {
+            assert_eq!(describe(bytes.as_bytes(), "x").unwrap().refusal.service, None, "{bytes}");
         }
     }
 

@@ -339,7 +339,8 @@ impl Engine {
     /// proxy's reports and the watchdog move; returns what to say about the proxy.
     fn reported(&mut self, f: &Flush, now_ms: u64, counted_from_ms: u64) -> Vec<Notice> {
         let stale = ms(self.cfg.stale_after);
-        let refusals: Vec<ConfigRefusal> = Vec::new();
+        let refusals: Vec<ConfigRefusal> =
+            f.refusals.iter().map(|r| ConfigRefusal { service: r.service.clone(), reason: r.reason.clone() }).collect();
         let st = self.proxies.entry(f.proxy_id.clone()).or_default();
         let last_before = st.reports.map(|r| r.last_ms);
         match st.reports.as_mut() {

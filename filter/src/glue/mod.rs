@@ -118,7 +118,11 @@ impl Root {
 /// Records a refused configuration in shared data, for whichever root context of the zone
 /// flushes to carry it to the collector. A failure is logged and changes nothing else.
 fn record_refusal(bytes: &[u8], reason: &str) {
-    let refused = refusals::describe(bytes, reason);
+    let Some(refused) = refusals::describe(bytes, reason) else {
+        let why = "it names no zone this proxy is known to declare, so it is not sent to the collector";
+        log(LogLevel::Warn, &format!("faultline: the refused configuration is only logged: {why}"));
+        return;
+    };
     let zone = refused.zone.as_str();
     match refusals::record(&HostShared, zone, &refused.refusal) {
         Ok(Added::New | Added::Known) => {}

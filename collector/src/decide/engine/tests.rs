@@ -1,7 +1,7 @@
 use super::*;
 use crate::decide::health::Failure;
 use crate::decide::incident::{IncidentChange, Severity};
-use crate::decide::watchdog::ProxyChange;
+use crate::decide::watchdog::{ConfigRefusal, ProxyChange};
 use faultline_flush::{RouteCounters, ServiceCounters, VERSION};
 
 fn cfg(extra: &str) -> Arc<Config> {
@@ -403,4 +403,24 @@ fn counts_arriving_after_a_gap_longer_than_the_window_are_counted_but_never_page
     // Exactly the window: still fresh.
     let got = e.ingest(&flush(4, vec![("be", 1_400, 340, vec![])]), 132_000).unwrap();
     assert_eq!(got.late_ms, None);
+}
+
+#[test]
+fn a_refused_configuration_one_instance_reports_is_said_once_then_its_fix() {
+    let mut e = Engine::restore(cfg(""), 0, vec![], vec![], BTreeMap::new());
+    let colour = faultline_flush::Refusal { service: Some("ai".into()), reason: "unknown key `colour`".into() };
+    let mut f = flush(1, vec![("be", 100, 0, vec![])]);
+    f.refusals = vec![colour.clone()];
+    let said = e.ingest(&f, 1_000).unwrap().notices;
+    let refused = ConfigRefusal { service: Some("ai".into()), reason: "unknown key `colour`".into() };
+    assert_eq!(said.iter().map(proxy_change).collect::<Vec<_>>(), [ProxyChange::Refused { refusals: vec![refused] }]);
+    assert_eq!(said[0].service, "edge", "about the proxy, to the default webhook");
+    f.seq = 2;
+    assert!(e.ingest(&f, 2_000).unwrap().notices.is_empty(), "said once per refusal");
+    assert_eq!(e.proxies()["edge"].refusals.len(), 1);
+    // Fixed and reloaded: the new boot carries no refusal.
+    let mut fixed = flush(1, vec![("be", 10, 0, vec![])]);
+    fixed.boot_id = "boot-2".into();
+    let said = e.ingest(&fixed, 3_000).unwrap().notices;
+    assert_eq!(said.iter().map(proxy_change).collect::<Vec<_>>(), [ProxyChange::Accepted]);
 }
