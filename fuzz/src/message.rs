@@ -17,7 +17,7 @@ use faultline_collector::decide::alert::{Level, RateChange, Thresholds};
 use faultline_collector::decide::coverage::Coverage;
 use faultline_collector::decide::health::{Failure, Health, HealthChange, ProbeResult};
 use faultline_collector::decide::incident::{Condition, IncidentChange, Severity};
-use faultline_collector::decide::notice::{Event, IncidentEvent, Notice, ProxyEvent, RouteLine};
+use faultline_collector::decide::notice::{Burst, Event, IncidentEvent, Notice, ProxyEvent, RouteLine};
 use faultline_collector::decide::watchdog::{ConfigRefusal, ProxyChange};
 use faultline_collector::message::{fallback, render};
 use serde_json::Value;
@@ -161,6 +161,7 @@ fn notice(inp: &mut Input) -> Notice {
         down_since_ms: inp.bool().then(|| inp.u64()),
         failures: u32::from(inp.u16()),
         covers_ms: inp.bool().then(|| inp.u64()),
+        burst: inp.bool().then(|| Burst { requests: inp.u64(), errors: inp.u64(), window_ms: inp.u64() }),
     }
 }
 

@@ -26,6 +26,9 @@ pub fn render(c: &Config) -> String {
     let _ = writeln!(o, "clear_below = {}  # percent of a threshold", d.clear_pct);
     let _ = writeln!(o, "reminder = {}", q(&fmt_d(c.reminder)));
     let _ = writeln!(o, "stale_after = {}", q(&fmt_d(c.stale_after)));
+    let _ = writeln!(o, "fast_window = {}", q(&fmt_d(c.fast.window)));
+    let _ = writeln!(o, "fast_critical = {}  # percent", pct(c.fast.critical_bp));
+    let _ = writeln!(o, "fast_min_requests = {}", c.fast.min_requests);
     let _ = writeln!(o, "top_routes = {}", c.top_routes);
     if c.status_token.is_some() {
         let _ = writeln!(o, "status_token = \"****\"");

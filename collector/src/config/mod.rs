@@ -1,11 +1,13 @@
 //! The collector's configuration: one TOML file, validated as a whole. Every rejected
 //! value is reported as `file:line: key: why`, and defaults are those of issue 3.
 
+mod fast;
 mod history;
 mod locate;
 mod raw;
 mod values;
 
+pub use fast::FastBurn;
 pub use history::{DEFAULT_MAX_ROWS, DEFAULT_RETENTION, HistoryConfig, StatusToken};
 pub use values::normalize_webhook;
 use values::{check_link, parse_expect};
@@ -122,6 +124,8 @@ pub struct Config {
     /// A proxy silent for longer is said to have stopped reporting, and the services it serves are
     /// held (not judged downward) until reports cover their window again.
     pub stale_after: Duration,
+    /// The short window that pages CRITICAL at once when nearly everything fails.
+    pub fast: FastBurn,
     pub top_routes: usize,
     pub tokens: Vec<IngestToken>,
     pub webhooks: BTreeMap<String, Webhook>,
@@ -309,6 +313,7 @@ impl Ctx<'_> {
         }
         let reminder = self.duration(&raw.reminder, "reminder", Duration::from_secs(1800))?;
         let stale_after = self.duration(&raw.stale_after, "stale_after", Duration::from_secs(60))?;
+        let fast = self.fast_burn(&raw, window, bucket, defaults.critical_bp)?;
         let top_routes = self.positive(
             &raw.top_routes.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)),
             "top_routes",
@@ -395,6 +400,7 @@ impl Ctx<'_> {
             defaults,
             reminder,
             stale_after,
+            fast,
             top_routes,
             tokens,
             webhooks,

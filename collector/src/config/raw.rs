@@ -19,6 +19,9 @@ pub struct RawConfig {
     pub clear_below: Option<Spanned<f64>>,
     pub reminder: Option<Spanned<String>>,
     pub stale_after: Option<Spanned<String>>,
+    pub fast_window: Option<Spanned<String>>,
+    pub fast_critical: Option<Spanned<f64>>,
+    pub fast_min_requests: Option<Spanned<u64>>,
     pub top_routes: Option<Spanned<usize>>,
     #[serde(default)]
     pub tokens: Vec<RawToken>,

@@ -84,6 +84,14 @@ fn thresholds_and_references_are_checked() {
     assert!(parse(&format!("clear_below = 0.3\n{fixed}")).is_err());
     let e = parse(&format!("reminder = \"100000000y\"\n{fixed}")).unwrap_err();
     assert_eq!(e.key, "reminder");
+    // The fast burn: a multiple of the bucket within the window, above CRITICAL; "0s" turns it off.
+    let e = parse(&format!("window = \"5m\"\nfast_window = \"7s\"\n{fixed}")).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (2, "fast_window"), "{e}");
+    let e = parse(&format!("fast_critical = 10\n{fixed}")).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (1, "fast_critical"), "{e}");
+    assert!(!parse(&format!("fast_window = \"0s\"\n{fixed}")).unwrap().fast.enabled());
+    let d = parse(&fixed).unwrap().fast;
+    assert_eq!((d.window, d.critical_bp, d.min_requests), (Duration::from_secs(10), 5_000, 20));
     let e = parse(&fixed.replace(
         "health_url = \"http://127.0.0.1:3000/\"",
         "health_url = \"http://127.0.0.1:3000/\"\nlink = \"https://x/{nope}\"",

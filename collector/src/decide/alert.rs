@@ -119,18 +119,20 @@ impl RateAlert {
         self.level > Level::Ok
     }
 
-    /// Evaluates the window's counts at `now_ms`, judged as far as `coverage` allows. Returns
-    /// `(from, to)` when the level changed.
+    /// Evaluates the window's counts at `now_ms`, judged as far as `coverage` allows; `fast` is the
+    /// fast burn's verdict (CRITICAL when nearly everything failed in its short window), which can only
+    /// raise. Returns `(from, to)` when the level changed.
     pub fn evaluate(
         &mut self,
         th: &Thresholds,
         requests: u64,
         errors: u64,
+        fast: Level,
         coverage: Coverage,
         now_ms: u64,
     ) -> Option<(Level, Level)> {
         let from = self.level;
-        let judged = th.judge(from, requests, errors);
+        let judged = th.judge(from, requests, errors).max(fast);
         let to = if coverage.is_full() { judged } else { judged.max(from) };
         // "No data" is a fact only when every report is in; a gap in reports is not an empty window.
         self.no_data = requests == 0 && coverage.is_full();

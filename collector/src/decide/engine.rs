@@ -10,7 +10,7 @@ use crate::decide::health::{HealthChange, HealthState, ProbeResult};
 use crate::decide::incident::{self, Condition, Incident};
 use crate::decide::ledger::{Baseline, Ledger, LedgerCaps, LedgerChanges, LedgerError, Outcome};
 use crate::decide::minutes::{Minute, MinuteLog};
-use crate::decide::notice::{Event, IncidentEvent, Notice, ProxyEvent, RouteLine};
+use crate::decide::notice::{Burst, Event, IncidentEvent, Notice, ProxyEvent, RouteLine};
 use crate::decide::watchdog::{ConfigRefusal, ProxyState};
 use crate::decide::window::{Bucket, ErrorWindow};
 use faultline_flush::{Flush, OTHER_ROUTE};
@@ -363,7 +363,11 @@ impl Engine {
         let s = self.services.get_mut(name)?;
         let expired = s.window.expire(now_ms);
         let (requests, errors) = s.window.counts(now_ms);
-        let rate_changed = s.rate.evaluate(&th, requests, errors, coverage, now_ms).is_some();
+        let fast = match burst(&self.cfg, &s.window, now_ms) {
+            Some(_) => Level::Critical,
+            None => Level::Ok,
+        };
+        let rate_changed = s.rate.evaluate(&th, requests, errors, fast, coverage, now_ms).is_some();
         let now = Condition { down: s.health.is_down(), level: s.rate.level };
         let opened_before = s.incident.as_ref().map(|i| i.opened_ms);
         let change = incident::step(&mut s.incident, now, s.rate.no_data, now_ms, reminder);
@@ -430,6 +434,7 @@ impl Engine {
             requests: t.requests,
             errors: t.errors,
             covers_ms: t.covers.map(|(f, to)| to.saturating_sub(f)),
+            burst: s.and_then(|s| burst(&self.cfg, &s.window, now_ms)),
             thresholds: self.cfg.thresholds(name),
             top_routes: s.map(|s| top_routes(&t.routes, &s.routes, self.cfg.top_routes)).unwrap_or_default(),
             rate_still: None,
@@ -483,6 +488,20 @@ impl Engine {
         self.minutes.restore_unwritten(snap.minutes);
         self.proxies_dirty.extend(snap.proxies.into_iter().map(|(id, _)| id));
     }
+}
+
+/// The fast burn's figures at `now_ms` when nearly everything failed in its short window (at least
+/// `fast_min_requests`, and 5xx at `fast_critical` or above), else `None`.
+fn burst(cfg: &Config, window: &ErrorWindow, now_ms: u64) -> Option<Burst> {
+    let fast = &cfg.fast;
+    if !fast.enabled() {
+        return None;
+    }
+    let window_ms = ms(fast.window);
+    let (requests, errors) = window.counts_recent(now_ms, window_ms);
+    let burning = requests >= fast.min_requests
+        && u128::from(errors) * 10_000 >= u128::from(fast.critical_bp) * u128::from(requests);
+    burning.then_some(Burst { requests, errors, window_ms })
 }
 
 /// Carries an alert open under a collector from before incidents into an incident (told what that

@@ -84,6 +84,17 @@ pub struct Notice {
     /// is the window give or take a flush interval (`None`: the window, as older collectors said).
     #[serde(default)]
     pub covers_ms: Option<u64>,
+    /// Set when the fast burn fires: nearly everything failed in its short window.
+    #[serde(default)]
+    pub burst: Option<Burst>,
+}
+
+/// The fast burn's short window when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Burst {
+    pub requests: u64,
+    pub errors: u64,
+    pub window_ms: u64,
 }
 
 impl Notice {

@@ -151,6 +151,14 @@ impl ErrorWindow {
         (r, e)
     }
 
+    /// Requests and 5xx in the last `span_ms` at `now_ms` (whole buckets: the current one and those
+    /// before it that fit), for the fast burn.
+    pub fn counts_recent(&self, now_ms: u64, span_ms: u64) -> (u64, u64) {
+        let from = (self.bucket_start(now_ms) + self.bucket_ms).saturating_sub(span_ms);
+        let recent = self.buckets.iter().rev().skip_while(|b| b.start_ms > now_ms).take_while(|b| b.start_ms >= from);
+        recent.fold((0, 0), |(r, e), b| (r.saturating_add(b.requests), e.saturating_add(b.errors)))
+    }
+
     /// Totals over the window at `now_ms` (buckets that left it are not counted, even before `expire`).
     pub fn totals(&self, now_ms: u64) -> WindowTotals {
         let oldest = self.oldest_start(now_ms);

@@ -38,8 +38,12 @@ fn severity_look(s: Severity) -> (&'static str, u32) {
     }
 }
 
-/// `12% of requests fail`, or what stands for it when the window holds no requests.
+/// `12% of requests fail`, or what stands for it when the window holds no requests; when the fast burn
+/// fires, its short window's share (`98% of requests fail in the last 10 s`): that is the news.
 pub fn failing(n: &Notice) -> String {
+    if let Some(b) = n.burst {
+        return format!("{} of requests fail in the last {}", percent(b.errors, b.requests), span(b.window_ms));
+    }
     if n.requests == 0 {
         "no requests in the window".into()
     } else {

@@ -32,6 +32,7 @@ fn notice(event: Event) -> Notice {
         down_since_ms: None,
         failures: 0,
         covers_ms: None,
+        burst: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `history` and `rules` commands: thin glue between the configuration, the database
 //! (read-only, safe while the service runs) and the pure renderers.
 
-use crate::config::Config;
+use crate::config::{Config, FastBurn};
 use crate::decide::alert::Thresholds;
 use crate::store::history::History;
 use crate::store::{Store, StoreError};
@@ -49,5 +49,10 @@ pub fn rules(config: Option<&Config>, window: Option<Duration>) -> String {
     let defaults = config.map(|c| c.defaults).unwrap_or_else(defaults);
     let services: Vec<(String, Thresholds)> =
         config.map(|c| c.services.iter().map(|s| (s.name.clone(), s.thresholds)).collect()).unwrap_or_default();
-    crate::observe::rules::render(defaults, &services, window)
+    let fast = config.map(|c| c.fast).unwrap_or(FastBurn {
+        window: Duration::from_secs(10),
+        critical_bp: 5_000,
+        min_requests: 20,
+    });
+    crate::observe::rules::render(defaults, &services, window, fast)
 }

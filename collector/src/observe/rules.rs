@@ -7,6 +7,7 @@
 //! the window's edges, and the rules have no hysteresis (an alert ends as soon as the rate
 //! falls below the threshold).
 
+use crate::config::FastBurn;
 use crate::decide::alert::Thresholds;
 use std::fmt::Write;
 use std::time::Duration;
@@ -64,8 +65,8 @@ fn pct(bp: u64) -> String {
 }
 
 /// The rules file for `defaults` and per-service `overrides` (services whose thresholds differ
-/// from the defaults), over a window of `window`.
-pub fn render(defaults: Thresholds, services: &[(String, Thresholds)], window: Duration) -> String {
+/// from the defaults), over a window of `window`, with the fast burn when `fast` is on.
+pub fn render(defaults: Thresholds, services: &[(String, Thresholds)], window: Duration, fast: FastBurn) -> String {
     let w = prom_duration(window);
     let req = format!("faultline:requests:increase{w}");
     let err = format!("faultline:responses_5xx:increase{w}");
@@ -170,6 +171,30 @@ pub fn render(defaults: Thresholds, services: &[(String, Thresholds)], window: D
             );
         }
     }
+    if fast.enabled() {
+        // A PromQL range needs two samples at the usual 15-30 s scrape: never below a minute.
+        let fw = prom_duration(fast.window.max(Duration::from_secs(60)));
+        let (fr, fe) = (
+            format!("sum by (service) (increase(faultline_requests_total[{fw}]))"),
+            format!("sum by (service) (increase(faultline_responses_5xx_total[{fw}]))"),
+        );
+        let _ = writeln!(
+            o,
+            "      # the fast burn: CRITICAL at once when {} of requests fail over {fw} (the collector's fast_window \
+             is {}), at least {} requests",
+            pct(fast.critical_bp),
+            prom_duration(fast.window),
+            fast.min_requests
+        );
+        let expr =
+            format!("{fe} / ({fr} > 0) >= {} and on (service) {fr} >= {}", ratio(fast.critical_bp), fast.min_requests);
+        rule(&mut o, "alert", "FaultlineErrorRateFastBurn", &expr);
+        let _ = writeln!(o, "        labels:\n          severity: \"critical\"\n          thresholds: \"fast\"");
+        let summary = format!(
+            "{{{{ $labels.service }}}}: CRITICAL, {{{{ $value | humanizePercentage }}}} of requests fail over {fw}"
+        );
+        let _ = writeln!(o, "        annotations:\n          summary: {}", y(&summary));
+    }
     rule(&mut o, "alert", "FaultlineServiceDown", "faultline_health_up == 0");
     let _ = writeln!(o, "        labels:\n          severity: \"critical\"");
     let _ = writeln!(
@@ -208,6 +233,7 @@ mod tests {
                 ("pay".into(), th(500, 1000, 10)),
             ],
             Duration::from_secs(300),
+            OFF,
         );
         assert!(text.contains(r#"expr: "sum by (service) (increase(faultline_requests_total[5m]))""#), "{text}");
         // The default group excludes exactly the overridden services (regex- and string-escaped).
@@ -233,12 +259,30 @@ mod tests {
 
     #[test]
     fn the_window_is_a_parameter() {
-        let text = render(th(500, 1000, 100), &[], Duration::from_secs(10));
+        let text = render(th(500, 1000, 100), &[], Duration::from_secs(10), OFF);
         assert!(
             text.contains("increase(faultline_responses_5xx_total[10s])")
                 && text.contains("faultline:error_ratio:10s >= 0.05 < 0.1"),
             "{text}"
         );
         assert!(!text.contains("[5m]"));
+    }
+
+    const OFF: FastBurn = FastBurn { window: Duration::ZERO, critical_bp: 5_000, min_requests: 20 };
+
+    #[test]
+    fn the_fast_burn_gets_its_own_rule_over_at_least_a_minute() {
+        let fast = FastBurn { window: Duration::from_secs(10), critical_bp: 5_000, min_requests: 20 };
+        let text = render(th(500, 1000, 100), &[], Duration::from_secs(300), fast);
+        assert!(text.contains("alert: \"FaultlineErrorRateFastBurn\""), "{text}");
+        assert!(
+            text.contains(concat!(
+                r#"expr: "sum by (service) (increase(faultline_responses_5xx_total[1m])) / "#,
+                r#"(sum by (service) (increase(faultline_requests_total[1m])) > 0) >= 0.5 and on (service) "#,
+                r#"sum by (service) (increase(faultline_requests_total[1m])) >= 20""#
+            )),
+            "{text}"
+        );
+        assert!(!render(th(500, 1000, 100), &[], Duration::from_secs(300), OFF).contains("FastBurn"));
     }
 }

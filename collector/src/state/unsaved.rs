@@ -197,6 +197,7 @@ mod tests {
             down_since_ms: None,
             failures: 0,
             covers_ms: None,
+            burst: None,
         }
     }
 

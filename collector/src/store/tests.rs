@@ -31,6 +31,7 @@ fn notice(service: &str) -> Notice {
         down_since_ms: None,
         failures: 0,
         covers_ms: None,
+        burst: None,
     }
 }
 

@@ -41,7 +41,7 @@ fn a_rate_hovering_at_five_percent_does_not_flap() {
     let mut a = RateAlert::new(0);
     let mut changes = Vec::new();
     for (i, errs) in [500u64, 499, 501, 480, 500, 450, 498].iter().enumerate() {
-        changes.extend(a.evaluate(&TH, 10_000, *errs, FULL, i as u64 * 1000));
+        changes.extend(a.evaluate(&TH, 10_000, *errs, Level::Ok, FULL, i as u64 * 1000));
     }
     assert_eq!(changes, vec![(Level::Ok, Level::Warning)]);
 }
@@ -49,20 +49,20 @@ fn a_rate_hovering_at_five_percent_does_not_flap() {
 #[test]
 fn every_level_change_is_returned_with_its_time() {
     let mut a = RateAlert::new(0);
-    assert_eq!(a.evaluate(&TH, 1000, 60, FULL, 1_000), Some((Level::Ok, Level::Warning)));
-    assert_eq!(a.evaluate(&TH, 1000, 120, FULL, 2_000), Some((Level::Warning, Level::Critical)));
+    assert_eq!(a.evaluate(&TH, 1000, 60, Level::Ok, FULL, 1_000), Some((Level::Ok, Level::Warning)));
+    assert_eq!(a.evaluate(&TH, 1000, 120, Level::Ok, FULL, 2_000), Some((Level::Warning, Level::Critical)));
     assert_eq!(a.since_ms, 2_000);
-    assert_eq!(a.evaluate(&TH, 1000, 70, FULL, 3_000), Some((Level::Critical, Level::Warning)));
-    assert_eq!(a.evaluate(&TH, 1000, 10, FULL, 61_000), Some((Level::Warning, Level::Ok)));
-    assert_eq!(a.evaluate(&TH, 1000, 10, FULL, 62_000), None);
+    assert_eq!(a.evaluate(&TH, 1000, 70, Level::Ok, FULL, 3_000), Some((Level::Critical, Level::Warning)));
+    assert_eq!(a.evaluate(&TH, 1000, 10, Level::Ok, FULL, 61_000), Some((Level::Warning, Level::Ok)));
+    assert_eq!(a.evaluate(&TH, 1000, 10, Level::Ok, FULL, 62_000), None);
 }
 
 #[test]
 fn an_empty_window_the_proxies_reported_is_no_data_and_clears() {
     let mut a = RateAlert::new(0);
     assert!(a.no_data);
-    a.evaluate(&TH, 1000, 200, FULL, 1_000);
-    assert_eq!(a.evaluate(&TH, 0, 0, FULL, 301_000), Some((Level::Critical, Level::Ok)));
+    a.evaluate(&TH, 1000, 200, Level::Ok, FULL, 1_000);
+    assert_eq!(a.evaluate(&TH, 0, 0, Level::Ok, FULL, 301_000), Some((Level::Critical, Level::Ok)));
     assert!(a.no_data && !a.firing());
 }
 
@@ -71,13 +71,31 @@ fn a_window_the_reports_do_not_cover_can_rise_but_never_fall() {
     let partial = Coverage::Partial { from_ms: 250_000 };
     let missing = Coverage::Missing { last_ms: Some(200_000) };
     let mut a = RateAlert::new(0);
-    a.evaluate(&TH, 1000, 120, FULL, 1_000);
+    a.evaluate(&TH, 1000, 120, Level::Ok, FULL, 1_000);
     // The collector was away: the window is empty or thin for want of reports, not for want of traffic.
-    assert_eq!(a.evaluate(&TH, 0, 0, missing, 400_000), None);
+    assert_eq!(a.evaluate(&TH, 0, 0, Level::Ok, missing, 400_000), None);
     assert!(a.firing() && !a.no_data, "held CRITICAL, and not 'no data'");
-    assert_eq!(a.evaluate(&TH, 1000, 0, partial, 410_000), None, "a clean partial window does not clear");
+    assert_eq!(a.evaluate(&TH, 1000, 0, Level::Ok, partial, 410_000), None, "a clean partial window does not clear");
     let mut w = RateAlert::new(0);
-    w.evaluate(&TH, 1000, 60, FULL, 1_000);
-    assert_eq!(w.evaluate(&TH, 1000, 500, partial, 2_000), Some((Level::Warning, Level::Critical)), "evidence raises");
-    assert_eq!(w.evaluate(&TH, 1000, 0, FULL, 3_000), Some((Level::Critical, Level::Ok)), "judged once covered");
+    w.evaluate(&TH, 1000, 60, Level::Ok, FULL, 1_000);
+    assert_eq!(
+        w.evaluate(&TH, 1000, 500, Level::Ok, partial, 2_000),
+        Some((Level::Warning, Level::Critical)),
+        "evidence raises"
+    );
+    assert_eq!(
+        w.evaluate(&TH, 1000, 0, Level::Ok, FULL, 3_000),
+        Some((Level::Critical, Level::Ok)),
+        "judged once covered"
+    );
+}
+
+#[test]
+fn the_fast_burn_raises_critical_and_the_window_judges_from_there() {
+    let mut a = RateAlert::new(0);
+    // 5 % in the long window, but the fast window says nearly everything fails now.
+    assert_eq!(a.evaluate(&TH, 1000, 50, Level::Critical, FULL, 1_000), Some((Level::Ok, Level::Critical)));
+    // The fast burn clears: the long window, with its hysteresis, decides from CRITICAL.
+    assert_eq!(a.evaluate(&TH, 1000, 90, Level::Ok, FULL, 2_000), None, "9% holds CRITICAL (above 8%)");
+    assert_eq!(a.evaluate(&TH, 1000, 50, Level::Ok, FULL, 3_000), Some((Level::Critical, Level::Warning)));
 }

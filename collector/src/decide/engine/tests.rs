@@ -424,3 +424,57 @@ fn a_refused_configuration_one_instance_reports_is_said_once_then_its_fix() {
     let said = e.ingest(&fixed, 3_000).unwrap().notices;
     assert_eq!(said.iter().map(proxy_change).collect::<Vec<_>>(), [ProxyChange::Accepted]);
 }
+
+/// The product defaults (5 min window, 5 s buckets, 10 s fast burn at 50 %), flushes every 5 s at 20 req/s.
+fn product() -> Arc<Config> {
+    let src = "[[tokens]]\ntoken = \"tok-tok-tok\"\n[webhooks]\ndefault = \"http://127.0.0.1:1/api/webhooks/1/t\"\n";
+    Arc::new(Config::parse(std::path::Path::new("t.toml"), src).unwrap())
+}
+
+/// Flushes every 5 s for `secs`, each adding `ok` and `bad` responses; returns the incident messages.
+fn flushes(
+    e: &mut Engine,
+    t: &mut u64,
+    seq: &mut u64,
+    tot: &mut (u64, u64),
+    secs: u64,
+    ok: u64,
+    bad: u64,
+) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for _ in 0..secs / 5 {
+        *t += 5_000;
+        *seq += 1;
+        *tot = (tot.0 + ok + bad, tot.1 + bad);
+        out.extend(e.ingest(&flush(*seq, vec![("be", tot.0, tot.1, vec![])]), *t).unwrap().notices);
+        out.extend(e.tick(*t));
+    }
+    out
+}
+
+#[test]
+fn a_total_outage_pages_critical_one_flush_after_its_onset() {
+    let mut e = Engine::restore(product(), 0, vec![], vec![], BTreeMap::new());
+    let (mut t, mut seq, mut tot) = (0, 0, (0, 0));
+    assert!(flushes(&mut e, &mut t, &mut seq, &mut tot, 600, 100, 0).is_empty());
+    // Every request fails from here: the first flush after shows 100 % of its 5 s, 50 % of 10 s.
+    let paged = flushes(&mut e, &mut t, &mut seq, &mut tot, 5, 0, 100);
+    assert_eq!(paged.iter().map(change).collect::<Vec<_>>(), [IncidentChange::Opened { to: CRIT }]);
+    assert_eq!(paged[0].burst, Some(Burst { requests: 200, errors: 100, window_ms: 10_000 }));
+    assert_eq!(paged[0].requests, 6_000, "the long window shows 100 of 6,000: below its thresholds");
+}
+
+#[test]
+fn a_blip_a_single_failure_and_a_steady_three_percent_never_page_fast() {
+    let mut e = Engine::restore(product(), 0, vec![], vec![], BTreeMap::new());
+    let (mut t, mut seq, mut tot) = (0, 0, (0, 0));
+    assert!(flushes(&mut e, &mut t, &mut seq, &mut tot, 600, 97, 3).is_empty(), "3 %");
+    // An upstream restart: 2 s of 100 % failures within one 5 s flush (40 of 100).
+    assert!(flushes(&mut e, &mut t, &mut seq, &mut tot, 5, 60, 40).is_empty(), "a 2 s restart: 20 % of 10 s");
+    assert!(flushes(&mut e, &mut t, &mut seq, &mut tot, 60, 97, 3).is_empty());
+    // A quiet service: one request, failed.
+    let mut q = Engine::restore(product(), 0, vec![], vec![], BTreeMap::new());
+    let (mut t, mut seq, mut tot) = (0, 0, (0, 0));
+    assert!(flushes(&mut q, &mut t, &mut seq, &mut tot, 60, 0, 0).is_empty());
+    assert!(flushes(&mut q, &mut t, &mut seq, &mut tot, 5, 0, 1).is_empty(), "below fast_min_requests");
+}
