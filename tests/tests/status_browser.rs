@@ -98,6 +98,10 @@ fn chromium_renders_states_numbers_routes_alerts_and_the_chart() {
     let d = &path[..path.find('"').unwrap()];
     assert!(d.starts_with('M') && d.split(['M', 'L']).filter(|p| !p.trim().is_empty()).count() >= 1, "{d}");
     assert!(be.contains("data-rate=\"0.1200\""), "a point at 12%: {be}");
+    // Which API broke when: the per-route timeline, one row per failing route, its 5xx per minute.
+    assert!(be.contains("class=\"route-timeline\""), "the per-route timeline: {be}");
+    let cell = |route: &str| format!("data-route=\"{route}\" data-count=\"");
+    assert!(be.contains(&cell(ORDERS)) && be.contains(&cell(CART)), "a row per failing route: {be}");
     assert!(be.contains("class=\"vol\" data-requests=\"1000\""), "the volume bar: {be}");
     assert!(
         be.contains("class=\"th-warning\"")

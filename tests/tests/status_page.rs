@@ -53,6 +53,11 @@ fn status_and_history_json_describe_live_data() {
     assert_eq!((routes[0]["route"].as_str(), routes[0]["count"].as_u64()), (Some(ORDERS), Some(100)));
     assert_eq!((routes[1]["route"].as_str(), routes[1]["count"].as_u64()), (Some(CART), Some(20)));
     assert!(routes[0]["first_seen_ms"].as_u64() < routes[0]["last_seen_ms"].as_u64());
+    // The timeline of the top failing routes: their 5xx per minute.
+    let timeline = &h["services"]["be"]["route_minutes"];
+    let orders: u64 = timeline[ORDERS].as_array().unwrap().iter().map(|m| m["count"].as_u64().unwrap()).sum();
+    assert_eq!(orders, 100, "{timeline}");
+    assert!(timeline[CART].as_array().unwrap().iter().all(|m| m["start_ms"].as_u64().unwrap() % 60_000 == 0));
     let alerts = h["alerts"].as_array().unwrap();
     let of = |s: &str| alerts.iter().find(|a| a["service"] == s).unwrap_or_else(|| panic!("no alert for {s}: {h}"));
     assert_eq!(

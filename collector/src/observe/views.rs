@@ -64,17 +64,27 @@ pub fn history_json(shared: &Shared, q: &HistoryQuery) -> Result<Value, StoreErr
         .lock()
         .map(|h| h.iter().map(|(k, v)| (k.clone(), v.state.to_string())).collect())
         .unwrap_or_default();
-    let (minutes, routes, alerts) = tokio::task::block_in_place(|| {
+    let (minutes, routes, timeline, alerts) = tokio::task::block_in_place(|| {
         let conn = shared.reader.lock().unwrap_or_else(|p| p.into_inner());
         let h = History(&conn);
         let svc = q.service.as_deref();
-        Ok::<_, StoreError>((
-            h.minutes(svc, from)?,
-            h.routes(svc, from, shared.cfg.top_routes.max(5))?,
-            h.alerts(svc, from, q.limit)?,
-        ))
+        let routes = h.routes(svc, from, shared.cfg.top_routes.max(5))?;
+        // The timeline of the top failing routes (at most 5 per service): which API broke when.
+        let mut top: Vec<_> = Vec::new();
+        for r in &routes {
+            if top.iter().filter(|t: &&crate::store::history::RouteTotal| t.service == r.service).count() < 5 {
+                top.push(r.clone());
+            }
+        }
+        let timeline = h.route_minutes(&top, from)?;
+        Ok::<_, StoreError>((h.minutes(svc, from)?, routes, timeline, h.alerts(svc, from, q.limit)?))
     })?;
     let mut per: BTreeMap<String, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
+    let mut lines: BTreeMap<String, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    for m in timeline {
+        let minutes = lines.entry(m.service).or_default().entry(m.route).or_default();
+        minutes.push(json!({"start_ms": m.start_ms, "count": m.count}));
+    }
     for m in minutes {
         per.entry(m.service.clone())
             .or_default()
@@ -90,8 +100,13 @@ pub fn history_json(shared: &Shared, q: &HistoryQuery) -> Result<Value, StoreErr
         });
         per.entry(r.service.clone()).or_default().1.push(line);
     }
-    let services: BTreeMap<String, Value> =
-        per.into_iter().map(|(k, (m, r))| (k, json!({"minutes": m, "routes": r}))).collect();
+    let services: BTreeMap<String, Value> = per
+        .into_iter()
+        .map(|(k, (m, r))| {
+            let timeline = lines.remove(&k).unwrap_or_default();
+            (k, json!({"minutes": m, "routes": r, "route_minutes": timeline}))
+        })
+        .collect();
     let alerts: Vec<Value> = alerts
         .iter()
         .map(|a| {

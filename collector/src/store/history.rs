@@ -93,6 +93,15 @@ pub struct RouteTotal {
     pub last_seen_ms: u64,
 }
 
+/// A failing route's 5xx in one minute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteMinuteRow {
+    pub service: String,
+    pub route: String,
+    pub start_ms: u64,
+    pub count: u64,
+}
+
 /// An alert and what became of its delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AlertRecord {
@@ -148,6 +157,24 @@ impl History<'_> {
             per = if out.last().is_some_and(|l| l.service == row.service) { per + 1 } else { 1 };
             if per <= limit {
                 out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per minute since `since_ms`, the 5xx of each route in `routes` (per service): "which API broke
+    /// when" as a timeline. Oldest first.
+    pub fn route_minutes(&self, routes: &[RouteTotal], since_ms: u64) -> Result<Vec<RouteMinuteRow>, StoreError> {
+        let mut st = self.0.prepare_cached(
+            "SELECT start_ms, count FROM minute_route WHERE start_ms >= ?1 AND service = ?2 AND route = ?3 \
+             ORDER BY start_ms",
+        )?;
+        let mut out = Vec::new();
+        for r in routes {
+            let rows = st.query_map(params![i(since_ms), r.service, r.route], |x| Ok((u(x.get(0)?), u(x.get(1)?))))?;
+            for row in rows {
+                let (start_ms, count) = row?;
+                out.push(RouteMinuteRow { service: r.service.clone(), route: r.route.clone(), start_ms, count });
             }
         }
         Ok(out)

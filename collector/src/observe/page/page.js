@@ -73,6 +73,31 @@
     return out + `<div class="legend muted"><i style="background:#c7d7fe"></i>requests per minute<i style="background:var(--critical)"></i>5xx rate<i style="background:var(--warning)"></i>warning ${pct(th.warning)}<i style="background:var(--critical)"></i>critical ${pct(th.critical)}</div>`;
   }
 
+  // Which API broke when: per top failing route, its 5xx per minute over the last hour, one row each.
+  function timeline(hist, now) {
+    const lines = (hist && hist.route_minutes) || {};
+    const names = ((hist && hist.routes) || []).map((r) => r.route).filter((r) => lines[r]);
+    if (!names.length) return `<div class="muted">no 5xx in the last hour</div>`;
+    const W = 600, L = 190, row = 16, MIN = 60000, from = now - 3600000;
+    const cw = (W - L) / 60;
+    let max = 1;
+    for (const r of names) for (const m of lines[r]) max = Math.max(max, m.count);
+    let out = `<svg class="route-timeline" viewBox="0 0 ${W} ${names.length * row + 14}" role="img" aria-label="5xx per minute per route, last hour">`;
+    names.forEach((r, i) => {
+      const y = i * row;
+      out += `<text x="0" y="${y + 11}" class="rt-name">${esc(r.length > 30 ? r.slice(0, 29) + "…" : r)}</text>`;
+      for (const m of lines[r]) {
+        if (m.start_ms + MIN <= from) continue;
+        const x = L + ((m.start_ms - from) / 3600000) * (W - L);
+        const a = (0.15 + 0.85 * (m.count / max)).toFixed(2);
+        out += `<rect class="rt" data-route="${esc(r)}" data-count="${m.count}" x="${x.toFixed(1)}" y="${y + 2}" width="${Math.max(1, cw - 1).toFixed(1)}" height="${row - 4}" fill-opacity="${a}"><title>${esc(r)} ${clock(m.start_ms)}: ${m.count} 5xx</title></rect>`;
+      }
+    });
+    const y = names.length * row + 12;
+    out += `<text x="${L}" y="${y}">−60 min</text><text x="${W - 24}" y="${y}">now</text></svg>`;
+    return out;
+  }
+
   function health(h, now) {
     if (!h) return `<span class="muted">no health check (or none yet)</span>`;
     const state = h.status === "down" ? "down" : h.status === "up" ? "ok" : "no_data";
@@ -137,6 +162,7 @@
       ${chart(svc, hist, now)}
       <h3>Health check</h3><div class="health">${health(svc.health, now)}</div>
       <h3>Top failing routes now</h3>${routes(svc, now)}
+      <h3>Failing routes, last hour (5xx per minute)</h3>${timeline(hist, now)}
       <h3>Open incidents</h3><div class="incident">${incident(svc, now)}</div>
     </section>`;
   }
