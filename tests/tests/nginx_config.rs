@@ -163,20 +163,6 @@ fn a_typo_in_a_filter_configuration_fails_validation() {
 }
 
 #[test]
-fn the_tokenizer_honours_quotes_comments_and_escapes() {
-    let src = "a 'x; {y} # not a comment' \"q\\\"uote\" b#c; # comment { ;\nblock { inner 1; }\n";
-    let tree = parse(src).unwrap();
-    assert_eq!(tree.len(), 2);
-    assert_eq!(tree[0].args, ["x; {y} # not a comment", "q\"uote", "b#c"]);
-    assert_eq!(tree[1].line, 2);
-    assert_eq!(block(&tree[1])[0].args, ["1"]);
-    assert!(parse("a 'open;").unwrap_err().contains("unterminated"));
-    assert!(parse("a { b;").is_err());
-    assert!(parse("a; }").is_err());
-    assert!(parse("a").unwrap_err().contains("no `;`"));
-}
-
-#[test]
 fn a_stock_nginx_loads_the_module_with_the_commented_first_line() {
     let shipped = shipped();
     let first = shipped.lines().next().unwrap();

@@ -197,31 +197,27 @@ impl Store {
             let (p, b, data) = row?;
             baselines.push(((p, b), serde_json::from_str(&data)?));
         }
-        let mut st = self.conn.prepare("SELECT name, data FROM service")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        let mut services = Vec::new();
-        for row in rows {
-            let (n, data) = row?;
-            services.push((n, serde_json::from_str(&data)?));
-        }
-        let mut st = self.conn.prepare("SELECT service, data FROM bucket ORDER BY service, start_ms")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let services = self.keyed("SELECT name, data FROM service")?;
         let mut buckets: BTreeMap<String, Vec<Bucket>> = BTreeMap::new();
-        for row in rows {
-            let (n, data) = row?;
-            buckets.entry(n).or_default().push(serde_json::from_str(&data)?);
+        for (n, b) in self.keyed("SELECT service, data FROM bucket ORDER BY service, start_ms")? {
+            buckets.entry(n).or_default().push(b);
         }
         Ok((baselines, services, buckets))
     }
 
     /// What is known of every proxy: its reports and what the watchdog said about it.
     pub fn load_proxies(&self) -> Result<Vec<(String, ProxyState)>, StoreError> {
-        let mut st = self.conn.prepare("SELECT proxy_id, data FROM proxy")?;
+        self.keyed("SELECT proxy_id, data FROM proxy")
+    }
+
+    /// The rows of a `key, JSON data` query, decoded.
+    fn keyed<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<(String, T)>, StoreError> {
+        let mut st = self.conn.prepare(sql)?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, data) = row?;
-            out.push((id, serde_json::from_str(&data)?));
+            let (key, data) = row?;
+            out.push((key, serde_json::from_str(&data)?));
         }
         Ok(out)
     }
