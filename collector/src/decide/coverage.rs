@@ -30,14 +30,17 @@ impl ProxyReports {
     }
 
     /// A flush accepted at `now_ms` whose counts went into the window from `counted_from_ms` on (the
-    /// boot's previous flush; `now_ms` when its counts did not go into the window: late after a gap
-    /// longer than the window, a baseline, a boot's first flush). After a silence longer than
-    /// `stale_after_ms` a new stretch starts there.
+    /// boot's previous flush; a young boot's start for its first flush; `now_ms` when its counts did not
+    /// go into the window: late after a gap longer than the window, a baseline). When that does not reach
+    /// back to the previous report (within two flush intervals and a second: an nginx reload loses the
+    /// last few seconds of the old boot, no more), a new stretch starts there.
     pub fn reported(&mut self, now_ms: u64, counted_from_ms: u64, stale_after_ms: u64) {
         let gap = now_ms.saturating_sub(self.last_ms);
-        if gap > stale_after_ms {
+        let slack = if self.interval_ms > 0 { self.interval_ms.saturating_mul(2).saturating_add(1_000) } else { 1_000 };
+        if counted_from_ms > self.last_ms.saturating_add(slack.min(stale_after_ms)) {
             self.since_ms = counted_from_ms.min(now_ms);
-        } else if gap > 0 {
+        }
+        if gap > 0 && gap <= stale_after_ms {
             // The usual cadence, from gaps that were not outages.
             self.interval_ms = if self.interval_ms == 0 { gap } else { (self.interval_ms * 3 + gap) / 4 };
         }
@@ -145,6 +148,7 @@ mod tests {
         assert_eq!(coverage([&p], 460_001, W, STALE), Coverage::Missing { last_ms: Some(400_000) });
         // Back after 10 minutes: the first flush's counts were late (not in the window).
         p.reported(1_000_000, 1_000_000, STALE);
+        assert_eq!(p.since_ms, 1_000_000);
         assert_eq!(coverage([&p], 1_000_000, W, STALE), Coverage::Partial { from_ms: 1_000_000 });
         steady(&mut p, 1_005_000, 1_299_999);
         assert_eq!(coverage([&p], 1_299_999, W, STALE), Coverage::Partial { from_ms: 1_000_000 });
@@ -157,7 +161,7 @@ mod tests {
         // The collector was away 2 minutes: the first flush after carries those counts into the window.
         let mut p = reports(0, 400_000);
         p.reported(520_000, 400_000, STALE);
-        assert_eq!(p.since_ms, 400_000);
+        assert_eq!(p.since_ms, 0, "its counts reach back to the previous report: no gap");
         steady(&mut p, 525_000, 700_000);
         assert_eq!(coverage([&p], 700_000, W, STALE), Coverage::Full);
     }
@@ -187,6 +191,23 @@ mod tests {
         // A stale_after longer than the window never lets a window without reports count as covered.
         let q = reports(0, 400_000);
         assert_eq!(coverage([&q], 711_000, W, 3_600_000), Coverage::Missing { last_ms: Some(400_000) });
+    }
+
+    #[test]
+    fn late_counts_break_the_stretch_even_within_stale_after() {
+        // The collector was away 25 s (window 20 s, stale_after 60 s): the first flush after is late,
+        // its counts went to the totals only: the window is covered again only from it on.
+        let mut p = ProxyReports::new(0, 0);
+        steady(&mut p, 5_000, 100_000);
+        p.reported(125_000, 125_000, STALE);
+        assert_eq!(p.since_ms, 125_000);
+        assert_eq!(coverage([&p], 125_000, 20_000, STALE), Coverage::Partial { from_ms: 125_000 });
+        // A reload: the new boot's first flush counts from its start, a few seconds after the old boot's
+        // last flush (those seconds are lost): the stretch goes on.
+        let mut q = ProxyReports::new(0, 0);
+        steady(&mut q, 5_000, 100_000);
+        q.reported(106_000, 101_500, STALE);
+        assert_eq!(q.since_ms, 0, "continuous across a reload");
     }
 
     #[test]

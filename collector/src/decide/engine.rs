@@ -259,7 +259,12 @@ impl Engine {
         out.late_ms = late;
         // The time this flush's counts cover in the window: back to the boot's previous flush, unless
         // they went to the totals only (late) or this is the boot's first flush.
-        let counted_from = if late.is_some() { now_ms } else { prev_seen.unwrap_or(now_ms) };
+        let counted_from = match (late, prev_seen) {
+            (Some(_), _) => now_ms,
+            (None, Some(seen)) => seen,
+            // A boot's first flush, counted in full: from the boot's start (its age by the proxy's clock).
+            (None, None) => now_ms.saturating_sub(f.sent_ms.saturating_sub(f.boot_ms)),
+        };
         out.notices = self.reported(f, now_ms, counted_from);
         let (max_services, max_routes) = (self.cfg.limits.max_services, self.cfg.limits.max_routes);
         for d in deltas {

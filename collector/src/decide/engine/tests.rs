@@ -478,3 +478,19 @@ fn a_blip_a_single_failure_and_a_steady_three_percent_never_page_fast() {
     assert!(flushes(&mut q, &mut t, &mut seq, &mut tot, 60, 0, 0).is_empty());
     assert!(flushes(&mut q, &mut t, &mut seq, &mut tot, 5, 0, 1).is_empty(), "below fast_min_requests");
 }
+
+#[test]
+fn a_gap_longer_than_a_window_shorter_than_stale_after_still_holds_the_incident() {
+    // The end-to-end setting: a 20 s window, stale_after 60 s, the collector away 25 s.
+    let mut toml =
+        String::from("window = \"20s\"\nbucket = \"1s\"\nreminder = \"0s\"\n[[tokens]]\ntoken = \"tok-tok-tok\"\n");
+    toml.push_str("[webhooks]\ndefault = \"http://127.0.0.1:1/api/webhooks/1/t\"\n");
+    let mut s = Sim::new(Arc::new(Config::parse(std::path::Path::new("t.toml"), &toml).unwrap()));
+    assert_eq!(s.run(10, 100, 40).iter().map(change).collect::<Vec<_>>(), [IncidentChange::Opened { to: CRIT }]);
+    s.responses += 2_500;
+    s.errors += 1_000;
+    s.restart_after(25);
+    let after = s.run(40, 100, 40);
+    assert!(after.is_empty(), "no RESOLVED, no re-raise: {after:?}");
+    assert_eq!(s.e.coverage("be", s.t), Coverage::Full);
+}
