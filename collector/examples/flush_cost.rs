@@ -26,6 +26,7 @@ fn flush(seq: u64) -> Vec<u8> {
             status_4xx: seq * 10,
             status_5xx: seq * 40,
             no_response: seq,
+            unreachable: 0,
             routes: (0..20)
                 .map(|r| RouteCounters {
                     route: format!("GET /api/v1/resource-{r}/:id/items"),

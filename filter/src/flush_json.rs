@@ -120,6 +120,7 @@ mod tests {
                     status_4xx: 1,
                     status_5xx: 2,
                     no_response: 3,
+                    unreachable: 0,
                     routes: vec![
                         RouteCounters { route: "GET /a/:id".into(), count: 1, first_seen_ms: 1, last_seen_ms: 2 },
                         RouteCounters { route: "other".into(), count: 1, first_seen_ms: 3, last_seen_ms: 3 },

@@ -88,6 +88,11 @@ pub struct ServiceCounters {
     pub status_5xx: u64,
     /// Requests that ended with no response at all (the client went away); not failures.
     pub no_response: u64,
+    /// Of `status_5xx`, those the proxy made itself because it could not reach the upstream (connection
+    /// refused or reset, connect timeout, no healthy host): the proxy's own view of a service DOWN.
+    /// Absent (0) from filters before it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreachable: u64,
     /// 5xx responses by normalized route, bounded; overflow folded into [`OTHER_ROUTE`].
     #[serde(default)]
     pub routes: Vec<RouteCounters>,
@@ -105,6 +110,10 @@ pub struct RouteCounters {
     pub first_seen_ms: u64,
     /// Latest 5xx on this route, unix milliseconds (proxy clock).
     pub last_seen_ms: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Why a flush is not acceptable; the message names the field at fault.
@@ -182,6 +191,9 @@ impl Flush {
 
 impl ServiceCounters {
     fn validate(&self, at: impl Fn() -> String) -> Result<(), Invalid> {
+        if self.unreachable > self.status_5xx {
+            return Err(Invalid(format!("{}: unreachable exceeds status_5xx ({})", at(), self.status_5xx)));
+        }
         let classified = self.status_4xx.checked_add(self.status_5xx);
         if classified.is_none_or(|c| c > self.responses) {
             return Err(Invalid(format!("{}: status_4xx + status_5xx exceed responses ({})", at(), self.responses)));
@@ -266,6 +278,7 @@ mod tests {
                 status_4xx: 10,
                 status_5xx: 62,
                 no_response: 1,
+                unreachable: 0,
                 routes: vec![RouteCounters {
                     route: "GET /server/users/:id/orders".into(),
                     count: 60,

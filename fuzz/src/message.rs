@@ -182,6 +182,7 @@ fn service_config(inp: &mut Input, name: &str) -> ServiceConfig {
         mention_users: ids(inp),
         link,
         thresholds: Thresholds { warning_bp: 500, critical_bp: 1000, min_requests: 100, clear_pct: 80 },
+        down_unreachable_bp: None,
     }
 }
 

@@ -42,6 +42,7 @@ fn flood_flush(n: u64) -> Flush {
                 status_4xx: 0,
                 status_5xx: seq * 10,
                 no_response: 0,
+                unreachable: 0,
                 routes: (0..5)
                     .map(|r| RouteCounters {
                         route: format!("GET /flood/{k}/{r}"),

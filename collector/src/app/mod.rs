@@ -37,9 +37,11 @@ async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     Err(e) => tracing::error!("pruning history failed: {e}"),
                 }
             }
-            c.commit(notices, now)
+            (c.commit(notices, now), c.engine.take_probe_requests())
         });
-        match r.await {
+        let (r, probes) = r.await;
+        shared.wake_probes(&probes);
+        match r {
             Ok(hooks) => shared.wake_all(&hooks),
             Err(e) => tracing::error!("writing state failed (kept in memory, retried every second): {e}"),
         }
@@ -63,9 +65,12 @@ async fn health_loop(shared: Arc<Shared>, name: String, mut stop: watch::Receive
     };
     let mut every = tokio::time::interval(hc.interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let now_please = shared.probe_waker(&name);
     loop {
         tokio::select! {
             _ = every.tick() => {}
+            // A DOWN seen from the proxy: confirm it now, then keep the usual schedule.
+            _ = now_please.notified() => every.reset(),
             _ = stop.wait_for(|s| *s) => return,
         }
         let result = probe::probe(&client, &hc, now_ms()).await;

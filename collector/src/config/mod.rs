@@ -7,7 +7,7 @@ mod locate;
 mod raw;
 mod values;
 
-pub use fast::FastBurn;
+pub use fast::{FastBurn, PassiveDown};
 pub use history::{DEFAULT_MAX_ROWS, DEFAULT_RETENTION, HistoryConfig, StatusToken};
 pub use values::normalize_webhook;
 use values::{check_link, parse_expect};
@@ -92,6 +92,8 @@ pub struct ServiceConfig {
     pub mention_users: Vec<String>,
     pub link: Option<String>,
     pub thresholds: Thresholds,
+    /// Its own `down_unreachable` (basis points; 0 off), else the global one.
+    pub down_unreachable_bp: Option<u64>,
 }
 
 /// Caps that bound the collector's memory whatever proxies send.
@@ -126,6 +128,8 @@ pub struct Config {
     pub stale_after: Duration,
     /// The short window that pages CRITICAL at once when nearly everything fails.
     pub fast: FastBurn,
+    /// DOWN from the proxy's own view, for services without their own setting.
+    pub passive_down: PassiveDown,
     pub top_routes: usize,
     pub tokens: Vec<IngestToken>,
     pub webhooks: BTreeMap<String, Webhook>,
@@ -168,6 +172,12 @@ impl Config {
             ctx.err_at(off, &locate::key_at(src, off), e.message().trim())
         })?;
         ctx.build(path, raw)
+    }
+
+    /// The passive DOWN in force for `name` (its own share, the global minimum and span).
+    pub fn passive_down(&self, name: &str) -> PassiveDown {
+        let own = self.service(name).and_then(|s| s.down_unreachable_bp);
+        PassiveDown { share_bp: own.unwrap_or(self.passive_down.share_bp), ..self.passive_down }
     }
 
     /// The configuration of service `name`, if configured.
@@ -314,6 +324,7 @@ impl Ctx<'_> {
         let reminder = self.duration(&raw.reminder, "reminder", Duration::from_secs(1800))?;
         let stale_after = self.duration(&raw.stale_after, "stale_after", Duration::from_secs(60))?;
         let fast = self.fast_burn(&raw, window, bucket, defaults.critical_bp)?;
+        let passive_down = self.passive_down(&raw, window, bucket)?;
         let top_routes = self.positive(
             &raw.top_routes.as_ref().map(|v| Spanned::new(v.span(), *v.get_ref() as u64)),
             "top_routes",
@@ -401,6 +412,7 @@ impl Ctx<'_> {
             reminder,
             stale_after,
             fast,
+            passive_down,
             top_routes,
             tokens,
             webhooks,
@@ -521,6 +533,11 @@ impl Ctx<'_> {
             mention_users: s.mention_users.clone(),
             link: s.link.as_ref().map(|l| l.get_ref().clone()),
             thresholds,
+            down_unreachable_bp: s
+                .down_unreachable
+                .as_ref()
+                .map(|_| self.share(&s.down_unreachable, &format!("{at}.down_unreachable"), 0))
+                .transpose()?,
         })
     }
 }

@@ -22,6 +22,9 @@ pub struct RawConfig {
     pub fast_window: Option<Spanned<String>>,
     pub fast_critical: Option<Spanned<f64>>,
     pub fast_min_requests: Option<Spanned<u64>>,
+    pub down_unreachable: Option<Spanned<f64>>,
+    pub down_unreachable_min: Option<Spanned<u64>>,
+    pub down_span: Option<Spanned<String>>,
     pub top_routes: Option<Spanned<usize>>,
     #[serde(default)]
     pub tokens: Vec<RawToken>,
@@ -98,6 +101,7 @@ pub struct RawService {
     pub mention_roles: Vec<String>,
     #[serde(default)]
     pub mention_users: Vec<String>,
+    pub down_unreachable: Option<Spanned<f64>>,
     pub link: Option<Spanned<String>>,
     pub warning: Option<Spanned<f64>>,
     pub critical: Option<Spanned<f64>>,

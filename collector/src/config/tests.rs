@@ -92,6 +92,20 @@ fn thresholds_and_references_are_checked() {
     assert!(!parse(&format!("fast_window = \"0s\"\n{fixed}")).unwrap().fast.enabled());
     let d = parse(&fixed).unwrap().fast;
     assert_eq!((d.window, d.critical_bp, d.min_requests), (Duration::from_secs(10), 5_000, 20));
+    // The passive DOWN: defaults, off with 0, per service, its span checked like the fast window.
+    let c = parse(&fixed).unwrap();
+    let p = c.passive_down;
+    assert_eq!((p.share_bp, p.min, p.span), (8_000, 10, Duration::from_secs(10)));
+    assert!(!parse(&format!("down_unreachable = 0\n{fixed}")).unwrap().passive_down.enabled());
+    let e = parse(&format!("down_span = \"3s\"\n{fixed}")).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (1, "down_span"), "{e}");
+    let own = fixed.replace(
+        "health_url = \"http://127.0.0.1:3000/\"",
+        "health_url = \"http://127.0.0.1:3000/\"\ndown_unreachable = 0",
+    );
+    let c = parse(&own).unwrap();
+    let name = c.services[0].name.clone();
+    assert!(!c.passive_down(&name).enabled() && c.passive_down("other").enabled(), "per service");
     let e = parse(&fixed.replace(
         "health_url = \"http://127.0.0.1:3000/\"",
         "health_url = \"http://127.0.0.1:3000/\"\nlink = \"https://x/{nope}\"",

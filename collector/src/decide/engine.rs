@@ -114,6 +114,8 @@ pub struct Engine {
     proxies_dirty: BTreeSet<String>,
     /// When this collector process started: the watchdog gives proxies `stale_after` from here.
     started_ms: u64,
+    /// Services whose health check should run now (a passive DOWN to confirm).
+    probe_now: BTreeSet<String>,
 }
 
 fn ms(d: std::time::Duration) -> u64 {
@@ -161,6 +163,7 @@ impl Engine {
             proxies,
             proxies_dirty,
             started_ms: now_ms,
+            probe_now: BTreeSet::new(),
             cfg,
         }
     }
@@ -171,6 +174,30 @@ impl Engine {
             self.proxies_dirty.remove(&id);
             self.proxies.insert(id, p);
         }
+    }
+
+    /// Services whose health check should run at once (to confirm a DOWN seen from the proxy), since the
+    /// last call.
+    pub fn take_probe_requests(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.probe_now).into_iter().collect()
+    }
+
+    /// What the proxies saw of `name` over the passive DOWN's span: `Some(failure)` while most of its
+    /// responses were made for want of the upstream (at least the minimum of them).
+    fn unreachable(&self, name: &str, now_ms: u64) -> Option<crate::decide::health::Failure> {
+        let p = self.cfg.passive_down(name);
+        if !p.enabled() {
+            return None;
+        }
+        let span_ms = ms(p.span);
+        let r = self.services.get(name)?.window.counts_recent(now_ms, span_ms);
+        let dominant = r.unreachable >= p.min
+            && u128::from(r.unreachable) * 10_000 >= u128::from(p.share_bp) * u128::from(r.requests);
+        dominant.then_some(crate::decide::health::Failure::Unreachable {
+            unreachable: r.unreachable,
+            requests: r.requests,
+            span_ms,
+        })
     }
 
     /// Every proxy the collector knows or expects, by id.
@@ -322,6 +349,7 @@ impl Engine {
             let Some(s) = self.services.get_mut(d.name) else { continue };
             if late.is_none() {
                 s.window.add(now_ms, d.responses, d.status_5xx, &routes);
+                s.window.add_unreachable(now_ms, d.unreachable);
                 s.window.covered(now_ms, counted_from);
             }
             let t = &mut s.totals;
@@ -365,6 +393,23 @@ impl Engine {
         let th = self.cfg.thresholds(name);
         let reminder = ms(self.cfg.reminder);
         let coverage = self.coverage(name, now_ms);
+        let unreachable = self.unreachable(name, now_ms);
+        let checked = self.cfg.service(name).is_some_and(|c| c.health.is_some());
+        let passive = self.cfg.passive_down(name);
+        let s = self.services.get_mut(name)?;
+        // The proxy's own view: DOWN when it cannot reach the service (a health check confirms it at once);
+        // without a health check, UP when it reaches it again.
+        let health = health.or_else(|| match unreachable {
+            Some(failure) => s.health.passive_down(now_ms, failure),
+            None if !checked && s.health.passive => {
+                let r = s.window.counts_recent(now_ms, ms(passive.span));
+                (r.requests.saturating_sub(r.unreachable) >= passive.min).then(|| s.health.passive_up(now_ms)).flatten()
+            }
+            None => None,
+        });
+        if checked && matches!(health, Some(HealthChange::Down { failures: 0, .. })) {
+            self.probe_now.insert(name.to_string());
+        }
         let s = self.services.get_mut(name)?;
         let expired = s.window.expire(now_ms);
         let (requests, errors) = s.window.counts(now_ms);
@@ -412,8 +457,9 @@ impl Engine {
             .and_then(|s| s.health.as_ref())
             .map(|h| (h.failures_before_down, h.successes_before_up))
             .unwrap_or((1, 1));
+        let unreachable = self.unreachable(name, now_ms).is_some();
         let s = self.services.get_mut(name)?;
-        let change = s.health.record(p, down, up);
+        let change = s.health.record(p, down, up, unreachable);
         self.dirty.insert(name.to_string());
         self.judge(name, now_ms, change)
     }
@@ -503,7 +549,7 @@ fn burst(cfg: &Config, window: &ErrorWindow, now_ms: u64) -> Option<Burst> {
         return None;
     }
     let window_ms = ms(fast.window);
-    let (requests, errors) = window.counts_recent(now_ms, window_ms);
+    let crate::decide::window::Recent { requests, errors, .. } = window.counts_recent(now_ms, window_ms);
     let burning = requests >= fast.min_requests
         && u128::from(errors) * 10_000 >= u128::from(fast.critical_bp) * u128::from(requests);
     burning.then_some(Burst { requests, errors, window_ms })

@@ -21,6 +21,8 @@ pub struct ServiceBase {
     pub status_4xx: u64,
     pub status_5xx: u64,
     pub no_response: u64,
+    #[serde(default)]
+    pub unreachable: u64,
     /// Route counters by [`route_key`], not by name: the ledger holds one baseline per
     /// proxy boot, so names would be stored once per proxy (100 proxies x 1,000 routes is
     /// 100,000 strings) and copied on every flush. Older databases stored `routes` by
@@ -54,6 +56,8 @@ pub struct ServiceDelta<'f> {
     pub status_4xx: u64,
     pub status_5xx: u64,
     pub no_response: u64,
+    /// Of the new 5xx, those the proxy made because it could not reach the upstream.
+    pub unreachable: u64,
     /// `(route, new 5xx, first_seen_ms, last_seen_ms)`.
     pub routes: Vec<(&'f str, u64, u64, u64)>,
 }
@@ -157,8 +161,10 @@ impl Ledger {
                 status_4xx: delta(s.status_4xx, base.status_4xx),
                 status_5xx: delta(s.status_5xx, base.status_5xx),
                 no_response: delta(s.no_response, base.no_response),
+                unreachable: delta(s.unreachable, base.unreachable),
                 routes: Vec::new(),
             };
+            base.unreachable = s.unreachable;
             (base.responses, base.status_4xx, base.status_5xx, base.no_response) =
                 (s.responses, s.status_4xx, s.status_5xx, s.no_response);
             // The route baseline becomes exactly this flush's routes (docs/flush-format.md).

@@ -12,10 +12,25 @@ pub struct Bucket {
     pub errors: u64,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub routes: BTreeMap<String, u64>,
+    /// Of `errors`, those the proxy made because it could not reach the upstream.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreachable: u64,
     /// The time the flushes that arrived in this bucket cover: from the earliest one's start (its
     /// proxy's previous flush) to the latest arrival. `None` in buckets of older collectors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub covers: Option<(u64, u64)>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// Counts of the most recent buckets (the fast burn's and the passive DOWN's short spans).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recent {
+    pub requests: u64,
+    pub errors: u64,
+    pub unreachable: u64,
 }
 
 /// Sums over the window.
@@ -151,12 +166,29 @@ impl ErrorWindow {
         (r, e)
     }
 
-    /// Requests and 5xx in the last `span_ms` at `now_ms` (whole buckets: the current one and those
-    /// before it that fit), for the fast burn.
-    pub fn counts_recent(&self, now_ms: u64, span_ms: u64) -> (u64, u64) {
+    /// Counts in the last `span_ms` at `now_ms` (whole buckets: the current one and those before it
+    /// that fit), for the fast burn and the passive DOWN.
+    pub fn counts_recent(&self, now_ms: u64, span_ms: u64) -> Recent {
         let from = (self.bucket_start(now_ms) + self.bucket_ms).saturating_sub(span_ms);
         let recent = self.buckets.iter().rev().skip_while(|b| b.start_ms > now_ms).take_while(|b| b.start_ms >= from);
-        recent.fold((0, 0), |(r, e), b| (r.saturating_add(b.requests), e.saturating_add(b.errors)))
+        recent.fold(Recent::default(), |t, b| Recent {
+            requests: t.requests.saturating_add(b.requests),
+            errors: t.errors.saturating_add(b.errors),
+            unreachable: t.unreachable.saturating_add(b.unreachable),
+        })
+    }
+
+    /// Adds `n` responses the proxy made for want of the upstream, arrived at `now_ms` (already counted
+    /// as requests and 5xx by [`ErrorWindow::add`]).
+    pub fn add_unreachable(&mut self, now_ms: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let idx = self.bucket_at(now_ms);
+        self.changed.insert(self.bucket_start(now_ms));
+        if let Some(b) = self.buckets.get_mut(idx) {
+            b.unreachable = b.unreachable.saturating_add(n);
+        }
     }
 
     /// Totals over the window at `now_ms` (buckets that left it are not counted, even before `expire`).
@@ -196,6 +228,7 @@ impl ErrorWindow {
         for b in buckets {
             let routes: Vec<(&str, u64)> = b.routes.iter().map(|(r, c)| (r.as_str(), *c)).collect();
             w.add(b.start_ms, b.requests, b.errors, &routes);
+            w.add_unreachable(b.start_ms, b.unreachable);
             if b.covers.is_some() {
                 let i = w.bucket_at(b.start_ms);
                 if let Some(x) = w.buckets.get_mut(i) {

@@ -83,15 +83,16 @@ pub async fn flush(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
                         );
                     }
                     let wrote = if got.notices.is_empty() { Ok(vec![]) } else { c.commit(got.notices, now) };
-                    Ok((got.result, wrote))
+                    Ok((got.result, wrote, c.engine.take_probe_requests()))
                 }
                 Err(refused) => Err(refused),
             }
         })
         .await;
     match result {
-        Ok((outcome, wrote)) => {
+        Ok((outcome, wrote, probes)) => {
             shared.stats.accepted(outcome);
+            shared.wake_probes(&probes);
             match wrote {
                 Ok(hooks) => shared.wake_all(&hooks),
                 Err(e) => tracing::error!("writing alert state failed (kept in memory, retried every second): {e}"),

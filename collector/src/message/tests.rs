@@ -45,6 +45,7 @@ fn svc() -> ServiceConfig {
         mention_users: vec!["222".into()],
         link: Some("https://logs.example.com/?q={service}&from={from_s}&to={to_s}".into()),
         thresholds: TH,
+        down_unreachable_bp: None,
     }
 }
 

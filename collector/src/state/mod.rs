@@ -28,6 +28,8 @@ pub struct Shared {
     pub core: Arc<Mutex<Core>>,
     pub webhooks: Mutex<BTreeMap<String, WebhookStatus>>,
     wakers: BTreeMap<String, Arc<Notify>>,
+    /// Per health-checked service: wakes its check at once (a DOWN seen from the proxy, to confirm).
+    probes: BTreeMap<String, Arc<Notify>>,
     pub http: reqwest::Client,
     pub started_ms: u64,
     pub first_start_ms: u64,
@@ -60,6 +62,20 @@ impl Shared {
         }
     }
 
+    /// The notifier that runs service `name`'s health check at once.
+    pub fn probe_waker(&self, name: &str) -> Arc<Notify> {
+        self.probes.get(name).cloned().unwrap_or_default()
+    }
+
+    /// Runs the health checks of `services` at once.
+    pub fn wake_probes(&self, services: &[String]) {
+        for s in services {
+            if let Some(w) = self.probes.get(s) {
+                w.notify_one();
+            }
+        }
+    }
+
     /// Writes notices (and the changed state) then wakes their webhooks; logs a failed write.
     pub async fn commit(&self, notices: Vec<Notice>) {
         match self.with_core(move |c| c.commit(notices, now_ms())).await {
@@ -85,10 +101,12 @@ pub fn open(cfg: Config) -> Result<Arc<Shared>, Error> {
         .build()
         .map_err(|e| Error::Other(format!("HTTP client: {e}")))?;
     let wakers = cfg.webhooks.keys().map(|k| (k.clone(), Arc::new(Notify::new()))).collect();
+    let probes = cfg.services.iter().map(|s| (s.name.clone(), Arc::new(Notify::new()))).collect();
     Ok(Arc::new(Shared {
         core: Arc::new(Mutex::new(Core::new(engine, store))),
         webhooks: Mutex::new(BTreeMap::new()),
         wakers,
+        probes,
         http,
         started_ms: now,
         first_start_ms,

@@ -64,7 +64,7 @@ fn snapshot_and_outbox_round_trip_in_order() {
     };
     let bucket = window.take_changed(1_000).0.remove(0);
     let state = ServiceState { window: ErrorWindow::default(), ..state };
-    let old = Bucket { start_ms: 0, requests: 1, errors: 0, routes: Default::default(), covers: None };
+    let old = Bucket { start_ms: 0, requests: 1, errors: 0, unreachable: 0, routes: Default::default(), covers: None };
     let snap = Snapshot {
         ledger: vec![(("p".into(), "b".into()), Some(base.clone()))],
         services: vec![("be".into(), state.clone())],

@@ -147,6 +147,7 @@ pub fn flush(boot: &str, seq: u64, service: &str, responses: u64, e5: u64, route
             status_4xx: 0,
             status_5xx: e5,
             no_response: 0,
+            unreachable: 0,
             routes: routes
                 .iter()
                 .map(|(r, c)| RouteCounters {

@@ -56,6 +56,7 @@ pub fn flush_of(proxy: &str, boot: &str, seq: u64, services: &[Counts<'_>]) -> F
                 status_4xx: 0,
                 status_5xx: *e5,
                 no_response: 0,
+                unreachable: 0,
                 routes: routes
                     .iter()
                     .map(|(r, c)| RouteCounters {

@@ -31,6 +31,7 @@ fn flush(seq: u64, services: Vec<Svc<'_>>) -> Flush {
                 status_4xx: 0,
                 status_5xx: e5,
                 no_response: 0,
+                unreachable: 0,
                 routes: routes
                     .into_iter()
                     .map(|(r, c)| RouteCounters {
@@ -493,4 +494,84 @@ fn a_gap_longer_than_a_window_shorter_than_stale_after_still_holds_the_incident(
     let after = s.run(40, 100, 40);
     assert!(after.is_empty(), "no RESOLVED, no re-raise: {after:?}");
     assert_eq!(s.e.coverage("be", s.t), Coverage::Full);
+}
+
+/// The product defaults with `be` health-checked (or not).
+fn product_with_be(checked: bool) -> Arc<Config> {
+    let mut src = String::from(
+        "[[tokens]]\ntoken = \"tok-tok-tok\"\n[webhooks]\ndefault = \"http://127.0.0.1:1/api/webhooks/1/t\"\n",
+    );
+    src.push_str("[[services]]\nname = \"be\"\n");
+    if checked {
+        src.push_str("health_url = \"http://127.0.0.1:2/\"\n");
+    }
+    Arc::new(Config::parse(std::path::Path::new("t.toml"), &src).unwrap())
+}
+
+/// One 5 s flush of `ok` answered and `cut` unreachable responses (Envoy's 503s for a refused connection).
+fn refused(e: &mut Engine, t: &mut u64, seq: &mut u64, tot: &mut (u64, u64, u64), ok: u64, cut: u64) -> Vec<Notice> {
+    *t += 5_000;
+    *seq += 1;
+    *tot = (tot.0 + ok + cut, tot.1 + cut, tot.2 + cut);
+    let mut f = flush(*seq, vec![("be", tot.0, tot.1, vec![])]);
+    f.services[0].unreachable = tot.2;
+    let mut out = e.ingest(&f, *t).unwrap().notices;
+    out.extend(e.tick(*t));
+    out
+}
+
+#[test]
+fn the_proxy_that_cannot_reach_a_service_makes_it_down_at_once_and_a_passing_check_ends_it() {
+    let mut e = Engine::restore(product_with_be(true), 0, vec![], vec![], BTreeMap::new());
+    let (mut t, mut seq, mut tot) = (0, 0, (0, 0, 0));
+    for _ in 0..60 {
+        assert!(refused(&mut e, &mut t, &mut seq, &mut tot, 100, 0).is_empty());
+    }
+    // The upstream is killed: every request is Envoy's own 503 (connection refused).
+    let first = refused(&mut e, &mut t, &mut seq, &mut tot, 0, 100);
+    assert_eq!(first.iter().map(change).collect::<Vec<_>>(), [IncidentChange::Opened { to: CRIT }], "fast burn");
+    let second = refused(&mut e, &mut t, &mut seq, &mut tot, 0, 100);
+    assert_eq!(second.iter().map(change).collect::<Vec<_>>(), [IncidentChange::Worse { from: CRIT, to: DOWN_CRIT }]);
+    let Event::Incident(ev) = &second[0].event else { panic!() };
+    let Some(HealthChange::Down { failure, failures: 0 }) = &ev.health else { panic!("{ev:?}") };
+    assert_eq!(failure.to_string(), "the proxy cannot reach it: 200 of 200 requests in 10 s");
+    assert_eq!(e.take_probe_requests(), ["be"], "a health check confirms it at once");
+    // The check passes while the proxy still cannot reach it: still DOWN.
+    let ok = |at| ProbeResult { at_ms: at, latency_ms: 1, failure: None, status: Some(200) };
+    assert_eq!(e.probe("be", ok(t)), None);
+    // Reachable again: the next passing check says UP. The 10 s outage is 3.3 % of the 5 min window and the
+    // fast burn has passed: nothing is wrong any more, the incident ends (timed from its first message).
+    refused(&mut e, &mut t, &mut seq, &mut tot, 100, 0);
+    refused(&mut e, &mut t, &mut seq, &mut tot, 100, 0);
+    let up = e.probe("be", ok(t)).unwrap();
+    assert!(matches!(change(&up), IncidentChange::Resolved { from: DOWN_CRIT, lasted_ms: 15_000, .. }), "{up:?}");
+}
+
+#[test]
+fn without_a_health_check_reachable_responses_end_a_passive_down() {
+    let mut e = Engine::restore(product_with_be(false), 0, vec![], vec![], BTreeMap::new());
+    let (mut t, mut seq, mut tot) = (0, 0, (0, 0, 0));
+    for _ in 0..60 {
+        refused(&mut e, &mut t, &mut seq, &mut tot, 100, 0);
+    }
+    refused(&mut e, &mut t, &mut seq, &mut tot, 0, 100);
+    refused(&mut e, &mut t, &mut seq, &mut tot, 0, 100);
+    assert!(e.services()["be"].health.is_down() && e.take_probe_requests().is_empty(), "no check to run");
+    let back = refused(&mut e, &mut t, &mut seq, &mut tot, 100, 0);
+    let back: Vec<IncidentChange> = back.iter().map(change).collect();
+    assert_eq!(back, [IncidentChange::Better { from: DOWN_CRIT, to: CRIT }], "UP once the proxy reaches it again");
+}
+
+#[test]
+fn a_two_second_restart_is_not_down() {
+    let mut e = Engine::restore(product_with_be(true), 0, vec![], vec![], BTreeMap::new());
+    let (mut t, mut seq, mut tot) = (0, 0, (0, 0, 0));
+    for _ in 0..60 {
+        refused(&mut e, &mut t, &mut seq, &mut tot, 100, 0);
+    }
+    assert!(refused(&mut e, &mut t, &mut seq, &mut tot, 60, 40).is_empty(), "40 of 200 in 10 s: 20 %");
+    for _ in 0..10 {
+        assert!(refused(&mut e, &mut t, &mut seq, &mut tot, 100, 0).is_empty());
+    }
+    assert!(!e.services()["be"].health.is_down());
 }
