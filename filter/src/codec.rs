@@ -124,6 +124,11 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(b).map_err(|_| DecodeError::BadUtf8)
     }
 
+    /// Whether every byte was read (an optional trailing field is absent).
+    pub fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
     /// Fails unless every byte was read.
     pub fn end(self) -> Result<(), DecodeError> {
         if self.rest.is_empty() { Ok(()) } else { Err(DecodeError::Trailing(self.rest.len())) }

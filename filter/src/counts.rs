@@ -64,6 +64,8 @@ pub struct ServiceCounts {
     pub status_5xx: u64,
     /// Requests that ended without a response.
     pub no_response: u64,
+    /// Of the 5xx, those the proxy made because it could not reach the upstream ([`crate::reach`]).
+    pub unreachable: u64,
     /// 5xx responses by route, bounded.
     pub routes: RouteTable,
 }
@@ -88,12 +90,18 @@ impl ServiceCounts {
         self.no_response = self.no_response.saturating_add(1);
     }
 
+    /// Marks one of the 5xx counted as the proxy's own for want of the upstream.
+    pub fn unreachable(&mut self) {
+        self.unreachable = self.unreachable.saturating_add(1);
+    }
+
     /// Adds `other` into `self`, keeping at most `max_routes` named routes.
     pub fn absorb(&mut self, other: &ServiceCounts, max_routes: usize) {
         self.responses = self.responses.saturating_add(other.responses);
         self.status_4xx = self.status_4xx.saturating_add(other.status_4xx);
         self.status_5xx = self.status_5xx.saturating_add(other.status_5xx);
         self.no_response = self.no_response.saturating_add(other.no_response);
+        self.unreachable = self.unreachable.saturating_add(other.unreachable);
         self.routes.absorb(&other.routes, max_routes);
     }
 
@@ -106,6 +114,7 @@ impl ServiceCounts {
     pub fn is_consistent(&self) -> bool {
         self.status_4xx.checked_add(self.status_5xx).is_some_and(|c| c <= self.responses)
             && self.routes.total() <= self.status_5xx
+            && self.unreachable <= self.status_5xx
     }
 }
 

@@ -59,6 +59,11 @@ pub fn write_flush(f: &Flush) -> Vec<u8> {
             out.push(',');
             field(&mut out, name, n);
         }
+        // Absent when 0, as serde skips it.
+        if s.unreachable > 0 {
+            out.push(',');
+            field(&mut out, "unreachable", s.unreachable);
+        }
         out.push_str(",\"routes\":[");
         for (j, r) in s.routes.iter().enumerate() {
             if j > 0 {

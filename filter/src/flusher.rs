@@ -34,7 +34,7 @@ pub fn build_flush<S: SharedData + ?Sized>(
                 status_4xx: c.status_4xx,
                 status_5xx: c.status_5xx,
                 no_response: c.no_response,
-                unreachable: 0,
+                unreachable: c.unreachable,
                 routes: c
                     .routes
                     .iter()

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod json;
 pub mod lease;
 pub mod merge;
+pub mod reach;
 pub mod record;
 pub mod refusals;
 pub mod route;

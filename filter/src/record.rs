@@ -112,6 +112,11 @@ impl ServiceRecord {
             w.u64(s.first_ms);
             w.u64(s.last_ms);
         }
+        // Written after the routes, and only when not zero: a record of a filter before it reads the same,
+        // and it reads records written before it (nothing after the routes: zero).
+        if c.unreachable > 0 {
+            w.u64(c.unreachable);
+        }
         w.finish()
     }
 
@@ -143,6 +148,9 @@ impl ServiceRecord {
             if counts.routes.len() == before {
                 return Err(DecodeError::Invalid("duplicate route"));
             }
+        }
+        if !r.is_empty() {
+            counts.unreachable = r.u64()?;
         }
         r.end()?;
         if !counts.is_consistent() {
@@ -296,7 +304,20 @@ mod tests {
         }
         let mut extra = good.clone();
         extra.push(0);
+        assert_eq!(ServiceRecord::decode(&extra), Err(DecodeError::Truncated), "a cut-off unreachable count");
+        extra.extend([0u8; 8]);
         assert_eq!(ServiceRecord::decode(&extra), Err(DecodeError::Trailing(1)));
+    }
+
+    #[test]
+    fn the_unreachable_count_is_kept_and_an_older_record_reads_as_zero() {
+        let mut r = record();
+        let older = r.encode();
+        assert_eq!(ServiceRecord::decode(&older).unwrap().counts.unreachable, 0);
+        r.counts.unreachable = r.counts.status_5xx;
+        assert_eq!(ServiceRecord::decode(&r.encode()), Ok(r.clone()));
+        r.counts.unreachable = r.counts.status_5xx + 1;
+        assert_eq!(ServiceRecord::decode(&r.encode()), Err(DecodeError::Invalid("inconsistent counters")));
     }
 
     #[test]

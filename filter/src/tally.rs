@@ -37,6 +37,13 @@ impl Tally {
         }
     }
 
+    /// Marks one 5xx of `service` (counted just before) as the proxy's own for want of the upstream.
+    pub fn unreachable(&mut self, service: &str) {
+        if let Some(c) = self.entry(service) {
+            c.unreachable();
+        }
+    }
+
     /// Counts one request of `service` that ended without a response.
     pub fn no_response(&mut self, service: &str) {
         if let Some(c) = self.entry(service) {

@@ -199,8 +199,9 @@ fn requests_alone_make_no_shared_data_calls() {
 /// The reads the filter makes per response are its main cost (BENCHMARKS.md, variant (e)):
 /// nothing in the request phase; `:status` and (without a configured service) the cluster
 /// name for any response; a 5xx adds `request.method` / `request.path`, read in `on_log`
-/// where Envoy still answers them. After the first stream, which also reads
-/// `response.code` to learn the host.
+/// where Envoy still answers them, and whether the proxy could reach the upstream (Envoy's
+/// `response.code_details`, nginx's `ngx.upstream_header_time`). After the first stream, which
+/// also reads `response.code` to learn the host.
 #[test]
 fn reads_per_response_are_status_and_service_and_for_a_5xx_its_route() {
     use faultline_tests::host::Phase::{Log, ResponseHeaders};
@@ -226,6 +227,7 @@ fn reads_per_response_are_status_and_service_and_for_a_5xx_its_route() {
         }
         failed.push(read(Log, "request.method"));
         failed.push(read(Log, "request.path"));
+        failed.push(read(Log, if envoy { "response.code_details" } else { "ngx.upstream_header_time" }));
         proxy.exchange(0, &request, &Ending::status(503)).unwrap();
         assert_eq!(proxy.take_stream_reads(), failed, "a 503 (envoy: {envoy})");
 
@@ -234,5 +236,36 @@ fn reads_per_response_are_status_and_service_and_for_a_5xx_its_route() {
         let be = last.services.iter().find(|s| s.name == "be").unwrap();
         let routes: Vec<&str> = be.routes.iter().map(|r| r.route.as_str()).collect();
         assert_eq!(routes, ["GET /server/users/:id/orders"], "envoy: {envoy}");
+    }
+}
+
+/// A 5xx the proxy made because it could not reach the upstream is counted as `unreachable` too (the
+/// collector's passive DOWN); one the upstream answered is not. What each host says: Envoy's
+/// `response.code_details` (checked on Envoy 1.40: `via_upstream`, and for a refused connection
+/// `upstream_reset_before_response_started{remote_connection_failure|…}`), nginx's
+/// `ngx.upstream_header_time` (`0.002` when the upstream answered, `-` when none did).
+#[test]
+fn a_5xx_the_proxy_made_for_want_of_the_upstream_is_counted_unreachable() {
+    for envoy in [true, false] {
+        let overrides = if envoy { json!({}) } else { json!({"service": "be"}) };
+        let proxy = start(envoy, overrides, 1);
+        let request = Request::get("/server/items").cluster("be");
+        proxy.exchange(0, &request, &Ending::status(200)).unwrap(); // learns the host
+        let (prop, cut, answered) = if envoy {
+            (
+                "response.code_details",
+                &b"upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}"[..],
+                &b"via_upstream"[..],
+            )
+        } else {
+            ("ngx.upstream_header_time", &b"-"[..], &b"0.002"[..])
+        };
+        for _ in 0..3 {
+            proxy.exchange(0, &request.clone().property(prop, cut), &Ending::status(503)).unwrap();
+        }
+        proxy.exchange(0, &request.clone().property(prop, answered), &Ending::status(502)).unwrap();
+        let last = settle(&proxy).unwrap();
+        let be = last.services.iter().find(|s| s.name == "be").unwrap();
+        assert_eq!((be.status_5xx, be.unreachable), (4, 3), "envoy: {envoy}");
     }
 }

@@ -4,7 +4,7 @@ use super::host::{header, log, now_ms, property};
 use crate::config::Config;
 use crate::counts::{self, StatusClass};
 use crate::service::{self, HostKind};
-use crate::{route, tally::Tally};
+use crate::{reach, route, tally::Tally};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
@@ -106,9 +106,15 @@ impl Stream {
             StatusClass::ServerError => {
                 let method = property(&["request", "method"]);
                 let path = property(&["request", "path"]);
+                let kind = self.state.host.get();
+                let cut = reach::property(kind).is_some_and(|p| reach::unreachable(kind, property(p).as_deref()));
                 let mut buf = self.state.route_buf.borrow_mut();
                 route::write_route(&mut buf, method.as_deref(), path.as_deref());
-                self.state.tally.borrow_mut().response(&service, class, Some(&buf), now_ms());
+                let mut tally = self.state.tally.borrow_mut();
+                tally.response(&service, class, Some(&buf), now_ms());
+                if cut {
+                    tally.unreachable(&service);
+                }
             }
             StatusClass::Unknown => {
                 let n = self.state.odd_statuses.get().wrapping_add(1);
