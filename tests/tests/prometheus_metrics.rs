@@ -111,7 +111,8 @@ fn promtool_accepts_the_generated_rules() {
         std::fs::write(&file, &rules).unwrap();
         let (ok, why) = promtool(&["check", "rules", file.to_str().unwrap()], "");
         assert!(ok, "{args:?}: {why}\n{rules}");
-        let n = if args.contains(&"--config") { 8 } else { 6 };
+        // Recording rules, two tiers per threshold group, the fast burn and DOWN.
+        let n = if args.contains(&"--config") { 9 } else { 7 };
         assert!(why.contains(&format!("SUCCESS: {n} rules found")), "{args:?}: {why}");
     }
     let out = Command::new(bin()).args(["rules", "--window", "0s"]).output().unwrap();
