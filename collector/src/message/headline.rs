@@ -72,6 +72,8 @@ pub fn headline(n: &Notice) -> Headline {
     match &n.event {
         Event::Incident(e) => incident(n, e),
         Event::Proxy(p) => proxy(n, p),
+        Event::Post(p) => super::living::post_headline(n, p),
+        Event::Living(l) => super::living::living_headline(n, l),
         Event::Test => Headline {
             text: format!("🧪 TEST — Faultline test alert for {svc}: nothing is wrong"),
             colour: BLUE,

@@ -207,7 +207,10 @@ impl History<'_> {
         for row in rows {
             let (id, webhook, notice, created_ms, outcome, sent_ms, attempts, message_id) = row?;
             let (svc, title) = match serde_json::from_str::<Notice>(&notice) {
-                Ok(Notice { event: crate::decide::notice::Event::Test, .. }) => continue,
+                // Tests and edits of living messages are not alerts.
+                Ok(Notice { event: crate::decide::notice::Event::Test | crate::decide::notice::Event::Living(_), .. }) => {
+                    continue;
+                }
                 Ok(n) => (n.service.clone(), message::title(&n)),
                 Err(_) => ("?".to_string(), "(undecodable alert)".to_string()),
             };

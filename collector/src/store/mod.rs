@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS sent (id INTEGER PRIMARY KEY, webhook TEXT NOT NULL, 
   sent_ms INTEGER NOT NULL, message_id TEXT, outcome TEXT NOT NULL, notice TEXT NOT NULL);
 ";
 
+pub mod act;
 pub mod history;
 
 /// Delivered or abandoned alerts kept for history (issue 6); older ones are pruned.
@@ -87,6 +88,7 @@ impl Store {
             conn.execute_batch("ALTER TABLE sent ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")?;
         }
         conn.execute_batch(history::SCHEMA)?;
+        conn.execute_batch(act::SCHEMA)?;
         Ok(Store { conn, full_sync: true })
     }
 
@@ -163,7 +165,7 @@ impl Store {
 
     /// Deletes history older than `before_ms` and beyond `max_rows` rows per table.
     pub fn prune_history(&mut self, before_ms: u64, max_rows: u64) -> Result<usize, StoreError> {
-        history::prune(&self.conn, before_ms, max_rows)
+        Ok(history::prune(&self.conn, before_ms, max_rows)? + act::prune(&self.conn, before_ms)?)
     }
 
     /// Alerts and delivery records are synced to disk at commit (FULL). A snapshot without alerts
@@ -231,8 +233,24 @@ impl Store {
         owner: &str,
         now_ms: u64,
     ) -> Result<Vec<i64>, StoreError> {
+        self.commit_with(snap, None, notices, owner, now_ms)
+    }
+
+    /// [`Store::commit`] with the desk's changes in the same transaction. A new edit of an incident's living
+    /// message replaces the ones still waiting (only the latest state is worth sending).
+    pub fn commit_with(
+        &mut self,
+        snap: &Snapshot,
+        desk: Option<&crate::decide::desk::DeskChanges>,
+        notices: &[(String, Notice)],
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Vec<i64>, StoreError> {
         self.sync(!notices.is_empty())?;
         let tx = self.conn.transaction()?;
+        if let Some(d) = desk {
+            act::write_desk(&tx, d)?;
+        }
         {
             let mut up = tx.prepare_cached(
                 "INSERT INTO baseline (proxy_id, boot_id, data) VALUES (?1, ?2, ?3) \
@@ -276,7 +294,15 @@ impl Store {
         {
             let mut ins =
                 tx.prepare_cached("INSERT INTO outbox (webhook, owner, created_ms, notice) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut superseded = tx.prepare_cached(
+                "DELETE FROM outbox WHERE webhook = ?1 AND owner = ?2 AND json_valid(notice) \
+                 AND json_extract(notice, '$.event.type') = 'living' AND json_extract(notice, '$.service') = ?3 \
+                 AND json_extract(notice, '$.event.opened_ms') = ?4",
+            )?;
             for (hook, n) in notices {
+                if let crate::decide::notice::Event::Living(l) = &n.event {
+                    superseded.execute(params![hook, owner, n.service, l.opened_ms as i64])?;
+                }
                 ins.execute(params![hook, owner, now_ms as i64, serde_json::to_string(n)?])?;
                 ids.push(tx.last_insert_rowid());
             }
