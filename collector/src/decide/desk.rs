@@ -73,7 +73,10 @@ pub struct DeskChanges {
 impl DeskChanges {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.incidents.is_empty() && self.queues.is_empty() && self.silences.is_empty() && self.last_silence_id.is_none()
+        self.incidents.is_empty()
+            && self.queues.is_empty()
+            && self.silences.is_empty()
+            && self.last_silence_id.is_none()
     }
 }
 
@@ -209,7 +212,13 @@ impl Desk {
     }
 
     /// An edit row for `service`'s living message (which it creates, silently, when there is none).
-    fn edit(&mut self, engine: &Engine, service: &str, health: Option<crate::decide::health::HealthChange>, now_ms: u64) -> Option<(String, Notice)> {
+    fn edit(
+        &mut self,
+        engine: &Engine,
+        service: &str,
+        health: Option<crate::decide::health::HealthChange>,
+        now_ms: u64,
+    ) -> Option<(String, Notice)> {
         let t = self.incidents.get_mut(service)?;
         t.living = true;
         t.last_edit_ms = now_ms;
@@ -475,7 +484,10 @@ impl Desk {
                 edit = true;
                 let owed = if mute.is_none() { t.owed.clone() } else { None };
                 if let Some(tr) = self.incidents.get_mut(&service) {
-                    push_step(tr, mute.clone().map_or(Step::Unmuted { at_ms: now_ms }, |m| Step::Muted { at_ms: now_ms, why: m }));
+                    push_step(
+                        tr,
+                        mute.clone().map_or(Step::Unmuted { at_ms: now_ms }, |m| Step::Muted { at_ms: now_ms, why: m }),
+                    );
                     if mute.is_none() {
                         tr.owed = None;
                     }
@@ -505,7 +517,15 @@ impl Desk {
     }
 
     /// A mute ended on an open incident a change of which it withheld: told once, in its state now.
-    fn announce(&mut self, cfg: &Config, engine: &Engine, service: &str, first: IncidentChange, why: Mute, now_ms: u64) -> Rows {
+    fn announce(
+        &mut self,
+        cfg: &Config,
+        engine: &Engine,
+        service: &str,
+        first: IncidentChange,
+        why: Mute,
+        now_ms: u64,
+    ) -> Rows {
         let Some(t) = self.incidents.get(service).cloned() else { return Rows::new() };
         let now = condition(engine, service);
         let from = first.before().unwrap_or(now);
@@ -541,7 +561,12 @@ impl Desk {
         let mut items = Vec::new();
         for h in held {
             if let IncidentChange::Resolved { worst, lasted_ms, .. } = &h.latest {
-                ended.push(Ended { service: h.service.clone(), opened_ms: h.opened_ms, worst: *worst, lasted_ms: *lasted_ms });
+                ended.push(Ended {
+                    service: h.service.clone(),
+                    opened_ms: h.opened_ms,
+                    worst: *worst,
+                    lasted_ms: *lasted_ms,
+                });
                 continue;
             }
             let Some(t) = self.incidents.get(&h.service).filter(|t| t.opened_ms == h.opened_ms).cloned() else {
@@ -585,7 +610,12 @@ impl Desk {
 
     /// Adds a silence at `now_ms`; `known` says whether a service exists. Open incidents it covers show it at
     /// the next tick.
-    pub fn add_silence(&mut self, new: &NewSilence, now_ms: u64, known: impl Fn(&str) -> bool) -> Result<Silence, String> {
+    pub fn add_silence(
+        &mut self,
+        new: &NewSilence,
+        now_ms: u64,
+        known: impl Fn(&str) -> bool,
+    ) -> Result<Silence, String> {
         let id = self.last_silence_id + 1;
         let s = new.validate(id, now_ms, known)?;
         self.last_silence_id = id;

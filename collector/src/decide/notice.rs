@@ -95,19 +95,32 @@ pub struct End {
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// A change of its condition (`kind`: opened, worse, better, reminder, resolved).
-    Change { at_ms: u64, kind: String, to: Condition },
-    Acked { at_ms: u64, by: String },
-    Muted { at_ms: u64, why: Mute },
-    Unmuted { at_ms: u64 },
+    Change {
+        at_ms: u64,
+        kind: String,
+        to: Condition,
+    },
+    Acked {
+        at_ms: u64,
+        by: String,
+    },
+    Muted {
+        at_ms: u64,
+        why: Mute,
+    },
+    Unmuted {
+        at_ms: u64,
+    },
 }
 
 impl Step {
     /// When it happened.
     pub fn at_ms(&self) -> u64 {
         match self {
-            Step::Change { at_ms, .. } | Step::Acked { at_ms, .. } | Step::Muted { at_ms, .. } | Step::Unmuted { at_ms } => {
-                *at_ms
-            }
+            Step::Change { at_ms, .. }
+            | Step::Acked { at_ms, .. }
+            | Step::Muted { at_ms, .. }
+            | Step::Unmuted { at_ms } => *at_ms,
         }
     }
 }

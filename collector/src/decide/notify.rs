@@ -1,4 +1,4 @@
-//! Who hears an incident's change, and when: the pure policy under the desk ([`super::desk`]).
+//! Who hears an incident's change, and when: the pure policy under the desk (`decide/desk.rs`).
 //!
 //! - Only *opened*, *worse* (escalated to CRITICAL, DOWN), *resolved* and reminders notify; every other change
 //!   (UP while still failing, a lower level) only edits the incident's living message.

@@ -5,11 +5,11 @@
 //! in a summary line; owners mentioned in `content`), an edit of a living message (one embed replaced, nobody
 //! pinged), and a new living message that notifies nobody. Pure.
 
-use super::headline::{GREEN, GREY, Headline, headline};
+use super::headline::{GREEN, GREY, headline, living_headline};
 use super::{LIMITS, coverage_line, cut, embed_chars, fit_embed_within, link, rate_line, rfc3339, span};
 use crate::config::ServiceConfig;
-use crate::decide::incident::{Condition, IncidentChange, Severity};
-use crate::decide::notice::{Event, IncidentEvent, LivingEvent, Notice, PostEvent, Step};
+use crate::decide::incident::{Condition, Severity};
+use crate::decide::notice::{Event, LivingEvent, Notice, PostEvent, Step};
 use crate::decide::notify::Mute;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -26,40 +26,6 @@ pub type Links = BTreeMap<(String, u64), Option<String>>;
 /// `https://discord.com/channels/GUILD/CHANNEL/MESSAGE`.
 pub fn jump_link(guild: &str, channel: &str, message: &str) -> String {
     format!("https://discord.com/channels/{guild}/{channel}/{message}")
-}
-
-/// The change that describes the incident as it stands (for its title).
-fn standing(l: &LivingEvent) -> IncidentChange {
-    match &l.end {
-        Some(e) => IncidentChange::Resolved { from: e.from, worst: l.worst, lasted_ms: e.lasted_ms, no_traffic: e.no_traffic },
-        None => IncidentChange::Opened { to: l.now },
-    }
-}
-
-/// The living embed's headline: the incident as it stands now.
-pub fn living_headline(n: &Notice, l: &LivingEvent) -> Headline {
-    let ev = IncidentEvent { change: standing(l), opened_ms: l.opened_ms, health: l.health.clone() };
-    let facts = Notice { event: Event::Incident(ev), ..n.clone() };
-    let mut h = headline(&facts);
-    h.notify = false;
-    h
-}
-
-/// A post's headline: its first incident's, with how many more it carries.
-pub fn post_headline(_n: &Notice, p: &PostEvent) -> Headline {
-    let Some(first) = p.items.first() else {
-        let ended = p.digest.as_ref().map(|d| d.ended.len()).unwrap_or(0);
-        let text = format!("🌙 Quiet hours are over: {ended} held incident(s) ended meanwhile");
-        return Headline { text, colour: GREY, notify: false };
-    };
-    let mut h = headline(&first.notice);
-    if p.items.len() > 1 {
-        h.text = format!("{} (and {} more)", h.text, p.items.len() - 1);
-    }
-    if p.digest.is_some() {
-        h.text = format!("🌙 {}", h.text);
-    }
-    h
 }
 
 fn mute_line(m: &Mute) -> String {
@@ -91,7 +57,9 @@ fn step_line(s: &Step) -> String {
         }
         Step::Acked { by, .. } => format!("<t:{t}:T> acknowledged by {}", cut(by, 100)),
         Step::Muted { why: Mute::Silence { id, .. }, .. } => format!("<t:{t}:T> silenced (#{id})"),
-        Step::Muted { why: Mute::Maintenance { name, .. }, .. } => format!("<t:{t}:T> maintenance \"{}\"", cut(name, 100)),
+        Step::Muted { why: Mute::Maintenance { name, .. }, .. } => {
+            format!("<t:{t}:T> maintenance \"{}\"", cut(name, 100))
+        }
         Step::Unmuted { .. } => format!("<t:{t}:T> notifications on again"),
     }
 }
@@ -155,7 +123,14 @@ pub fn living_embed(n: &Notice, l: &LivingEvent, svc: Option<&ServiceConfig>, al
     let routes: Vec<String> = n
         .top_routes
         .iter()
-        .map(|r| format!("`{}` — **{}** · last <t:{}:R>", cut(&r.route.replace('`', "'"), 200), r.count, r.last_seen_ms / 1000))
+        .map(|r| {
+            format!(
+                "`{}` — **{}** · last <t:{}:R>",
+                cut(&r.route.replace('`', "'"), 200),
+                r.count,
+                r.last_seen_ms / 1000
+            )
+        })
         .collect();
     if !routes.is_empty() && l.end.is_none() {
         fields.push(json!({"name": "Failing routes", "value": super::trim::join_lines(&routes, LIMITS.field_value)}));
@@ -294,13 +269,22 @@ pub fn post_body<'c>(
         let lines: Vec<String> = d
             .ended
             .iter()
-            .map(|e| format!("{} ({} for {}, from <t:{}:t>)", e.service, e.worst.name(), span(e.lasted_ms), e.opened_ms / 1000))
+            .map(|e| {
+                format!(
+                    "{} ({} for {}, from <t:{}:t>)",
+                    e.service,
+                    e.worst.name(),
+                    span(e.lasted_ms),
+                    e.opened_ms / 1000
+                )
+            })
             .collect();
         text.push_str(&format!("\nEnded during the quiet hours (not notified): {}", lines.join(", ")));
     }
     let tags = mention_tags(&roles, &users);
     let room = LIMITS.content.saturating_sub(tags.chars().count());
-    let summary = if rest.is_empty() { String::new() } else { format!("\nand {} more: {}", rest.len(), rest.join(", ")) };
+    let summary =
+        if rest.is_empty() { String::new() } else { format!("\nand {} more: {}", rest.len(), rest.join(", ")) };
     let head_room = room.saturating_sub(summary.chars().count().min(room / 2));
     let mut content = format!("{tags}{}", cut(&text, head_room));
     content.push_str(&cut(&summary, LIMITS.content.saturating_sub(content.chars().count())));
@@ -336,8 +320,16 @@ pub fn living_body(n: &Notice, l: &LivingEvent, svc: Option<&ServiceConfig>, ale
 /// The edit of a living message: `stored` (the body last sent for it, when known) with embed `index` replaced
 /// by the incident's living embed, within what the other embeds leave of the 6000; its content follows the
 /// titles (mention tags kept as text: an edit pings nobody).
-pub fn edit_body(stored: Option<&Value>, index: usize, n: &Notice, l: &LivingEvent, svc: Option<&ServiceConfig>, alert: i64) -> Value {
-    let mut embeds: Vec<Value> = stored.and_then(|b| b.get("embeds")).and_then(Value::as_array).cloned().unwrap_or_default();
+pub fn edit_body(
+    stored: Option<&Value>,
+    index: usize,
+    n: &Notice,
+    l: &LivingEvent,
+    svc: Option<&ServiceConfig>,
+    alert: i64,
+) -> Value {
+    let mut embeds: Vec<Value> =
+        stored.and_then(|b| b.get("embeds")).and_then(Value::as_array).cloned().unwrap_or_default();
     let index = index.min(embeds.len());
     let others: usize = embeds.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, e)| embed_chars(e)).sum();
     let embed = living_embed(n, l, svc, alert, LIMITS.embed_total.saturating_sub(others).max(300));
@@ -354,7 +346,11 @@ pub fn edit_body(stored: Option<&Value>, index: usize, n: &Notice, l: &LivingEve
     };
     let tags = mention_tags(&ids("roles"), &ids("users"));
     let titles: Vec<&str> = embeds.iter().filter_map(|e| e.get("title").and_then(Value::as_str)).collect();
-    let text = if titles.len() == 1 { titles.join("") } else { format!("{} incidents: {}", titles.len(), titles.join(" · ")) };
+    let text = if titles.len() == 1 {
+        titles.join("")
+    } else {
+        format!("{} incidents: {}", titles.len(), titles.join(" · "))
+    };
     let content = format!("{tags}{}", cut(&text, LIMITS.content.saturating_sub(tags.chars().count())));
     json!({
         "content": cut(&content, LIMITS.content),

@@ -105,10 +105,8 @@ impl Store {
             .into_iter()
             .filter_map(|(_, d)| serde_json::from_str(&d).ok())
             .collect();
-        let last: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'last_silence_id'", [], |r| r.get(0))
-            .optional()?;
+        let last: Option<String> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'last_silence_id'", [], |r| r.get(0)).optional()?;
         Ok((incidents, queues, silences, last.and_then(|v| v.parse().ok()).unwrap_or(0)))
     }
 

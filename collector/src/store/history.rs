@@ -208,7 +208,10 @@ impl History<'_> {
             let (id, webhook, notice, created_ms, outcome, sent_ms, attempts, message_id) = row?;
             let (svc, title) = match serde_json::from_str::<Notice>(&notice) {
                 // Tests and edits of living messages are not alerts.
-                Ok(Notice { event: crate::decide::notice::Event::Test | crate::decide::notice::Event::Living(_), .. }) => {
+                Ok(Notice {
+                    event: crate::decide::notice::Event::Test | crate::decide::notice::Event::Living(_),
+                    ..
+                }) => {
                     continue;
                 }
                 Ok(n) => (n.service.clone(), message::title(&n)),
