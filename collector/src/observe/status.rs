@@ -92,14 +92,15 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, coverage: Coverag
 /// `GET /v1/status`.
 pub async fn status(shared: &Shared) -> Value {
     let now = now_ms();
-    let (services, proxies) = shared
+    let (services, proxies, (silences, maintenance)) = shared
         .with_core(|c| {
             let e = &c.engine;
-            let services: Vec<Value> =
+            let mut services: Vec<Value> =
                 e.services().iter().map(|(n, s)| service_json(shared, n, s, e.coverage(n, now), now)).collect();
+            super::act::decorate(&mut services, &c.desk, &shared.cfg, now);
             let stale_after = e.stale_after_ms();
             let proxies: Vec<Value> = e.proxies().iter().map(|(id, p)| proxy_json(id, p, stale_after, now)).collect();
-            (services, proxies)
+            (services, proxies, super::act::listing(&c.desk, &shared.cfg, now))
         })
         .await;
     json!({
@@ -110,6 +111,8 @@ pub async fn status(shared: &Shared) -> Value {
         "window_ms": u64::try_from(shared.cfg.window.as_millis()).unwrap_or(u64::MAX),
         "services": services,
         "proxies": proxies,
+        "silences": silences,
+        "maintenance": maintenance,
     })
 }
 
