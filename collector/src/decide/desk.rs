@@ -294,6 +294,7 @@ impl Desk {
             t.worst = t.worst.max(*worst);
             t.end = Some(End { at_ms: now_ms, lasted_ms: *lasted_ms, from: *from, no_traffic: *no_traffic });
         }
+        let was_living = t.living;
         let acked = t.ack.as_ref().is_some_and(|a| a.covers(after.severity()));
         let action = notify::act(&e.change, acked, mute.is_some(), quiet);
         let item = Item {
@@ -356,9 +357,9 @@ impl Desk {
             }
         }
         // The living message shows every change, unless its first message still waits in a group.
-        let living = self.incidents.get(&service).is_some_and(|t| t.living);
+        // (A post sent at once above carries the living state itself.)
         let waiting = self.pending(&hook, &service, e.opened_ms);
-        if living || (!waiting && action != Action::Notify) {
+        if was_living || (!waiting && action != Action::Notify) {
             rows.extend(self.edit(engine, &service, e.health.clone(), now_ms));
         }
         if matches!(e.change, IncidentChange::Resolved { .. }) {

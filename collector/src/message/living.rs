@@ -169,6 +169,9 @@ pub fn living_embed(n: &Notice, l: &LivingEvent, svc: Option<&ServiceConfig>, al
 pub fn notify_embed(n: &Notice, unmuted: Option<&Mute>, link: Option<&str>, id: i64, budget: usize) -> Value {
     let h = headline(n);
     let mut desc = vec![rate_line(n)];
+    if let Event::Incident(e) = &n.event {
+        desc.extend(super::incident_lines(n, e));
+    }
     if let Some(m) = unmuted {
         let what = match m {
             Mute::Silence { id, .. } => format!("Silence #{id} ended"),
@@ -233,9 +236,11 @@ pub fn post_body<'c>(
                 living_embed(&item.notice, &item.living, s, id, budget)
             }
         };
-        heads.push(headline(&item.notice).text);
+        let h = headline(&item.notice);
+        heads.push(h.text);
         embeds.push(embed);
-        if let Some(s) = s {
+        // Owners are pinged for what is wrong (an ending pings nobody).
+        if let Some(s) = s.filter(|_| h.notify) {
             roles.extend(s.mention_roles.iter().cloned());
             users.extend(s.mention_users.iter().cloned());
         }
@@ -246,7 +251,7 @@ pub fn post_body<'c>(
         .skip(shown)
         .filter_map(|i| p.items.get(*i))
         .map(|it| {
-            if let Some(s) = svc(&it.notice.service) {
+            if let Some(s) = svc(&it.notice.service).filter(|_| headline(&it.notice).notify) {
                 roles.extend(s.mention_roles.iter().cloned());
                 users.extend(s.mention_users.iter().cloned());
             }
