@@ -179,7 +179,11 @@ impl Core {
                 }
             }
             drop(rows);
-            let Some(id) = chosen.or(oldest) else { return Ok(None) };
+            let Some(id) = chosen.or(oldest) else {
+                drop(st);
+                // Edits of living messages go when no alert of the webhook waits.
+                return self.store.next_edit(webhook, SERVICE_OWNER);
+            };
             let row = conn.query_row(
                 "SELECT notice, fallback, attempts FROM outbox WHERE id = ?1",
                 rusqlite::params![id],

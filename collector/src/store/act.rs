@@ -1,6 +1,8 @@
 //! The desk's tables: each open incident's desk state (`desk_incident`), each webhook's waiting notifications
 //! (`desk_queue`), silences (`silence`), where each incident's living message is (`living`) and the body last
-//! sent for it (`living_message`), and each webhook's guild and channel for jump links (`webhook_info`).
+//! sent for it (`living_message`), the edits waiting to be made (`living_outbox`: a queue of its own, so that
+//! edits never take an `alert #N` and are sent only when no alert of their webhook waits; their rows have
+//! negative ids outside the store), and each webhook's guild and channel for jump links (`webhook_info`).
 
 use super::{Store, StoreError};
 use crate::decide::desk::{DeskChanges, Queue, Tracked};
@@ -17,6 +19,9 @@ CREATE TABLE IF NOT EXISTS living (service TEXT NOT NULL, opened_ms INTEGER NOT 
   PRIMARY KEY (service, opened_ms));
 CREATE TABLE IF NOT EXISTS living_message (message_id TEXT PRIMARY KEY, webhook TEXT NOT NULL, body TEXT NOT NULL, \
   updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS living_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, webhook TEXT NOT NULL, \
+  owner TEXT NOT NULL, created_ms INTEGER NOT NULL, notice TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS living_outbox_by_webhook ON living_outbox (webhook, owner, id);
 CREATE TABLE IF NOT EXISTS webhook_info (webhook TEXT PRIMARY KEY, guild_id TEXT NOT NULL, channel_id TEXT NOT NULL, \
   fetched_ms INTEGER NOT NULL);
 ";
@@ -204,4 +209,68 @@ pub(super) fn prune(conn: &rusqlite::Connection, before_ms: u64) -> Result<usize
     let mut n = conn.execute("DELETE FROM living WHERE updated_ms < ?1", params![i(before_ms)])?;
     n += conn.execute("DELETE FROM living_message WHERE updated_ms < ?1", params![i(before_ms)])?;
     Ok(n)
+}
+
+/// Queues an edit (`notice` is an `Event::Living`) in the transaction; an older one of the same incident still
+/// waiting is dropped (only the latest state is worth sending). Returns its id, negated.
+pub(super) fn queue_edit(
+    tx: &Transaction<'_>,
+    hook: &str,
+    owner: &str,
+    n: &crate::decide::notice::Notice,
+    opened_ms: u64,
+    now_ms: u64,
+) -> Result<i64, StoreError> {
+    tx.prepare_cached(
+        "DELETE FROM living_outbox WHERE webhook = ?1 AND owner = ?2 AND json_extract(notice, '$.service') = ?3 \
+         AND json_extract(notice, '$.event.opened_ms') = ?4",
+    )?
+    .execute(params![hook, owner, n.service, i(opened_ms)])?;
+    tx.prepare_cached("INSERT INTO living_outbox (webhook, owner, created_ms, notice) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![hook, owner, i(now_ms), serde_json::to_string(n)?])?;
+    Ok(-tx.last_insert_rowid())
+}
+
+impl Store {
+    /// The oldest edit waiting for `webhook` (its id negated); an undecodable one is dropped.
+    pub fn next_edit(&mut self, webhook: &str, owner: &str) -> Result<Option<super::OutboxRow>, StoreError> {
+        loop {
+            let found: Option<(i64, String, i64)> = self
+                .conn
+                .query_row(
+                    "SELECT id, notice, attempts FROM living_outbox WHERE webhook = ?1 AND owner = ?2 ORDER BY id LIMIT 1",
+                    params![webhook, owner],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((id, notice, attempts)) = found else { return Ok(None) };
+            match serde_json::from_str(&notice) {
+                Ok(notice) => {
+                    return Ok(Some(super::OutboxRow {
+                        id: -id,
+                        webhook: webhook.to_string(),
+                        notice,
+                        fallback: false,
+                        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    }));
+                }
+                Err(_) => {
+                    self.conn.execute("DELETE FROM living_outbox WHERE id = ?1", params![id])?;
+                }
+            }
+        }
+    }
+
+    /// Edits waiting, per webhook.
+    pub fn edit_depth(&self, owner: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut st =
+            self.conn.prepare("SELECT webhook, COUNT(*) FROM living_outbox WHERE owner = ?1 GROUP BY webhook")?;
+        let rows = st.query_map(params![owner], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (w, n) = row?;
+            out.push((w, u64::try_from(n).unwrap_or(0)));
+        }
+        Ok(out)
+    }
 }
