@@ -421,3 +421,72 @@ pub fn audit(messages: &[Value]) -> AlertAudit {
     }
     a
 }
+
+/// Each embed of a message classified (see [`crate::stack::classify`]).
+pub fn kinds(message: &Value) -> Vec<String> {
+    let embeds = message.get("embeds").and_then(Value::as_array).cloned().unwrap_or_default();
+    if embeds.is_empty() {
+        return vec![crate::stack::classify(message)];
+    }
+    embeds.into_iter().map(|e| crate::stack::classify(&serde_json::json!({ "embeds": [e] }))).collect()
+}
+
+/// [`audit`] of what webhook `webhook` of `discord` showed its channel, in arrival order: every notifying
+/// message (each of its embeds checked against what the channel knew) and every edit of a living message
+/// or living message posted silently (which tell the channel a state without announcing a change: not checked,
+/// but what later messages are checked against). Ids come from the notifying messages only.
+pub fn audit_channel(discord: &crate::discord::FakeDiscord, webhook: u64) -> AlertAudit {
+    let mut a = AlertAudit::default();
+    let mut ids: BTreeMap<u64, ()> = BTreeMap::new();
+    let mut told: BTreeMap<String, String> = BTreeMap::new();
+    let state = |kind: &str, before: &str| -> String {
+        match kind {
+            "RESOLVED" => "OK".into(),
+            "DOWN" | "WARNING" | "CRITICAL" => kind.into(),
+            k if k.starts_with("UP, still ") => k.trim_start_matches("UP, still ").into(),
+            "WARNING (de-escalated)" => "WARNING".into(),
+            _ => before.into(),
+        }
+    };
+    for r in discord.requests().into_iter().filter(|r| r.webhook_id == webhook && (200..300).contains(&r.status)) {
+        let silent = r.body.get("flags").and_then(Value::as_u64).is_some_and(|f| f & (1 << 12) != 0);
+        let edit = r.method == "PATCH" || silent;
+        if r.method != "POST" && r.method != "PATCH" {
+            continue;
+        }
+        if !edit {
+            match alert_id(&r.body) {
+                Some(id) if ids.insert(id, ()).is_some() => a.duplicates += 1,
+                Some(_) => {}
+                None => a.unnumbered += 1,
+            }
+        }
+        for what in kinds(&r.body) {
+            let (service, kind) = what.split_once(' ').unwrap_or((what.as_str(), ""));
+            if crate::stack::is_proxy_kind(kind) {
+                if !edit {
+                    a.by_service.entry(service.to_string()).or_default().push(kind.to_string());
+                }
+                continue;
+            }
+            let before = told.get(service).cloned().unwrap_or_else(|| "OK".into());
+            if !edit {
+                a.by_service.entry(service.to_string()).or_default().push(kind.to_string());
+                let mut bad = |why: &str| a.inconsistent.push(format!("{what:?} (told {before}): {why}"));
+                match kind {
+                    "DOWN" if before == "DOWN" => bad("its service was already DOWN"),
+                    "RESOLVED" if before == "OK" => bad("nothing was open"),
+                    "WARNING" | "CRITICAL" if before == kind => bad("already at that level (announced twice)"),
+                    "WARNING" if before == "CRITICAL" => bad("raised while CRITICAL"),
+                    k if k.starts_with("still ") && before == "OK" => bad("a reminder of nothing open"),
+                    _ => {}
+                }
+            }
+            told.insert(service.to_string(), state(kind, &before));
+        }
+    }
+    a.unique = ids.len();
+    a.max_id = ids.keys().next_back().copied().unwrap_or(0);
+    a.missing = (1..=a.max_id).filter(|id| !ids.contains_key(id)).collect();
+    a
+}

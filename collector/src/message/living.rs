@@ -213,10 +213,13 @@ pub fn post_body<'c>(
     links: &Links,
     id: i64,
 ) -> (Value, Vec<Option<usize>>) {
-    // The worst first, so that the incidents that matter most get the embeds.
+    // The configured services first (a flood of unknown names never pushes a real page into the summary),
+    // then the worst, so that the incidents that matter most get the embeds.
     let mut order: Vec<usize> = (0..p.items.len()).collect();
-    let sev = |i: usize| p.items.get(i).map(|it| after(&it.notice)).unwrap_or(Severity::Ok);
-    order.sort_by_key(|i| std::cmp::Reverse(sev(*i)));
+    let rank = |i: usize| {
+        p.items.get(i).map(|it| (svc(&it.notice.service).is_some(), after(&it.notice))).unwrap_or((false, Severity::Ok))
+    };
+    order.sort_by_key(|i| std::cmp::Reverse(rank(*i)));
     let shown = order.len().min(MAX_EMBEDS);
     let budget = if shown == 0 { LIMITS.embed_total } else { LIMITS.embed_total / shown };
     let mut embeds = Vec::new();
