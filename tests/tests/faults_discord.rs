@@ -94,6 +94,7 @@ fn alerts_survive_a_long_run_of_discord_failures() {
     c.wait_for_outbox_empty(Duration::from_secs(120 + secs))
         .unwrap_or_else(|e| panic!("{e}: {}", c.healthz().unwrap()));
     std::thread::sleep(Duration::from_secs(2));
+    let messages = discord.messages(1);
     let a = faults::audit_channel(&discord, 1);
     let mut first_seen = Vec::new();
     for m in &messages {
