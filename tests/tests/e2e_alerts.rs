@@ -91,8 +91,7 @@ fn be_goes_3_7_12_0_percent_and_alerts_exactly_warning_critical_resolved() {
         .wait_for_stored(stack::WEBHOOK_ID, Duration::from_secs(60), |_| stack.living_title("be").contains("RESOLVED"))
         .map(|_| d.versions(&living.id))
         .unwrap();
-    let titles: Vec<String> =
-        done.iter().map(|v| v["embeds"][0]["title"].as_str().unwrap_or("").to_string()).collect();
+    let titles: Vec<String> = done.iter().map(|v| v["embeds"][0]["title"].as_str().unwrap_or("").to_string()).collect();
     let first = |p: &str| titles.iter().position(|t| t.starts_with(p)).unwrap_or(usize::MAX);
     assert!(
         first("🟠 be — WARNING") < first("🔴 be — CRITICAL") && first("🔴 be — CRITICAL") < first("✅ be — RESOLVED"),

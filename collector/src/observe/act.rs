@@ -64,3 +64,11 @@ pub fn listing(desk: &Desk, cfg: &Config, now_ms: u64) -> (Value, Value) {
         .collect();
     (Value::Array(silences), Value::Array(maintenance))
 }
+
+/// Notifications waiting in group waits, and held for quiet hours (per incident).
+pub fn waiting(desk: &Desk) -> (u64, u64) {
+    desk.queues().values().fold((0, 0), |(g, h), q| {
+        let grouped = q.group.as_ref().map(|g| g.items.len()).unwrap_or(0);
+        (g + grouped as u64, h + q.held.len() as u64)
+    })
+}
