@@ -406,7 +406,7 @@ fn default_answer(
     state.sequence += 1;
     let created = created_message(id, state.sequence, &message);
     let stored = messages::Stored {
-        id: created["id"].as_str().unwrap_or("").to_string(),
+        id: created.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
         webhook_id: id,
         thread_id: messages::thread_of(&rec.query),
         versions: vec![message.clone()],

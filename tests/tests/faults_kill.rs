@@ -33,7 +33,8 @@ fn config(port: u16, state: &std::path::Path, webhook: &str) -> String {
     format!(
         "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{}\"\nwindow = \"4s\"\nbucket = \"1s\"\n\
          min_requests = 40\nreminder = \"0s\"\n\n\
-         [[tokens]]\ntoken = \"{TOKEN}\"\n\n[notify.default]\ngroup_wait = \"0s\"\n\n[webhooks]\ndefault = \"{webhook}\"\n\n\
+         [[tokens]]\ntoken = \"{TOKEN}\"\n\n[notify.default]\ngroup_wait = \"0s\"\n\n\
+         [webhooks]\ndefault = \"{webhook}\"\n\n\
          [delivery]\ntimeout = \"3s\"\nmax_backoff = \"1s\"\n",
         state.display()
     )

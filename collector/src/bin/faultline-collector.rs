@@ -103,7 +103,7 @@ enum SilenceAction {
         #[arg(long)]
         route: Option<String>,
         /// How long, e.g. "1h", "30m".
-        #[arg(long = "for", conflicts_with = "until")]
+        #[arg(long = "for", conflicts_with = "until", allow_hyphen_values = true)]
         for_: Option<String>,
         /// Until an RFC 3339 instant, e.g. "2025-12-01T22:00:00Z".
         #[arg(long)]

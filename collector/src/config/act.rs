@@ -247,7 +247,8 @@ impl Ctx<'_> {
                 return Err(self.err_at(
                     whole,
                     &at,
-                    "either a weekly window (weekdays, start, duration, time_zone) or a one-off (from, until), not both",
+                    "either a weekly window (weekdays, start, duration, time_zone) or a one-off (from, until), \
+                     not both",
                 ));
             }
             (false, false) => {

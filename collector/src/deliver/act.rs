@@ -225,7 +225,7 @@ pub async fn delivered(shared: &Shared, webhook: &str, plan: &Plan, message_id: 
 /// next try posts a new one.
 pub async fn lost(shared: &Shared, plan: &Plan) {
     if let Kind::Living { service, opened_ms, message_id: Some(mid), .. } = plan.kind.clone() {
-        tracing::warn!(service = %service, "the incident's living message {mid} is gone from Discord: posting a new one");
+        tracing::warn!(service = %service, "the living message {mid} is gone from Discord: posting a new one");
         shared.with_core(move |c| c.living.set_record(&mut c.store, &service, opened_ms, None)).await;
     }
 }

@@ -156,7 +156,7 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
                 pause(act::LOST_PAUSE, &mut stop).await;
             }
             Verdict::BadRequest(why) if plan.is_living() => {
-                tracing::warn!(webhook = %name, service = %service, "Discord refused an edit of a living message ({why}): skipped");
+                tracing::warn!(webhook = %name, service = %service, "Discord refused a living message's edit ({why}): skipped");
                 count_failure(&shared, &name);
                 match key {
                     Some(k) => shared.with_core(move |c| c.unsaved.done(k, now_ms(), None, "refused")).await,

@@ -221,7 +221,7 @@ pub fn post_body<'c>(
     };
     order.sort_by_key(|i| std::cmp::Reverse(rank(*i)));
     let shown = order.len().min(MAX_EMBEDS);
-    let budget = if shown == 0 { LIMITS.embed_total } else { LIMITS.embed_total / shown };
+    let budget = LIMITS.embed_total.checked_div(shown).unwrap_or(LIMITS.embed_total);
     let mut embeds = Vec::new();
     let mut opened = vec![None; p.items.len()];
     let (mut roles, mut users): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());

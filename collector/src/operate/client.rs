@@ -48,6 +48,11 @@ async fn call(cfg: &Config, method: reqwest::Method, path: &str, body: Option<Va
     }
 }
 
+/// Member `k` of a JSON object (null when absent).
+fn at<'a>(v: &'a Value, k: &str) -> &'a Value {
+    v.get(k).unwrap_or(&Value::Null)
+}
+
 fn when(ms: u64) -> String {
     jiff::Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX))
         .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -56,18 +61,18 @@ fn when(ms: u64) -> String {
 
 /// One silence as a line.
 pub fn line(s: &Value) -> String {
-    let what = match (s["service"].as_str(), s["route"].as_str()) {
+    let what = match (at(s, "service").as_str(), at(s, "route").as_str()) {
         (Some(svc), Some(r)) => format!("{svc}, routes {r:?}"),
         (Some(svc), None) => svc.to_string(),
         (None, Some(r)) => format!("every service, routes {r:?}"),
         (None, None) => "everything".to_string(),
     };
-    let state = if s["active"].as_bool() == Some(true) { "until" } else { "ended" };
-    let mut out = format!("#{} {what} {state} {}", s["id"], when(s["until_ms"].as_u64().unwrap_or(0)));
-    if let Some(r) = s["reason"].as_str().filter(|r| !r.is_empty()) {
+    let state = if at(s, "active").as_bool() == Some(true) { "until" } else { "ended" };
+    let mut out = format!("#{} {what} {state} {}", at(s, "id"), when(at(s, "until_ms").as_u64().unwrap_or(0)));
+    if let Some(r) = at(s, "reason").as_str().filter(|r| !r.is_empty()) {
         out.push_str(&format!(" — {r}"));
     }
-    if let Some(b) = s["by"].as_str() {
+    if let Some(b) = at(s, "by").as_str() {
         out.push_str(&format!(" (by {b})"));
     }
     out
@@ -75,33 +80,35 @@ pub fn line(s: &Value) -> String {
 
 /// `silence add`: the new silence, as a line.
 pub async fn add(cfg: &Config, a: AddSilence) -> Result<String, String> {
-    let body = json!({"service": a.service, "route": a.route, "for": a.for_, "until": a.until, "reason": a.reason, "by": a.by});
+    let body = json!({
+        "service": a.service, "route": a.route, "for": a.for_, "until": a.until, "reason": a.reason, "by": a.by,
+    });
     let v = call(cfg, reqwest::Method::POST, super::SILENCES, Some(body)).await?;
-    Ok(format!("silence {}", line(&v["silence"])))
+    Ok(format!("silence {}", line(at(&v, "silence"))))
 }
 
 /// `silence list`: one line per silence.
 pub async fn list(cfg: &Config) -> Result<String, String> {
     let v = call(cfg, reqwest::Method::GET, super::SILENCES, None).await?;
-    let lines: Vec<String> = v["silences"].as_array().map(|a| a.iter().map(line).collect()).unwrap_or_default();
+    let lines: Vec<String> = at(&v, "silences").as_array().map(|a| a.iter().map(line).collect()).unwrap_or_default();
     Ok(if lines.is_empty() { "no silences".to_string() } else { lines.join("\n") })
 }
 
 /// `silence remove ID`.
 pub async fn remove(cfg: &Config, id: u64) -> Result<String, String> {
     let v = call(cfg, reqwest::Method::DELETE, &format!("{}/{id}", super::SILENCES), None).await?;
-    Ok(format!("removed silence {}", line(&v["removed"])))
+    Ok(format!("removed silence {}", line(at(&v, "removed"))))
 }
 
 /// `ack SERVICE --by NAME`.
 pub async fn ack(cfg: &Config, service: &str, by: Option<String>) -> Result<String, String> {
     let v = call(cfg, reqwest::Method::POST, super::ACK, Some(json!({"service": service, "by": by}))).await?;
-    let a = &v["acknowledged"];
+    let a = at(&v, "acknowledged");
     Ok(format!(
         "{}'s incident acknowledged by {} at {} (reminders stop until it gets worse than {})",
         service,
-        a["by"].as_str().unwrap_or("?"),
-        when(a["at_ms"].as_u64().unwrap_or(0)),
-        a["severity"].as_str().unwrap_or("?").to_uppercase()
+        at(a, "by").as_str().unwrap_or("?"),
+        when(at(a, "at_ms").as_u64().unwrap_or(0)),
+        at(a, "severity").as_str().unwrap_or("?").to_uppercase()
     ))
 }

@@ -131,7 +131,9 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
                     tracing::info!(service = %service, "incident acknowledged by {}", a.by);
                     reply(
                         StatusCode::OK,
-                        json!({ "acknowledged": { "service": service, "by": a.by, "at_ms": a.at_ms, "severity": a.severity } }),
+                        json!({"acknowledged": {
+                            "service": service, "by": a.by, "at_ms": a.at_ms, "severity": a.severity,
+                        }}),
                     )
                 }
                 Ok(Err(why)) => error(StatusCode::BAD_REQUEST, why),

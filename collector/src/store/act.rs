@@ -238,7 +238,8 @@ impl Store {
             let found: Option<(i64, String, i64)> = self
                 .conn
                 .query_row(
-                    "SELECT id, notice, attempts FROM living_outbox WHERE webhook = ?1 AND owner = ?2 ORDER BY id LIMIT 1",
+                    "SELECT id, notice, attempts FROM living_outbox WHERE webhook = ?1 AND owner = ?2 \
+                     ORDER BY id LIMIT 1",
                     params![webhook, owner],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )

@@ -2,7 +2,8 @@
 //! be, ai), the collector, the real Envoy with the Faultline filter, and a local Discord-compatible server that
 //! prints each alert (or sends them to a real channel when `DISCORD_WEBHOOK_URL` is set), drives traffic through
 //! Envoy and walks through: normal -> be at 7% 5xx (WARNING) -> 15% (CRITICAL, failing routes named) -> recovery
-//! (RESOLVED) -> ai stopped (DOWN, its rate CRITICAL under it) -> ai back (its living message: still CRITICAL) -> RESOLVED. Everything it starts is stopped at the end, also on Ctrl-C.
+//! (RESOLVED) -> ai stopped (DOWN, its rate CRITICAL under it) -> ai back (its living message: still CRITICAL)
+//! -> RESOLVED. Everything it starts is stopped at the end, also on Ctrl-C.
 //! Run it through `scripts/demo.sh`, which builds what it needs first.
 
 use std::io::{IsTerminal, Write};

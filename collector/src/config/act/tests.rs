@@ -28,7 +28,8 @@ fn defaults_group_for_10_s_without_quiet_hours_or_maintenance() {
 #[test]
 fn notify_and_maintenance_are_read() {
     let c = parse(
-        "[notify.ops]\ngroup_wait = \"0s\"\nquiet_hours = { start = \"22:00\", end = \"07:30\", time_zone = \"Europe/Berlin\" }\n\
+        "[notify.ops]\ngroup_wait = \"0s\"\n\
+         quiet_hours = { start = \"22:00\", end = \"07:30\", time_zone = \"Europe/Berlin\" }\n\
          [[maintenance]]\nname = \"backup\"\nservices = [\"be\"]\nweekdays = [\"sat\", \"Sunday\"]\nstart = \"02:00\"\n\
          duration = \"2h\"\ntime_zone = \"UTC\"\n\
          [[maintenance]]\nfrom = \"2025-12-01T22:00:00Z\"\nuntil = \"2025-12-02T01:00:00+01:00\"\n",

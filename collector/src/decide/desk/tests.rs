@@ -313,7 +313,8 @@ fn an_acknowledgement_stops_reminders_until_it_gets_worse_and_survives_a_restart
 #[test]
 fn quiet_hours_hold_warnings_for_one_digest_and_let_critical_through_even_across_a_restart() {
     // 1970-01-01: the quiet hours are 00:00 to 00:05 UTC, the test's first five minutes.
-    let q = "[notify.default]\ngroup_wait = \"0s\"\nquiet_hours = { start = \"00:00\", end = \"00:05\", time_zone = \"UTC\" }\n";
+    let q = "[notify.default]\ngroup_wait = \"0s\"\n\
+             quiet_hours = { start = \"00:00\", end = \"00:05\", time_zone = \"UTC\" }\n";
     let mut s = Sim::new(q);
     let rows = s.run(3, &[("be", 100, 6), ("ai", 100, 0)]);
     assert!(posts(&rows).is_empty(), "WARNING held");
