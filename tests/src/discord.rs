@@ -151,7 +151,8 @@ impl FakeDiscord {
         found.map(|m| m.deleted = true).is_some()
     }
 
-    /// Waits until `pred` holds for webhook `id`'s stored messages; returns them.
+    /// Waits until `pred` holds for webhook `id`'s stored messages; returns them. `pred` runs under the
+    /// server's lock: it must not call the server.
     pub fn wait_for_stored(
         &self,
         id: u64,

@@ -87,10 +87,11 @@ fn be_goes_3_7_12_0_percent_and_alerts_exactly_warning_critical_resolved() {
     assert_eq!(all, ["be WARNING", "be CRITICAL", "be RESOLVED"]);
     // The living message went through every state, edited in place (across the restart too), and ends resolved.
     let d = stack.discord.as_ref().unwrap();
-    let done = d
-        .wait_for_stored(stack::WEBHOOK_ID, Duration::from_secs(60), |_| stack.living_title("be").contains("RESOLVED"))
-        .map(|_| d.versions(&living.id))
-        .unwrap();
+    faultline_tests::process::wait_until(Duration::from_secs(60), || {
+        stack.living_title("be").contains("RESOLVED").then_some(())
+    })
+    .unwrap_or_else(|| panic!("the living message ends resolved: {:?}", stack.living_title("be")));
+    let done = d.versions(&living.id);
     let titles: Vec<String> = done.iter().map(|v| v["embeds"][0]["title"].as_str().unwrap_or("").to_string()).collect();
     let first = |p: &str| titles.iter().position(|t| t.starts_with(p)).unwrap_or(usize::MAX);
     assert!(
