@@ -74,6 +74,7 @@ impl Sim {
                     status_4xx: 0,
                     status_5xx: c.1,
                     no_response: 0,
+                    unreachable: 0,
                     routes: vec![],
                 });
             }
@@ -85,6 +86,7 @@ impl Sim {
                 seq: self.seq,
                 sent_ms: self.t,
                 services,
+                refusals: vec![],
             };
             let notices = self.e.ingest(&f, self.t).unwrap().notices;
             out.extend(self.d.route(&self.cfg, &self.e, notices, self.t));

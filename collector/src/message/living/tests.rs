@@ -33,6 +33,8 @@ fn facts(service: &str, event: Event) -> Notice {
         coverage: Some(Coverage::Full),
         down_since_ms: None,
         failures: 0,
+        covers_ms: None,
+        burst: None,
     }
 }
 
@@ -91,6 +93,7 @@ fn a_post_carries_at_most_ten_embeds_and_6000_characters_and_names_the_rest() {
         mention_users: vec![],
         link: None,
         thresholds: TH,
+        down_unreachable_bp: None,
     };
     let (body, opened) = post_body(&p, |s| (s == "svc00").then_some(&cfgs), &Links::new(), 3);
     let embeds = body["embeds"].as_array().unwrap();

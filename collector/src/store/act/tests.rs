@@ -23,6 +23,8 @@ fn notice(service: &str, event: Event) -> Notice {
         coverage: None,
         down_since_ms: None,
         failures: 0,
+        covers_ms: None,
+        burst: None,
     }
 }
 
