@@ -110,7 +110,9 @@ fn silences_and_acknowledgements_are_validated_applied_shown_and_kept() {
     );
     c.wait_service("be", "acknowledged", |s| s["incident"]["acknowledged"]["by"] == "alice");
 
-    // Kept across a kill -9; removed by id (404 for an unknown one, 400 for a non-number).
+    // Kept across a kill -9 (once the living message is out: a kill between Discord's answer and its record
+    // would post it again, the at-least-once case); removed by id (404 unknown, 400 for a non-number).
+    faultline_tests::process::wait_until(LONG, || Some(()).filter(|_| c.healthz()["outbox_depth"] == 0)).unwrap();
     let c = c.restart_after_kill9();
     let (_, list) = call(&c, "GET", "/v1/silences", op, "");
     assert_eq!(list["silences"].as_array().unwrap().len(), 2, "{list}");
