@@ -82,3 +82,29 @@ fn edits_queue_apart_a_newer_one_replaces_a_waiting_one_and_they_take_no_alert_n
     s.put_webhook_info("default", &info, 1).unwrap();
     assert_eq!(s.webhook_info("default").unwrap(), Some(info));
 }
+
+#[test]
+fn a_grouped_post_is_in_the_history_of_each_of_its_services() {
+    use crate::decide::incident::IncidentChange;
+    use crate::decide::notice::{IncidentEvent, PostItem};
+    let d = std::env::temp_dir().join(format!("faultline-store-act-group-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let mut s = Store::open(&d).unwrap();
+    let crit = Condition { down: false, level: Level::Critical };
+    let item = |svc: &str| {
+        let ev = IncidentEvent { change: IncidentChange::Opened { to: crit }, opened_ms: 1, health: None };
+        let Event::Living(living) = edit(svc, 1).event else { unreachable!() };
+        PostItem { notice: notice(svc, Event::Incident(ev)), living, unmuted: None }
+    };
+    let post = Event::Post(PostEvent { items: vec![item("be"), item("ai")], digest: None });
+    let id = s.commit(&Snapshot::default(), &[("default".into(), notice("be", post))], SERVICE_OWNER, 10).unwrap()[0];
+    s.finish(id, 11, Some("m1"), "delivered").unwrap();
+    for svc in ["be", "ai"] {
+        let got = s.history().alerts(Some(svc), 0, 10).unwrap();
+        assert_eq!(got.len(), 1, "{svc}: {got:?}");
+        assert_eq!(got[0].service, svc);
+        assert!(got[0].title.starts_with(&format!("🔴 {svc} — CRITICAL")), "{got:?}");
+    }
+    assert!(s.history().alerts(Some("fe"), 0, 10).unwrap().is_empty());
+    assert!(s.history().alerts(None, 0, 10).unwrap()[0].title.ends_with("(and 1 more)"));
+}
