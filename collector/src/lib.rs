@@ -6,7 +6,8 @@
 //! - [`app`]: wiring — tasks, timers, signals, the HTTP listener. Imported by the binary only.
 //! - Edges: [`ingest`] (`POST /v1/flush`), [`deliver`] (outbox → Discord, `test-alert`),
 //!   [`probe`] (one HTTP health check), [`observe`] (status page, JSON, metrics, history, rules),
-//!   [`proxycheck`] (`check-proxy`: a proxy's Faultline configurations through the filter's validation).
+//!   [`proxycheck`] (`check-proxy`: a proxy's Faultline configurations through the filter's validation),
+//!   [`operate`] (the operator API: silences and acknowledgements, and the CLI's client of it).
 //! - [`state`]: what the tasks share — config, engine and store behind one lock, delivery status.
 //! - [`error`]: the one error type at the edge.
 //! - [`store`]: SQLite (state, outbox, history).
@@ -26,6 +27,7 @@ pub mod http;
 pub mod ingest;
 pub mod message;
 pub mod observe;
+pub mod operate;
 pub mod probe;
 pub mod proxycheck;
 pub mod secret;

@@ -15,7 +15,7 @@ use std::path::Path;
 /// may not import each other.
 const LAYERS: &[&[&str]] = &[
     &["app"],
-    &["ingest", "deliver", "probe", "observe", "proxycheck"],
+    &["ingest", "deliver", "probe", "observe", "proxycheck", "operate"],
     &["state"],
     &["error"],
     &["store"],

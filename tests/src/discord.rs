@@ -3,6 +3,7 @@
 //! ([`ratelimit`]), and plays scripted failures ([`Reply`]) so a client's retry logic can be tested.
 //! Runs on its own thread and tokio runtime, bound to 127.0.0.1; stopped when dropped.
 
+pub mod messages;
 pub mod ratelimit;
 pub mod render;
 pub mod validate;
@@ -86,6 +87,7 @@ struct State {
     buckets: HashMap<u64, Bucket>,
     sequence: u64,
     subscribers: Vec<mpsc::Sender<(u64, Value)>>,
+    stored: Vec<messages::Stored>,
 }
 
 struct Shared {
@@ -125,6 +127,58 @@ impl FakeDiscord {
     /// `http://127.0.0.1:PORT`
     pub fn base_url(&self) -> String {
         format!("http://{}", self.server.addr())
+    }
+
+    /// Every message webhook `id` created (deleted ones too), with its versions, in creation order.
+    pub fn stored(&self, id: u64) -> Vec<messages::Stored> {
+        self.shared.lock().stored.iter().filter(|m| m.webhook_id == id).cloned().collect()
+    }
+
+    /// The versions of message `message_id` (as posted, then after each edit); empty when unknown.
+    pub fn versions(&self, message_id: &str) -> Vec<Value> {
+        self.shared.lock().stored.iter().find(|m| m.id == message_id).map(|m| m.versions.clone()).unwrap_or_default()
+    }
+
+    /// Message `message_id` as it reads now.
+    pub fn current(&self, message_id: &str) -> Option<Value> {
+        self.shared.lock().stored.iter().find(|m| m.id == message_id && !m.deleted).map(|m| m.current().clone())
+    }
+
+    /// Deletes message `message_id`, as a user in the channel would: its edits get 404 (code 10008).
+    pub fn delete_message(&self, message_id: &str) -> bool {
+        let mut state = self.shared.lock();
+        let found = state.stored.iter_mut().find(|m| m.id == message_id && !m.deleted);
+        found.map(|m| m.deleted = true).is_some()
+    }
+
+    /// Waits until `pred` holds for webhook `id`'s stored messages; returns them. `pred` runs under the
+    /// server's lock: it must not call the server.
+    pub fn wait_for_stored(
+        &self,
+        id: u64,
+        timeout: Duration,
+        pred: impl Fn(&[messages::Stored]) -> bool,
+    ) -> Result<Vec<messages::Stored>, String> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        loop {
+            let got: Vec<messages::Stored> = state.stored.iter().filter(|m| m.webhook_id == id).cloned().collect();
+            if pred(&got) {
+                return Ok(got);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let titles: Vec<String> = got
+                    .iter()
+                    .map(|m| m.current().pointer("/embeds/0/title").and_then(Value::as_str).unwrap_or("").to_string())
+                    .collect();
+                return Err(format!("webhook {id}: condition not met within {timeout:?}; messages now: {titles:?}"));
+            }
+            state = match self.shared.changed.wait_timeout(state, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
     }
 
     /// `{base}/api/v10/webhooks/{id}/{token}`
@@ -196,6 +250,8 @@ impl FakeDiscord {
 enum Route {
     /// `/api/v10/webhooks/{id}/{token}`
     Webhook(u64),
+    /// `/api/v10/webhooks/{id}/{token}/messages/{message_id}`
+    Message(u64, String),
     /// Any other path; the webhook id if one can be read (e.g. an unversioned path).
     Other(u64),
 }
@@ -207,6 +263,12 @@ fn route(path: &str) -> Route {
             Ok(id) => Route::Webhook(id),
             Err(_) => Route::Other(0),
         },
+        ["", "api", "v10", "webhooks", id, token, "messages", mid] if !token.is_empty() && !mid.is_empty() => {
+            match id.parse() {
+                Ok(id) => Route::Message(id, (*mid).to_string()),
+                Err(_) => Route::Other(0),
+            }
+        }
         [.., "webhooks", id, _] => Route::Other(id.parse().unwrap_or(0)),
         _ => Route::Other(0),
     }
@@ -228,7 +290,7 @@ async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> serve::Re
             let mut rec =
                 Request { at, webhook_id: 0, status: 413, body: Value::Null, query, method: method.to_string(), path };
             rec.webhook_id = match route(&rec.path) {
-                Route::Webhook(id) | Route::Other(id) => id,
+                Route::Webhook(id) | Route::Message(id, _) | Route::Other(id) => id,
             };
             shared.lock().requests.push(rec);
             return json_reply(413, &json!({"message": "Request entity too large", "code": 40005}), &[]);
@@ -239,8 +301,9 @@ async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> serve::Re
     } else {
         serde_json::from_slice(&raw).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()))
     };
-    let id = match route(&path) {
-        Route::Webhook(id) => id,
+    let (id, message) = match route(&path) {
+        Route::Webhook(id) => (id, None),
+        Route::Message(id, m) => (id, Some(m)),
         Route::Other(id) => {
             let rec = Request { at, webhook_id: id, status: 404, body, query, method: method.to_string(), path };
             shared.lock().requests.push(rec);
@@ -261,10 +324,10 @@ async fn handle(shared: Arc<Shared>, req: hyper::Request<Incoming>) -> serve::Re
         }
         Some(Reply::Slow(delay)) => {
             tokio::time::sleep(delay).await;
-            default_answer(&shared, id, &method, is_json, &raw, &mut rec)
+            default_answer(&shared, id, message.as_deref(), &method, is_json, &raw, &mut rec)
         }
         Some(other) => scripted_answer(&shared, id, &other),
-        None => default_answer(&shared, id, &method, is_json, &raw, &mut rec),
+        None => default_answer(&shared, id, message.as_deref(), &method, is_json, &raw, &mut rec),
     };
     rec.status = reply.status().as_u16();
     shared.lock().requests.push(rec);
@@ -304,6 +367,7 @@ fn unknown_webhook(headers: &[(&str, String)]) -> serve::Reply {
 fn default_answer(
     shared: &Shared,
     id: u64,
+    message: Option<&str>,
     method: &Method,
     is_json: bool,
     raw: &[u8],
@@ -313,6 +377,9 @@ fn default_answer(
     let mut state = shared.lock();
     if state.deleted.contains(&id) {
         return unknown_webhook(&[]);
+    }
+    if let Some(mid) = message {
+        return message_answer(shared, &mut state, id, mid, method, is_json, raw, rec);
     }
     if *method == Method::GET {
         let decision = state.buckets.entry(id).or_default().peek(shared.rule, now);
@@ -339,6 +406,14 @@ fn default_answer(
     rec.body = message.clone();
     state.sequence += 1;
     let created = created_message(id, state.sequence, &message);
+    let stored = messages::Stored {
+        id: created.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
+        webhook_id: id,
+        thread_id: messages::thread_of(&rec.query),
+        versions: vec![message.clone()],
+        deleted: false,
+    };
+    state.stored.push(stored);
     state.messages.push((id, message.clone()));
     state.subscribers.retain(|tx| tx.send((id, message.clone())).is_ok());
     drop(state);
@@ -350,6 +425,80 @@ fn default_answer(
         reply.headers_mut().remove(hyper::header::CONTENT_TYPE);
         reply
     }
+}
+
+/// `GET`, `PATCH` or `DELETE` of one message the webhook created. A `PATCH` counts against the webhook's rate
+/// limit like a send, is validated as a whole message, and is kept as the message's next version.
+#[allow(clippy::too_many_arguments)]
+fn message_answer(
+    shared: &Shared,
+    state: &mut MutexGuard<'_, State>,
+    id: u64,
+    mid: &str,
+    method: &Method,
+    is_json: bool,
+    raw: &[u8],
+    rec: &mut Request,
+) -> serve::Reply {
+    let now = Instant::now();
+    let decision = if *method == Method::GET {
+        state.buckets.entry(id).or_default().peek(shared.rule, now)
+    } else {
+        state.buckets.entry(id).or_default().take(shared.rule, now)
+    };
+    if !decision.allowed {
+        return too_many_requests(id, &decision, false);
+    }
+    let headers = rate_headers(id, &decision);
+    let Some(pos) = state.stored.iter().position(|m| m.id == mid && m.webhook_id == id && !m.deleted) else {
+        return json_reply(404, &messages::unknown_message(), &headers);
+    };
+    let seq = state.sequence;
+    match *method {
+        Method::GET => {
+            let m = state.stored.get(pos).map(|m| m.current().clone()).unwrap_or(Value::Null);
+            json_reply(200, &with_id(created_message(id, seq, &m), mid), &headers)
+        }
+        Method::DELETE => {
+            if let Some(m) = state.stored.get_mut(pos) {
+                m.deleted = true;
+            }
+            let mut reply = json_reply(204, &Value::Null, &headers);
+            *reply.body_mut() = http_body_util::Full::new(bytes::Bytes::new());
+            reply
+        }
+        Method::PATCH if !is_json => {
+            json_reply(400, &json!({"message": "Cannot send an empty message", "code": 50006}), &headers)
+        }
+        Method::PATCH => {
+            let current = state.stored.get(pos).map(|m| m.current().clone()).unwrap_or(Value::Null);
+            match messages::edited(&current, raw) {
+                Ok(next) => {
+                    rec.body = next.clone();
+                    if let Some(m) = state.stored.get_mut(pos) {
+                        m.versions.push(next.clone());
+                    }
+                    let mut answer = with_id(created_message(id, seq, &next), mid);
+                    if let Some(o) = answer.as_object_mut() {
+                        o.insert(
+                            "edited_timestamp".into(),
+                            Value::String(iso8601(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())),
+                        );
+                    }
+                    json_reply(200, &answer, &headers)
+                }
+                Err(rejection) => json_reply(400, &rejection.body, &headers),
+            }
+        }
+        _ => json_reply(405, &json!({"message": "405: Method Not Allowed", "code": 0}), &headers),
+    }
+}
+
+fn with_id(mut m: Value, id: &str) -> Value {
+    if let Some(o) = m.as_object_mut() {
+        o.insert("id".into(), Value::String(id.to_string()));
+    }
+    m
 }
 
 fn wants_wait(query: &str) -> bool {
@@ -440,6 +589,7 @@ mod tests {
     fn routes() {
         assert_eq!(route("/api/v10/webhooks/123/tok"), Route::Webhook(123));
         assert_eq!(route("/api/v10/webhooks/123/tok/"), Route::Webhook(123));
+        assert_eq!(route("/api/v10/webhooks/123/tok/messages/9"), Route::Message(123, "9".into()));
         assert_eq!(route("/api/webhooks/123/tok"), Route::Other(123));
         assert_eq!(route("/api/v9/webhooks/77/tok"), Route::Other(77));
         assert_eq!(route("/api/v10/webhooks/abc/tok"), Route::Other(0));

@@ -421,3 +421,78 @@ pub fn audit(messages: &[Value]) -> AlertAudit {
     }
     a
 }
+
+/// Each embed of a message classified (see [`crate::stack::classify`]).
+pub fn kinds(message: &Value) -> Vec<String> {
+    let embeds = message.get("embeds").and_then(Value::as_array).cloned().unwrap_or_default();
+    if embeds.is_empty() {
+        return vec![crate::stack::classify(message)];
+    }
+    embeds.into_iter().map(|e| crate::stack::classify(&serde_json::json!({ "embeds": [e] }))).collect()
+}
+
+/// [`audit`] of what webhook `webhook` of `discord` showed its channel, in arrival order: every notifying
+/// message (each of its embeds checked against the last one notified for its service) and every edit of a
+/// living message or living message posted silently (they show a state without announcing a change: never
+/// checked, but a state they showed since the last notification makes the next one a change again; an edit
+/// may come before the notification of the same change, which waits for its group). Ids come from the
+/// notifying messages only.
+pub fn audit_channel(discord: &crate::discord::FakeDiscord, webhook: u64) -> AlertAudit {
+    let mut a = AlertAudit::default();
+    let mut ids: BTreeMap<u64, ()> = BTreeMap::new();
+    // Per service: the state its last notification said, and whether an edit showed another one since.
+    let mut told: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    let state = |kind: &str, before: &str| -> String {
+        match kind {
+            "RESOLVED" => "OK".into(),
+            "DOWN" | "WARNING" | "CRITICAL" => kind.into(),
+            k if k.starts_with("UP, still ") => k.trim_start_matches("UP, still ").into(),
+            "WARNING (de-escalated)" => "WARNING".into(),
+            _ => before.into(),
+        }
+    };
+    for r in discord.requests().into_iter().filter(|r| r.webhook_id == webhook && (200..300).contains(&r.status)) {
+        if r.method != "POST" && r.method != "PATCH" {
+            continue;
+        }
+        let silent = r.body.get("flags").and_then(Value::as_u64).is_some_and(|f| f & (1 << 12) != 0);
+        let edit = r.method == "PATCH" || silent;
+        if !edit {
+            match alert_id(&r.body) {
+                Some(id) if ids.insert(id, ()).is_some() => a.duplicates += 1,
+                Some(_) => {}
+                None => a.unnumbered += 1,
+            }
+        }
+        for what in kinds(&r.body) {
+            let (service, kind) = what.split_once(' ').unwrap_or((what.as_str(), ""));
+            if crate::stack::is_proxy_kind(kind) {
+                if !edit {
+                    a.by_service.entry(service.to_string()).or_default().push(kind.to_string());
+                }
+                continue;
+            }
+            let (posted, moved) = told.get(service).cloned().unwrap_or_else(|| ("OK".into(), false));
+            if edit {
+                let shown = state(kind, &posted);
+                told.insert(service.to_string(), (posted.clone(), moved || shown != posted));
+                continue;
+            }
+            a.by_service.entry(service.to_string()).or_default().push(kind.to_string());
+            let mut bad = |why: &str| a.inconsistent.push(format!("{what:?} (last told {posted}): {why}"));
+            match kind {
+                "DOWN" if posted == "DOWN" && !moved => bad("its service was already DOWN"),
+                "RESOLVED" if posted == "OK" => bad("nothing was open"),
+                "WARNING" | "CRITICAL" if posted == kind && !moved => bad("already at that level (announced twice)"),
+                "WARNING" if posted == "CRITICAL" && !moved => bad("raised while CRITICAL"),
+                k if k.starts_with("still ") && posted == "OK" => bad("a reminder of nothing open"),
+                _ => {}
+            }
+            told.insert(service.to_string(), (state(kind, &posted), false));
+        }
+    }
+    a.unique = ids.len();
+    a.max_id = ids.keys().next_back().copied().unwrap_or(0);
+    a.missing = (1..=a.max_id).filter(|id| !ids.contains_key(id)).collect();
+    a
+}

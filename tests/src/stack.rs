@@ -22,6 +22,9 @@ pub const SERVICES: [(&str, &str, &str); 3] =
 /// The ingest token the stack's collector and filter share (a test secret).
 pub const TOKEN: &str = "e2e-ingest-token-0001";
 
+/// The operator token of the stack's collector (silences, acknowledgements; a test secret).
+pub const OPERATOR_TOKEN: &str = "e2e-operator-token-0001";
+
 /// How long the collector may take to answer `/healthz` after start.
 pub const COLLECTOR_READY: Duration = Duration::from_secs(60);
 
@@ -50,6 +53,8 @@ pub struct StackOptions {
     pub webhook_url: Option<String>,
     /// Discord role ids every service mentions (its owners); none by default.
     pub mention_roles: Vec<String>,
+    /// The default webhook's group wait; `None`: the collector's default (10 s).
+    pub group_wait: Option<Duration>,
 }
 
 impl Default for StackOptions {
@@ -66,6 +71,7 @@ impl Default for StackOptions {
             concurrency: 2,
             webhook_url: None,
             mention_roles: Vec::new(),
+            group_wait: None,
         }
     }
 }
@@ -88,8 +94,12 @@ pub fn collector_toml(
     t.push_str(&format!("window = \"{}ms\"\n", opts.window.as_millis()));
     t.push_str(&format!("bucket = \"{}ms\"\n", opts.bucket.as_millis()));
     t.push_str(&format!("min_requests = {}\n", opts.min_requests));
-    t.push_str("reminder = \"0s\"\n\n");
+    t.push_str("reminder = \"0s\"\n");
+    t.push_str(&format!("operator_token = \"{OPERATOR_TOKEN}\"\n\n"));
     t.push_str(&format!("[[tokens]]\ntoken = \"{TOKEN}\"\n\n"));
+    if let Some(g) = opts.group_wait {
+        t.push_str(&format!("[notify.default]\ngroup_wait = \"{}ms\"\n\n", g.as_millis()));
+    }
     t.push_str(&format!("[webhooks]\ndefault = \"{webhook}\"\n\n"));
     t.push_str("[delivery]\ntimeout = \"5s\"\nmax_backoff = \"2s\"\n\n");
     for (name, _, _) in SERVICES {
@@ -358,10 +368,16 @@ fn classify_proxy(title: &str) -> Option<String> {
 
 /// The text of the "Top failing routes" field of an alert message (empty when it has none).
 pub fn top_routes_field(message: &Value) -> String {
+    field(message, "Top failing routes")
+}
+
+/// The text of field `name` of a message's first embed (empty when it has none), e.g. a living message's
+/// "Failing routes" or "Timeline".
+pub fn field(message: &Value, name: &str) -> String {
     message
         .pointer("/embeds/0/fields")
         .and_then(Value::as_array)
-        .and_then(|fields| fields.iter().find(|f| f.get("name").and_then(Value::as_str) == Some("Top failing routes")))
+        .and_then(|fields| fields.iter().find(|f| f.get("name").and_then(Value::as_str) == Some(name)))
         .and_then(|f| f.get("value").and_then(Value::as_str))
         .unwrap_or("")
         .to_string()
@@ -383,6 +399,33 @@ impl Stack {
     /// Alert messages received so far on the local Discord server, classified (see [`classify`]).
     pub fn alerts(&self) -> Vec<String> {
         self.messages().iter().map(classify).collect()
+    }
+
+    /// The living message of `service`'s latest incident (the latest message holding its living embed, by
+    /// the footer "incident of SERVICE"), with its versions.
+    pub fn living(&self, service: &str) -> Option<crate::discord::messages::Stored> {
+        let tag = format!("incident of {service}");
+        let holds = |v: &Value| {
+            v.get("embeds").and_then(Value::as_array).is_some_and(|es| {
+                es.iter().any(|e| e.pointer("/footer/text").and_then(Value::as_str).is_some_and(|f| f.contains(&tag)))
+            })
+        };
+        let d = self.discord.as_ref()?;
+        d.stored(WEBHOOK_ID).into_iter().rev().find(|m| !m.deleted && holds(m.current()))
+    }
+
+    /// The title of `service`'s embed in its living message as it reads now ("" when there is none).
+    pub fn living_title(&self, service: &str) -> String {
+        let tag = format!("incident of {service}");
+        self.living(service)
+            .and_then(|m| {
+                m.current().get("embeds").and_then(Value::as_array).and_then(|es| {
+                    es.iter()
+                        .find(|e| e.pointer("/footer/text").and_then(Value::as_str).is_some_and(|f| f.contains(&tag)))
+                        .and_then(|e| e.get("title").and_then(Value::as_str).map(str::to_string))
+                })
+            })
+            .unwrap_or_default()
     }
 
     /// Alert messages received so far (accepted bodies, arrival order).

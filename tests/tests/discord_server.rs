@@ -316,3 +316,102 @@ fn stops_when_dropped() {
     let refused = send(&base, "POST", "/api/v10/webhooks/1/t", "application/json", "{}", Duration::from_secs(5));
     assert!(refused.is_err(), "the port must be closed after drop");
 }
+
+fn request(d: &FakeDiscord, method: &str, path: &str, body: &Value) -> Answer {
+    send(&d.base_url(), method, path, "application/json", &body.to_string(), Duration::from_secs(30)).expect("request")
+}
+
+#[test]
+fn get_webhook_names_its_guild_and_channel_and_patch_edits_a_message_keeping_each_version() {
+    let d = unlimited();
+    let info = request(&d, "GET", "/api/v10/webhooks/7/tok", &Value::Null);
+    assert_eq!(info.status, 200);
+    let info = info.json();
+    assert!(info["guild_id"].as_str().is_some_and(|g| !g.is_empty()) && info["channel_id"].is_string(), "{info}");
+    let first = json!({"content": "<@&1> be CRITICAL", "embeds": [{"title": "be CRITICAL"}],
+                       "allowed_mentions": {"parse": [], "roles": ["1"]}});
+    let created = post(&d, 7, "?wait=true", &first).json();
+    let id = created["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v10/webhooks/7/tok/messages/{id}");
+    let edit = json!({"embeds": [{"title": "be RESOLVED", "color": 0x2E_B6_7D}], "allowed_mentions": {"parse": []}});
+    let a = request(&d, "PATCH", &path, &edit);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let answer = a.json();
+    assert_eq!(
+        (answer["id"].as_str(), answer["embeds"][0]["title"].as_str()),
+        (Some(id.as_str()), Some("be RESOLVED"))
+    );
+    assert_eq!(answer["content"], "<@&1> be CRITICAL", "members an edit does not name are kept");
+    assert!(answer["edited_timestamp"].is_string());
+    let versions = d.versions(&id);
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0], first);
+    assert_eq!(d.current(&id).unwrap()["embeds"][0]["title"], "be RESOLVED");
+    assert_eq!(d.messages(7), vec![first], "an edit is not a new message");
+    let got = request(&d, "GET", &path, &Value::Null);
+    assert_eq!((got.status, got.json()["embeds"][0]["title"].clone()), (200, json!("be RESOLVED")));
+}
+
+#[test]
+fn an_edit_is_validated_like_a_message_and_an_unknown_or_deleted_message_is_404_10008() {
+    let d = unlimited();
+    let id = post(&d, 8, "?wait=true", &json!({"content": "x"})).json()["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v10/webhooks/8/tok/messages/{id}");
+    for (body, code) in [
+        (json!({"content": "x".repeat(2001)}), 50035),
+        (json!({"embeds": [{"title": "t".repeat(257)}]}), 50035),
+        (json!({"embeds": vec![json!({"title": "x"}); 11]}), 50035),
+        (json!({"embeds": [{"description": "d".repeat(3000)}, {"description": "d".repeat(3001)}]}), 50035),
+        (json!({"content": ""}), 50006),
+        (json!({"flags": 8}), 50035),
+    ] {
+        let a = request(&d, "PATCH", &path, &body);
+        assert_eq!((a.status, a.json()["code"].clone()), (400, json!(code)), "{body}");
+    }
+    let bad =
+        send(&d.base_url(), "PATCH", &path, "application/json", "{\"content\": ", Duration::from_secs(30)).unwrap();
+    assert_eq!((bad.status, bad.json()["code"].clone()), (400, json!(50109)));
+    assert_eq!(d.versions(&id).len(), 1, "a refused edit changes nothing");
+    let a = request(&d, "PATCH", "/api/v10/webhooks/8/tok/messages/123456", &json!({"content": "y"}));
+    assert_eq!(
+        (a.status, a.json()["code"].clone(), a.json()["message"].clone()),
+        (404, json!(10008), json!("Unknown Message"))
+    );
+    let a = request(&d, "PATCH", &format!("/api/v10/webhooks/9/tok/messages/{id}"), &json!({"content": "y"}));
+    assert_eq!(a.status, 404, "another webhook's message is unknown to it");
+    assert!(d.delete_message(&id));
+    let a = request(&d, "PATCH", &path, &json!({"content": "y"}));
+    assert_eq!((a.status, a.json()["code"].clone()), (404, json!(10008)));
+    let id2 = post(&d, 8, "?wait=true", &json!({"content": "z"})).json()["id"].as_str().unwrap().to_string();
+    assert_eq!(request(&d, "DELETE", &format!("/api/v10/webhooks/8/tok/messages/{id2}"), &Value::Null).status, 204);
+    assert!(d.current(&id2).is_none());
+    d.delete_webhook(8);
+    let a = request(&d, "PATCH", &path, &json!({"content": "y"}));
+    assert_eq!((a.status, a.json()["code"].clone()), (404, json!(10015)), "a deleted webhook first");
+}
+
+#[test]
+fn edits_count_against_the_webhooks_rate_limit() {
+    let d = FakeDiscord::start_with(Options {
+        rate_limit: RateLimit { limit: 3, window: Duration::from_secs(30) },
+        ..Options::default()
+    })
+    .expect("start");
+    let id = post(&d, 4, "?wait=true", &json!({"content": "x"})).json()["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v10/webhooks/4/tok/messages/{id}");
+    assert_eq!(request(&d, "PATCH", &path, &json!({"content": "y"})).status, 200);
+    assert_eq!(request(&d, "PATCH", &path, &json!({"content": "z"})).status, 200);
+    let limited = request(&d, "PATCH", &path, &json!({"content": "w"}));
+    assert_eq!(limited.status, 429, "post + 2 edits used the 3 of the window");
+    assert!(limited.json()["retry_after"].as_f64().unwrap() > 0.0);
+    assert_eq!(post(&d, 4, "", &json!({"content": "v"})).status, 429, "and a send waits too");
+    assert_eq!(request(&d, "GET", "/api/v10/webhooks/4/tok", &Value::Null).status, 200, "GET webhook does not count");
+    assert_eq!(d.current(&id).unwrap()["content"], "z");
+    d.push_replies(4, [Reply::Status(502)]);
+    let d2 = unlimited();
+    let id = post(&d2, 5, "?wait=true", &json!({"content": "x"})).json()["id"].as_str().unwrap().to_string();
+    d2.push_replies(5, [Reply::RateLimited { retry_after: 0.5, global: false }]);
+    let p = format!("/api/v10/webhooks/5/tok/messages/{id}");
+    assert_eq!(request(&d2, "PATCH", &p, &json!({"content": "y"})).status, 429, "scripted answers apply to edits");
+    assert_eq!(request(&d2, "PATCH", &p, &json!({"content": "y"})).status, 200);
+}

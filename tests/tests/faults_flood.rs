@@ -74,7 +74,7 @@ fn an_ingest_flood_stays_within_memory_and_known_services_still_page() {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
     let toml = format!(
         "listen = \"{addr}\"\nstate_dir = \"{}\"\nreminder = \"0s\"\n\n[[tokens]]\ntoken = \"{TOKEN}\"\n\n\
-         [webhooks]\ndefault = \"{}\"\n\n\
+         [notify.default]\ngroup_wait = \"0s\"\n\n[webhooks]\ndefault = \"{}\"\n\n\
          [[services]]\nname = \"be\"\n\n[[services]]\nname = \"fe\"\n",
         dir.join("state").display(),
         discord.webhook_url(1, "flood-hook")

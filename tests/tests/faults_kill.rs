@@ -33,7 +33,8 @@ fn config(port: u16, state: &std::path::Path, webhook: &str) -> String {
     format!(
         "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{}\"\nwindow = \"4s\"\nbucket = \"1s\"\n\
          min_requests = 40\nreminder = \"0s\"\n\n\
-         [[tokens]]\ntoken = \"{TOKEN}\"\n\n[webhooks]\ndefault = \"{webhook}\"\n\n\
+         [[tokens]]\ntoken = \"{TOKEN}\"\n\n[notify.default]\ngroup_wait = \"0s\"\n\n\
+         [webhooks]\ndefault = \"{webhook}\"\n\n\
          [delivery]\ntimeout = \"3s\"\nmax_backoff = \"1s\"\n",
         state.display()
     )
@@ -145,8 +146,7 @@ fn sigkill_at_random_points_under_load_loses_and_doubles_nothing() {
     // Every alert delivered: the outbox drains, no id is missing, the history says delivered.
     c.wait_for_outbox_empty(LONG).unwrap();
     std::thread::sleep(Duration::from_secs(1));
-    let messages = discord.messages(1);
-    let a = faults::audit(&messages);
+    let a = faults::audit_channel(&discord, 1);
     let (_, history) = faultline_tests::envoy::http_get(c.addr(), "/v1/history?since=1h&limit=1000").unwrap();
     let history: serde_json::Value = serde_json::from_str(&history).unwrap();
     let recorded: Vec<u64> = history["alerts"].as_array().unwrap().iter().filter_map(|x| x["id"].as_u64()).collect();

@@ -145,7 +145,7 @@ fn keeps_alerting_and_catches_up(name: &str, fault: impl FnOnce(&Path) -> Fault)
     let toml = format!(
         "listen = \"{addr}\"\nstate_dir = \"{}\"\nwindow = \"4s\"\nbucket = \"1s\"\n\
          min_requests = 40\nreminder = \"0s\"\n\n\
-         [[tokens]]\ntoken = \"{TOKEN}\"\n\n[webhooks]\ndefault = \"{}\"\n\n\
+         [[tokens]]\ntoken = \"{TOKEN}\"\n\n[notify.default]\ngroup_wait = \"0s\"\n\n[webhooks]\ndefault = \"{}\"\n\n\
          [delivery]\ntimeout = \"3s\"\nmax_backoff = \"1s\"\n",
         fault.state_dir().display(),
         discord.webhook_url(1, "db-hook")

@@ -1,5 +1,6 @@
 //! The collector's one HTTP listener: accepts connections and routes each request to its edge
-//! ([`crate::ingest`] for flushes, [`crate::observe`] for `/healthz` and the read-only views).
+//! ([`crate::ingest`] for flushes, [`crate::observe`] for `/healthz` and the read-only views, [`crate::operate`]
+//! for silences and acknowledgements).
 
 use crate::http::{Resp, error, reply};
 use crate::observe::http::{VIEWS, view};
@@ -19,6 +20,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
             reply(StatusCode::OK, h)
         }
         (&Method::GET, p) if VIEWS.contains(&p) => view(shared, req).await,
+        (_, p) if crate::operate::serves(p) => crate::operate::handle(shared, req).await,
         (_, p) if p == INGEST_PATH || p == "/healthz" || VIEWS.contains(&p) => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }

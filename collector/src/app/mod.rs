@@ -27,7 +27,6 @@ async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let history = shared.cfg.history;
         let r = shared.with_core(|c| {
             let now = now_ms();
-            let notices = c.engine.tick(now);
             if now.saturating_sub(last_prune_ms) >= 60_000 {
                 last_prune_ms = now;
                 let before = now.saturating_sub(u64::try_from(history.retention.as_millis()).unwrap_or(u64::MAX));
@@ -37,7 +36,7 @@ async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     Err(e) => tracing::error!("pruning history failed: {e}"),
                 }
             }
-            (c.commit(notices, now), c.engine.take_probe_requests())
+            (c.tick(now), c.engine.take_probe_requests())
         });
         let (r, probes) = r.await;
         shared.wake_probes(&probes);

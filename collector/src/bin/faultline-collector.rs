@@ -61,6 +61,22 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// Silences on the running collector (its operator API): add, list, remove.
+    Silence {
+        #[command(subcommand)]
+        action: SilenceAction,
+    },
+    /// Acknowledges a service's open incident on the running collector: reminders stop until it gets worse.
+    Ack {
+        /// The service whose incident to acknowledge.
+        service: String,
+        /// Who acknowledges (shown in the living message and on the status page).
+        #[arg(long)]
+        by: Option<String>,
+        /// Configuration file (its listen address and operator_token).
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// Prints a Prometheus rules file with the same two tiers over the /metrics counters.
     Rules {
         /// Configuration file (its thresholds, per-service overrides and window); else the defaults.
@@ -70,6 +86,72 @@ enum Command {
         #[arg(long)]
         window: Option<String>,
     },
+}
+
+/// Where the packaged configuration lives.
+const DEFAULT_CONFIG: &str = "/etc/faultline/faultline.toml";
+
+#[derive(Subcommand)]
+enum SilenceAction {
+    /// Silences a service (or a route pattern) for a duration or until an instant; state is still tracked and
+    /// its incident's living message still edited, but nothing notifies.
+    Add {
+        /// The service to silence.
+        #[arg(long, short)]
+        service: Option<String>,
+        /// Only while every failing route matches this pattern (`*` matches anything), e.g. "GET /reports/*".
+        #[arg(long)]
+        route: Option<String>,
+        /// How long, e.g. "1h", "30m".
+        #[arg(long = "for", conflicts_with = "until", allow_hyphen_values = true)]
+        for_: Option<String>,
+        /// Until an RFC 3339 instant, e.g. "2025-12-01T22:00:00Z".
+        #[arg(long)]
+        until: Option<String>,
+        /// Why (shown in the living message and on the status page).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Who silences.
+        #[arg(long)]
+        by: Option<String>,
+        /// Configuration file (its listen address and operator_token).
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Lists the silences (active, and those ended within a day).
+    List {
+        /// Configuration file (its listen address and operator_token).
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Ends a silence now.
+    Remove {
+        /// Its number (from `silence list`).
+        id: u64,
+        /// Configuration file (its listen address and operator_token).
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+/// Runs one call of the operator API client and prints its answer.
+fn operate(config: &std::path::Path, f: impl AsyncFnOnce(Config) -> Result<String, String>) -> Result<(), String> {
+    let cfg = Config::load(config).map_err(|e| e.to_string())?;
+    let out = runtime()?.block_on(f(cfg))?;
+    println!("{out}");
+    Ok(())
+}
+
+fn silence(action: SilenceAction) -> Result<(), String> {
+    use faultline_collector::operate::client;
+    match action {
+        SilenceAction::Add { service, route, for_, until, reason, by, config } => {
+            let a = client::AddSilence { service, route, for_, until, reason, by };
+            operate(&config, async move |c| client::add(&c, a).await)
+        }
+        SilenceAction::List { config } => operate(&config, async move |c| client::list(&c).await),
+        SilenceAction::Remove { id, config } => operate(&config, async move |c| client::remove(&c, id).await),
+    }
 }
 
 fn duration(what: &str, v: &str) -> Result<std::time::Duration, String> {
@@ -168,6 +250,11 @@ fn main() -> ExitCode {
         }
         Command::History { service, since, config, state_dir } => history(service, &since, config, state_dir),
         Command::Rules { config, window } => rules(config, window),
+        Command::Silence { action } => silence(action),
+        Command::Ack { service, by, config } => {
+            let by = by.or_else(|| std::env::var("USER").ok());
+            operate(&config, async move |c| faultline_collector::operate::client::ack(&c, &service, by).await)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,6 +33,9 @@ pub fn render(c: &Config) -> String {
     if c.status_token.is_some() {
         let _ = writeln!(o, "status_token = \"****\"");
     }
+    if c.operator_token.is_some() {
+        let _ = writeln!(o, "operator_token = \"****\"");
+    }
     for t in &c.tokens {
         let _ = writeln!(o, "\n[[tokens]]\ntoken = \"****\"");
         if let Some(p) = &t.proxies {
@@ -60,6 +63,7 @@ pub fn render(c: &Config) -> String {
     );
     let _ =
         writeln!(o, "\n[history]\nretention = {}\nmax_rows = {}", q(&fmt_d(c.history.retention)), c.history.max_rows);
+    act(c, &mut o);
     for s in &c.services {
         let _ = writeln!(o, "\n[[services]]\nname = {}", q(&s.name));
         if let Some(h) = &s.health {
@@ -104,4 +108,50 @@ pub fn render(c: &Config) -> String {
         );
     }
     o
+}
+
+/// `[notify.NAME]` of every webhook (defaults filled in) and the `[[maintenance]]` windows.
+fn act(c: &Config, o: &mut String) {
+    use super::MaintenanceWhen;
+    for name in c.webhooks.keys() {
+        let n = c.notify_for(name);
+        let _ = writeln!(o, "\n[notify.{}]\ngroup_wait = {}", q(name), q(&fmt_d(n.group_wait)));
+        if let Some(h) = &n.quiet_hours {
+            let _ = writeln!(
+                o,
+                "quiet_hours = {{ start = {}, end = {}, time_zone = {} }}",
+                q(&h.start.to_string()),
+                q(&h.end.to_string()),
+                q(&h.zone.name)
+            );
+        }
+    }
+    for m in &c.maintenance {
+        let _ = writeln!(o, "\n[[maintenance]]\nname = {}", q(&m.name));
+        if !m.services.is_empty() {
+            let list: Vec<String> = m.services.iter().map(|s| q(s)).collect();
+            let _ = writeln!(o, "services = [{}]", list.join(", "));
+        }
+        match &m.when {
+            MaintenanceWhen::Weekly { days, start, duration, zone } => {
+                let list: Vec<String> = super::weekday_names(days).into_iter().map(q).collect();
+                let _ = writeln!(
+                    o,
+                    "weekdays = [{}]\nstart = {}\nduration = {}\ntime_zone = {}",
+                    list.join(", "),
+                    q(&start.to_string()),
+                    q(&fmt_d(*duration)),
+                    q(&zone.name)
+                );
+            }
+            MaintenanceWhen::Once { from_ms, until_ms } => {
+                let t = |ms: u64| {
+                    jiff::Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX))
+                        .map(|t| t.to_string())
+                        .unwrap_or_default()
+                };
+                let _ = writeln!(o, "from = {}\nuntil = {}", q(&t(*from_ms)), q(&t(*until_ms)));
+            }
+        }
+    }
 }

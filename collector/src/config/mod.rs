@@ -1,12 +1,17 @@
 //! The collector's configuration: one TOML file, validated as a whole. Every rejected
 //! value is reported as `file:line: key: why`, and defaults are those of issue 3.
 
+mod act;
 mod fast;
 mod history;
 mod locate;
 mod raw;
 mod values;
 
+pub use act::{
+    DEFAULT_GROUP_WAIT, LocalTime, Maintenance, MaintenanceWhen, NotifyConfig, OperatorToken, QuietHours, Zone,
+    parse_instant, parse_local_time, parse_zone, weekday_names,
+};
 pub use fast::{FastBurn, PassiveDown};
 pub use history::{DEFAULT_MAX_ROWS, DEFAULT_RETENTION, HistoryConfig, StatusToken};
 pub use values::normalize_webhook;
@@ -139,6 +144,12 @@ pub struct Config {
     /// Required to read the status page and its JSON when set (see `Config::status_open`).
     pub status_token: Option<StatusToken>,
     pub history: HistoryConfig,
+    /// Required by the operator API (silences, acknowledgements); without it that API is off.
+    pub operator_token: Option<OperatorToken>,
+    /// Per webhook: group wait and quiet hours (webhooks not listed get the defaults).
+    pub notify: BTreeMap<String, NotifyConfig>,
+    /// Maintenance windows: incidents tracked, nobody notified.
+    pub maintenance: Vec<Maintenance>,
 }
 
 impl std::fmt::Debug for IngestToken {
@@ -209,6 +220,16 @@ impl Config {
             Some(t) => eq(&t.0),
             None => self.tokens.iter().fold(false, |hit, t| eq(&t.token) | hit),
         }
+    }
+
+    /// How webhook `name` is notified (its `[notify.NAME]`, else the defaults).
+    pub fn notify_for(&self, name: &str) -> NotifyConfig {
+        self.notify.get(name).cloned().unwrap_or_default()
+    }
+
+    /// Whether `given` is the operator token (constant time; never without one configured).
+    pub fn operator_token_matches(&self, given: &str) -> bool {
+        self.operator_token.as_ref().is_some_and(|t| crate::secret::ct_eq(t.0.as_bytes(), given.as_bytes()))
     }
 
     /// The effective configuration as TOML, with every secret masked.
@@ -402,6 +423,12 @@ impl Ctx<'_> {
         }
         let status_token = self.status_token(&raw)?;
         let history = self.history(&raw)?;
+        let mut secrets: Vec<&str> = tokens.iter().map(|t| t.token.as_str()).collect();
+        secrets.extend(status_token.as_ref().map(|t| t.0.as_str()));
+        let operator_token = self.operator_token(&raw, &secrets)?;
+        let notify = self.notify(&raw, &webhooks)?;
+        let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+        let maintenance = self.maintenance(&raw, &names)?;
         Ok(Config {
             file: path.to_path_buf(),
             listen,
@@ -421,6 +448,9 @@ impl Ctx<'_> {
             services,
             status_token,
             history,
+            operator_token,
+            notify,
+            maintenance,
         })
     }
 

@@ -39,6 +39,44 @@ pub struct RawConfig {
     pub status_token: Option<Spanned<String>>,
     #[serde(default)]
     pub history: RawHistory,
+    pub operator_token: Option<Spanned<String>>,
+    /// `[notify.WEBHOOK]`: group wait and quiet hours per webhook.
+    #[serde(default)]
+    pub notify: BTreeMap<String, RawNotify>,
+    #[serde(default)]
+    pub maintenance: Vec<Spanned<RawMaintenance>>,
+}
+
+/// `[notify.WEBHOOK]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub group_wait: Option<Spanned<String>>,
+    pub quiet_hours: Option<RawQuiet>,
+}
+
+/// `quiet_hours = { start = "22:00", end = "07:00", time_zone = "Europe/Berlin" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuiet {
+    pub start: Spanned<String>,
+    pub end: Spanned<String>,
+    pub time_zone: Spanned<String>,
+}
+
+/// One `[[maintenance]]` window: weekly (`weekdays`, `start`, `duration`, `time_zone`) or one-off
+/// (`from`, `until`), for `services` or all.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaintenance {
+    pub name: Option<Spanned<String>>,
+    pub services: Option<Spanned<Vec<String>>>,
+    pub weekdays: Option<Spanned<Vec<String>>>,
+    pub start: Option<Spanned<String>>,
+    pub duration: Option<Spanned<String>>,
+    pub time_zone: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
+    pub until: Option<Spanned<String>>,
 }
 
 /// `[history]`: how long per-minute aggregates and alert records are kept, and how many rows.

@@ -63,10 +63,18 @@ pub fn normalize_webhook(raw: &str) -> Result<Webhook, String> {
         [pre @ .., "api"] | [pre @ .., "api", _] => pre.to_vec(),
         _ => return Err(bad()),
     };
+    // A webhook of a thread keeps its `thread_id` (messages go to, and are edited in, that thread).
+    let thread = url.query_pairs().find(|(k, _)| k == "thread_id").map(|(_, v)| v.into_owned());
+    if thread.as_deref().is_some_and(|t| t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit())) {
+        return Err("thread_id must be a Discord id (digits)".to_string());
+    }
     let mut path = base.join("/");
     path.push_str(&format!("/api/v10/webhooks/{id}/{token}"));
     url.set_path(&path);
-    url.set_query(Some("wait=true"));
+    match &thread {
+        Some(t) => url.set_query(Some(&format!("wait=true&thread_id={t}"))),
+        None => url.set_query(Some("wait=true")),
+    }
     url.set_fragment(None);
     let mut shown = url.clone();
     shown.set_query(None);

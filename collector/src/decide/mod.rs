@@ -9,11 +9,15 @@
 
 pub mod alert;
 pub mod coverage;
+pub mod desk;
 pub mod engine;
 pub mod health;
 pub mod incident;
 pub mod ledger;
 pub mod minutes;
 pub mod notice;
+pub mod notify;
+pub mod schedule;
+pub mod silence;
 pub mod watchdog;
 pub mod window;

@@ -4,7 +4,8 @@
 use crate::decide::alert::{Level, RateChange, Thresholds};
 use crate::decide::coverage::Coverage;
 use crate::decide::health::{Health, HealthChange, ProbeResult};
-use crate::decide::incident::IncidentChange;
+use crate::decide::incident::{Condition, IncidentChange, Severity};
+use crate::decide::notify::{Ack, Ended, Mute};
 use crate::decide::watchdog::ProxyChange;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,105 @@ pub enum Event {
     Health(HealthChange),
     /// `test-alert`: a clearly marked test through the real delivery path.
     Test,
+    /// A notifying message: one embed per incident of a group (or of a quiet-hours digest). An incident
+    /// with no living message yet gets its living embed here, and this message becomes its living one.
+    Post(PostEvent),
+    /// The living message of an incident, as it stands now: edited in place (or posted without
+    /// notifying anyone when it has none, or Discord lost it).
+    Living(LivingEvent),
+}
+
+/// A notifying message to one webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostEvent {
+    pub items: Vec<PostItem>,
+    /// Set for the digest sent when quiet hours end.
+    #[serde(default)]
+    pub digest: Option<Digest>,
+}
+
+/// One incident in a [`PostEvent`]: its change (`notice`, an [`Event::Incident`] with its facts) and how it
+/// stands (for its living embed, if this message becomes its living message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostItem {
+    pub notice: Notice,
+    pub living: LivingEvent,
+    /// Announced because this mute ended (the incident changed under it).
+    #[serde(default)]
+    pub unmuted: Option<Mute>,
+}
+
+/// What the quiet hours held: the incidents that ended meanwhile (the open ones are the post's items).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    pub ended: Vec<Ended>,
+}
+
+/// An incident as its living message shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LivingEvent {
+    pub opened_ms: u64,
+    /// The service's condition now (OK once resolved).
+    pub now: Condition,
+    pub worst: Severity,
+    #[serde(default)]
+    pub ack: Option<Ack>,
+    #[serde(default)]
+    pub mute: Option<Mute>,
+    /// Its changes so far, oldest first (the first and the latest kept when there are many).
+    #[serde(default)]
+    pub timeline: Vec<Step>,
+    /// Set once it is over.
+    #[serde(default)]
+    pub end: Option<End>,
+    /// The health change of the latest change, if any (DOWN with its failure).
+    #[serde(default)]
+    pub health: Option<HealthChange>,
+}
+
+/// How an incident ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct End {
+    pub at_ms: u64,
+    pub lasted_ms: u64,
+    /// The condition last told before the end.
+    pub from: Condition,
+    pub no_traffic: bool,
+}
+
+/// One entry of an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// A change of its condition (`kind`: opened, worse, better, reminder, resolved).
+    Change {
+        at_ms: u64,
+        kind: String,
+        to: Condition,
+    },
+    Acked {
+        at_ms: u64,
+        by: String,
+    },
+    Muted {
+        at_ms: u64,
+        why: Mute,
+    },
+    Unmuted {
+        at_ms: u64,
+    },
+}
+
+impl Step {
+    /// When it happened.
+    pub fn at_ms(&self) -> u64 {
+        match self {
+            Step::Change { at_ms, .. }
+            | Step::Acked { at_ms, .. }
+            | Step::Muted { at_ms, .. }
+            | Step::Unmuted { at_ms } => *at_ms,
+        }
+    }
 }
 
 /// A change of a service's incident, with what the health check did at that moment.

@@ -18,6 +18,8 @@ pub enum Verdict {
     BadRequest(String),
     Broken(String),
     Transient(String),
+    /// 404 with code 10008 (an edit of a message that was deleted): the webhook is fine.
+    UnknownMessage,
 }
 
 fn secs(v: f64) -> Duration {
@@ -48,6 +50,7 @@ pub fn judge(
             json.get("retry_after").and_then(|v| v.as_f64()).or(reset_after).or(retry_after).unwrap_or(1.0),
         )),
         400 => Verdict::BadRequest(said()),
+        404 if json.get("code").and_then(serde_json::Value::as_u64) == Some(10008) => Verdict::UnknownMessage,
         401 | 403 | 404 => Verdict::Broken(said()),
         _ => Verdict::Transient(said()),
     }
@@ -78,7 +81,18 @@ fn chain(e: reqwest::Error) -> String {
 
 /// POSTs one message and judges the answer. Errors never carry the URL.
 pub async fn send(client: &reqwest::Client, url: &str, body: &serde_json::Value, timeout: Duration) -> Verdict {
-    let resp = match client.post(url).timeout(timeout).json(body).send().await {
+    send_with(client, reqwest::Method::POST, url, body, timeout).await
+}
+
+/// One request (`POST` a message, `PATCH` an edit) and its verdict. Errors never carry the URL.
+pub async fn send_with(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: &serde_json::Value,
+    timeout: Duration,
+) -> Verdict {
+    let resp = match client.request(method, url).timeout(timeout).json(body).send().await {
         Ok(r) => r,
         Err(e) => return Verdict::Transient(chain(e.without_url())),
     };
@@ -120,6 +134,10 @@ mod tests {
             Verdict::Broken(m) if m.contains("Unknown Webhook")
         ));
         assert!(matches!(judge(401, None, None, None, ""), Verdict::Broken(_)));
+        assert_eq!(
+            judge(404, None, None, None, r#"{"message":"Unknown Message","code":10008}"#),
+            Verdict::UnknownMessage
+        );
         assert!(matches!(judge(502, None, None, None, "<html>"), Verdict::Transient(_)));
         assert_eq!(
             judge(429, None, None, None, r#"{"retry_after":1e9}"#),

@@ -4,10 +4,11 @@
 //! webhook broken (alerts kept, reported on /healthz, retried only every `broken_retry`).
 //! Webhook URLs hold a secret token: they are never logged (errors are stripped of them).
 
+pub mod act;
 mod discord;
 pub mod test_alert;
 
-pub use discord::{Verdict, backoff, judge, send};
+pub use discord::{Verdict, backoff, judge, send, send_with};
 
 use crate::clock::now_ms;
 use crate::message;
@@ -91,18 +92,14 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
             }
             continue;
         };
-        let (body, fallback, id, service, key) = match &job {
-            Job::Saved(row) => (body_for(&shared, row), row.fallback, row.id, row.notice.service.clone(), None),
-            Job::Unsaved(a) => {
-                let body = if a.fallback {
-                    message::fallback(&a.notice, 0)
-                } else {
-                    message::render(&a.notice, shared.cfg.service(&a.notice.service), 0)
-                };
-                (body, a.fallback, 0, a.notice.service.clone(), Some(a.key))
-            }
+        let (notice, fallback, id, key) = match &job {
+            Job::Saved(row) => (&row.notice, row.fallback, row.id, None),
+            Job::Unsaved(a) => (&a.notice, a.fallback, 0, Some(a.key)),
         };
-        let verdict = send(&shared.http, &url, &body, shared.cfg.delivery.timeout).await;
+        let service = notice.service.clone();
+        let plan = act::plan(&shared, &name, &url, notice, id, fallback).await;
+        let verdict =
+            send_with(&shared.http, plan.method.clone(), &plan.url, &plan.body, shared.cfg.delivery.timeout).await;
         // A memory alert not delivered this time waits again (with the fallback next after a 400).
         let release = |fallback_next: bool| {
             let shared = shared.clone();
@@ -118,12 +115,21 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
                 // The webhook is healthy from Discord's answer on, before the row is removed:
                 // /healthz never shows an empty outbox beside a stale "retrying".
                 set_status(&shared, &name, "ok", None, true);
-                let outcome = if fallback { "delivered_fallback" } else { "delivered" };
+                act::delivered(&shared, &name, &plan, message_id.clone(), id).await;
+                let outcome = if plan.is_living() {
+                    "edited"
+                } else if fallback {
+                    "delivered_fallback"
+                } else {
+                    "delivered"
+                };
                 let r = match key {
                     Some(k) => {
                         shared.with_core(move |c| c.unsaved.done(k, now_ms(), message_id, outcome)).await;
                         Ok(())
                     }
+                    // An edit is no alert of its own: it leaves no delivery record.
+                    None if plan.is_living() => shared.with_core(move |c| c.store.discard(id)).await,
                     None => shared.with_core(move |c| c.delivered(id, now_ms(), message_id, outcome)).await,
                 };
                 if let Err(e) = r {
@@ -143,6 +149,21 @@ pub async fn worker(shared: Arc<Shared>, name: String, mut stop: watch::Receiver
                 tracing::warn!(webhook = %name, alert = id, "Discord rate limit: waiting {wait:?}");
                 set_status(&shared, &name, "rate_limited", Some(format!("429: waiting {wait:?}")), false);
                 pause(wait, &mut stop).await;
+            }
+            Verdict::UnknownMessage => {
+                act::lost(&shared, &plan).await;
+                release(false).await;
+                pause(act::LOST_PAUSE, &mut stop).await;
+            }
+            Verdict::BadRequest(why) if plan.is_living() => {
+                tracing::warn!(webhook = %name, service = %service, "Discord refused a living message's edit ({why}): skipped");
+                count_failure(&shared, &name);
+                match key {
+                    Some(k) => shared.with_core(move |c| c.unsaved.done(k, now_ms(), None, "refused")).await,
+                    None => {
+                        let _ = shared.with_core(move |c| c.store.discard(id)).await;
+                    }
+                }
             }
             Verdict::BadRequest(why) if !fallback => {
                 tracing::warn!(

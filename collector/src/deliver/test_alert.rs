@@ -62,6 +62,7 @@ pub async fn run(cfg: Config, service: Option<String>) -> Result<String, Error> 
                 eprintln!("Discord refused the message ({why}); sending the plain fallback");
                 shared.with_core(move |c| c.store.mark_fallback(id)).await?;
             }
+            Verdict::UnknownMessage => break Err(format!("webhook {hook:?} answered 404 Unknown Message")),
             Verdict::Broken(why) | Verdict::BadRequest(why) => {
                 break Err(format!("webhook {hook:?} refused the test alert: {why}"));
             }

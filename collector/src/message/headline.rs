@@ -6,7 +6,7 @@ use super::{percent, span};
 use crate::decide::alert::{Level, RateChange};
 use crate::decide::health::{Failure, HealthChange};
 use crate::decide::incident::{Condition, IncidentChange, Severity};
-use crate::decide::notice::{Event, IncidentEvent, Notice, ProxyEvent};
+use crate::decide::notice::{Event, IncidentEvent, LivingEvent, Notice, PostEvent, ProxyEvent};
 use crate::decide::watchdog::ProxyChange;
 
 pub(super) const RED: u32 = 0xE0_2B_2B;
@@ -72,6 +72,8 @@ pub fn headline(n: &Notice) -> Headline {
     match &n.event {
         Event::Incident(e) => incident(n, e),
         Event::Proxy(p) => proxy(n, p),
+        Event::Post(p) => post_headline(n, p),
+        Event::Living(l) => living_headline(n, l),
         Event::Test => Headline {
             text: format!("🧪 TEST — Faultline test alert for {svc}: nothing is wrong"),
             colour: BLUE,
@@ -199,4 +201,40 @@ fn proxy(n: &Notice, p: &ProxyEvent) -> Headline {
         ProxyChange::Accepted => (format!("✅ {id}: every Faultline configuration accepted again"), GREEN),
     };
     Headline { text, colour, notify: false }
+}
+
+/// The change that describes the incident as it stands (for its title).
+fn standing(l: &LivingEvent) -> IncidentChange {
+    match &l.end {
+        Some(e) => {
+            IncidentChange::Resolved { from: e.from, worst: l.worst, lasted_ms: e.lasted_ms, no_traffic: e.no_traffic }
+        }
+        None => IncidentChange::Opened { to: l.now },
+    }
+}
+
+/// The living embed's headline: the incident as it stands now.
+pub fn living_headline(n: &Notice, l: &LivingEvent) -> Headline {
+    let ev = IncidentEvent { change: standing(l), opened_ms: l.opened_ms, health: l.health.clone() };
+    let facts = Notice { event: Event::Incident(ev), ..n.clone() };
+    let mut h = headline(&facts);
+    h.notify = false;
+    h
+}
+
+/// A post's headline: its first incident's, with how many more it carries.
+pub fn post_headline(_n: &Notice, p: &PostEvent) -> Headline {
+    let Some(first) = p.items.first() else {
+        let ended = p.digest.as_ref().map(|d| d.ended.len()).unwrap_or(0);
+        let text = format!("🌙 Quiet hours are over: {ended} held incident(s) ended meanwhile");
+        return Headline { text, colour: GREY, notify: false };
+    };
+    let mut h = headline(&first.notice);
+    if p.items.len() > 1 {
+        h.text = format!("{} (and {} more)", h.text, p.items.len() - 1);
+    }
+    if p.digest.is_some() {
+        h.text = format!("🌙 {}", h.text);
+    }
+    h
 }

@@ -4,6 +4,7 @@
 //! trimmed to Discord's limits, so a message never fails for its size. Pure.
 
 mod headline;
+pub mod living;
 mod trim;
 
 use crate::config::ServiceConfig;
@@ -14,7 +15,7 @@ use crate::decide::notice::{Event, IncidentEvent, Notice};
 use crate::decide::watchdog::ProxyChange;
 pub use headline::{Headline, headline};
 use serde_json::{Value, json};
-pub use trim::{LIMITS, cut, embed_chars, fit_embed};
+pub use trim::{LIMITS, cut, embed_chars, fit_embed, fit_embed_within};
 
 /// `12.4%` (up to two decimals, no trailing zeros), or `-` without requests.
 pub fn percent(errors: u64, requests: u64) -> String {

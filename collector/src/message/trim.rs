@@ -82,6 +82,12 @@ pub fn embed_chars(e: &Value) -> usize {
 
 /// Trims an embed to every per-item limit, then to the total, shrinking the longest text first.
 pub fn fit_embed(e: &mut Value) {
+    fit_embed_within(e, LIMITS.embed_total);
+}
+
+/// [`fit_embed`] to at most `total` characters (an embed sharing a message's 6000 with others).
+pub fn fit_embed_within(e: &mut Value, total: usize) {
+    let cap = total.min(LIMITS.embed_total);
     cut_at(e, "title", LIMITS.title);
     cut_at(e, "description", LIMITS.description);
     if let Some(f) = e.get_mut("footer") {
@@ -96,10 +102,10 @@ pub fn fit_embed(e: &mut Value) {
     }
     for _ in 0..64 {
         let total = embed_chars(e);
-        if total <= LIMITS.embed_total {
+        if total <= cap {
             return;
         }
-        let excess = total - LIMITS.embed_total;
+        let excess = total - cap;
         // The longest of description and field values gives up the excess (at least 1 char kept).
         let mut longest: (usize, Option<usize>) = (len(e.get("description")), None);
         if let Some(fs) = e.get("fields").and_then(Value::as_array) {

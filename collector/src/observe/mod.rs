@@ -2,6 +2,7 @@
 //! `/metrics` ([`metrics`]), the Prometheus rules ([`rules`]), and the `history` command
 //! ([`history_text`], [`report`]). Read-only: nothing here changes a decision.
 
+pub mod act;
 pub mod history_text;
 pub mod http;
 pub mod metrics;

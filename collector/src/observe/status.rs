@@ -92,14 +92,15 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, coverage: Coverag
 /// `GET /v1/status`.
 pub async fn status(shared: &Shared) -> Value {
     let now = now_ms();
-    let (services, proxies) = shared
+    let (services, proxies, (silences, maintenance)) = shared
         .with_core(|c| {
             let e = &c.engine;
-            let services: Vec<Value> =
+            let mut services: Vec<Value> =
                 e.services().iter().map(|(n, s)| service_json(shared, n, s, e.coverage(n, now), now)).collect();
+            super::act::decorate(&mut services, &c.desk, &shared.cfg, now);
             let stale_after = e.stale_after_ms();
             let proxies: Vec<Value> = e.proxies().iter().map(|(id, p)| proxy_json(id, p, stale_after, now)).collect();
-            (services, proxies)
+            (services, proxies, super::act::listing(&c.desk, &shared.cfg, now))
         })
         .await;
     json!({
@@ -110,6 +111,8 @@ pub async fn status(shared: &Shared) -> Value {
         "window_ms": u64::try_from(shared.cfg.window.as_millis()).unwrap_or(u64::MAX),
         "services": services,
         "proxies": proxies,
+        "silences": silences,
+        "maintenance": maintenance,
     })
 }
 
@@ -137,8 +140,11 @@ fn proxy_json(id: &str, p: &ProxyState, stale_after_ms: u64, now_ms: u64) -> Val
 /// `GET /healthz`: alive, how deliveries are going, and whether the state database takes writes
 /// (`database_ok: false`, `database_error`, `unsaved_alerts` while alerts go out from memory).
 pub async fn healthz(shared: &Shared) -> Value {
-    let (depth, trouble, unsaved) =
-        shared.with_core(|c| (c.store.depth(), c.unsaved.trouble.clone(), c.unsaved.undelivered())).await;
+    let (depth, trouble, unsaved, (grouped, held)) = shared
+        .with_core(|c| {
+            (c.store.depth(), c.unsaved.trouble.clone(), c.unsaved.undelivered(), super::act::waiting(&c.desk))
+        })
+        .await;
     let hooks = shared.webhooks.lock().map(|h| h.clone()).unwrap_or_default();
     let failing = hooks.values().any(|h| h.state != "ok");
     let (total, per, read_ok) = match depth {
@@ -157,7 +163,10 @@ pub async fn healthz(shared: &Shared) -> Value {
         "database_failing_since_ms": trouble.as_ref().map(|t| t.since_ms),
         "unsaved_alerts": unsaved,
         "uptime_ms": now_ms().saturating_sub(shared.started_ms),
-        "outbox_depth": total + unsaved as u64,
+        // Alerts waiting: in the outbox, in memory, and in a group wait (held for quiet hours: apart).
+        "outbox_depth": total + unsaved as u64 + grouped,
+        "grouping": grouped,
+        "held_for_quiet_hours": held,
         "outbox": per,
         "webhooks": hooks,
     })

@@ -1,9 +1,13 @@
 //! [`Core`]: the engine and the store behind one lock, so that a state change and its outbox row are
 //! written in one transaction, in order; alerts are kept in memory while the database cannot be written.
 
+use super::living::LivingBook;
 use super::unsaved::{self, LogNow, Unsaved};
+use crate::decide::desk::{Desk, Rows};
 use crate::decide::engine::Engine;
 use crate::decide::notice::Notice;
+use crate::decide::notify::Ack;
+use crate::decide::silence::{NewSilence, Silence};
 use crate::store::{SERVICE_OWNER, Store, StoreError};
 
 /// Engine and store, changed together under one lock so that a state change and its
@@ -11,6 +15,10 @@ use crate::store::{SERVICE_OWNER, Store, StoreError};
 pub struct Core {
     pub engine: Engine,
     pub store: Store,
+    /// What the channel is told about each incident: living messages, groups, silences, acknowledgements.
+    pub desk: Desk,
+    /// Where the living messages are (memory, written through to the store).
+    pub living: LivingBook,
     /// Alerts not yet written (only while writes fail): delivered from memory meanwhile.
     pub unsaved: Unsaved,
     /// Outbox rows Discord accepted whose record failed: never sent again, recorded when possible.
@@ -19,18 +27,54 @@ pub struct Core {
 
 impl Core {
     /// A core on a restored engine and its store.
-    pub fn new(engine: Engine, store: Store) -> Core {
-        Core { engine, store, unsaved: Unsaved::default(), unrecorded: Vec::new() }
+    pub fn new(engine: Engine, store: Store, desk: Desk) -> Core {
+        Core { engine, store, desk, living: LivingBook::default(), unsaved: Unsaved::default(), unrecorded: Vec::new() }
     }
 
-    /// Queues notices and writes them with the changed state now. Returns the webhooks to wake.
-    /// A failed write keeps everything in memory (retried by the next call, every second from the
-    /// ticker), is logged loudly, and wakes the webhooks so that the alerts go out from memory.
+    /// Queues the engine's notices (through the desk) and writes them with the changed state now. Returns the
+    /// webhooks to wake. A failed write keeps everything in memory (retried by the next call, every second
+    /// from the ticker), is logged loudly, and wakes the webhooks so that the alerts go out from memory.
     pub fn commit(&mut self, notices: Vec<Notice>, now: u64) -> Result<Vec<String>, StoreError> {
-        for n in notices {
-            // A proxy's notice goes to the default webhook (a proxy may serve several teams' services).
-            let cfg = self.engine.config();
-            let hook = if n.is_proxy() { "default" } else { cfg.webhook_for(&n.service) }.to_string();
+        let rows = self.desk.route(self.engine.config(), &self.engine, notices, now);
+        self.commit_rows(rows, now)
+    }
+
+    /// The 1 s timer: the engine re-judges every service, the desk sends due groups, digests and edits.
+    pub fn tick(&mut self, now: u64) -> Result<Vec<String>, StoreError> {
+        let notices = self.engine.tick(now);
+        let mut rows = self.desk.route(self.engine.config(), &self.engine, notices, now);
+        rows.extend(self.desk.tick(self.engine.config(), &self.engine, now));
+        self.commit_rows(rows, now)
+    }
+
+    /// `ack SERVICE --by NAME`: `Ok(Err(why))` when refused (nothing changed).
+    pub fn ack(&mut self, service: &str, by: &str, now: u64) -> Result<Result<Ack, String>, StoreError> {
+        match self.desk.ack(&self.engine, service, by, now) {
+            Ok((ack, rows)) => self.commit_rows(rows, now).map(|_| Ok(ack)),
+            Err(why) => Ok(Err(why)),
+        }
+    }
+
+    /// Adds a silence: `Ok(Err(why))` when refused (nothing changed).
+    pub fn add_silence(&mut self, new: &NewSilence, now: u64) -> Result<Result<Silence, String>, StoreError> {
+        let (cfg, services) = (self.engine.config(), self.engine.services());
+        let known = |s: &str| cfg.service(s).is_some() || services.contains_key(s);
+        match self.desk.add_silence(new, now, known) {
+            Ok(s) => self.commit_rows(Rows::new(), now).map(|_| Ok(s)),
+            Err(why) => Ok(Err(why)),
+        }
+    }
+
+    /// Ends silence `id`: `Ok(Err(why))` when there is none.
+    pub fn remove_silence(&mut self, id: u64, now: u64) -> Result<Result<Silence, String>, StoreError> {
+        match self.desk.remove_silence(id) {
+            Ok(s) => self.commit_rows(Rows::new(), now).map(|_| Ok(s)),
+            Err(why) => Ok(Err(why)),
+        }
+    }
+
+    fn commit_rows(&mut self, rows: Rows, now: u64) -> Result<Vec<String>, StoreError> {
+        for (hook, n) in rows {
             self.unsaved.push(hook, n);
         }
         self.record_unrecorded(now);
@@ -39,8 +83,9 @@ impl Core {
             return Ok(vec![]);
         }
         let snap = self.engine.take_snapshot(now);
+        let desk = self.desk.take_changes();
         let alerts = self.unsaved.to_write();
-        if snap.is_empty() && alerts.is_empty() {
+        if snap.is_empty() && alerts.is_empty() && desk.is_empty() {
             return Ok(vec![]);
         }
         let rows: Vec<(String, Notice)> = alerts.iter().map(|a| (a.webhook.clone(), a.notice.clone())).collect();
@@ -56,7 +101,7 @@ impl Core {
         let waiting: Vec<String> =
             alerts.iter().filter(|a| a.delivery == unsaved::Delivery::Waiting).map(|a| a.webhook.clone()).collect();
         let fallback: Vec<bool> = alerts.iter().map(|a| a.fallback).collect();
-        match self.store.commit(&snap, &rows, SERVICE_OWNER, now) {
+        match self.store.commit_with(&snap, Some(&desk), &rows, SERVICE_OWNER, now) {
             Ok(ids) => {
                 self.unsaved.written(rows.len());
                 for ((id, d), fb) in ids.iter().zip(done).zip(fallback) {
@@ -87,6 +132,7 @@ impl Core {
             }
             Err(e) => {
                 self.engine.restore_snapshot(snap);
+                self.desk.restore_changes(desk);
                 if let LogNow::Failing { for_ms } = self.unsaved.failed(e.to_string(), now) {
                     tracing::error!(
                         "STATE DATABASE NOT WRITABLE for {} s ({e}): alerting from memory ({} alert(s) not saved); \
@@ -133,7 +179,11 @@ impl Core {
                 }
             }
             drop(rows);
-            let Some(id) = chosen.or(oldest) else { return Ok(None) };
+            let Some(id) = chosen.or(oldest) else {
+                drop(st);
+                // Edits of living messages go when no alert of the webhook waits.
+                return self.store.next_edit(webhook, SERVICE_OWNER);
+            };
             let row = conn.query_row(
                 "SELECT notice, fallback, attempts FROM outbox WHERE id = ?1",
                 rusqlite::params![id],

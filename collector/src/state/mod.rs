@@ -4,6 +4,7 @@
 //! and the store only through it.
 
 mod core;
+pub mod living;
 mod stats;
 pub mod unsaved;
 mod webhooks;
@@ -95,6 +96,8 @@ pub fn open(cfg: Config) -> Result<Arc<Shared>, Error> {
     let mut engine = Engine::restore(cfg.clone(), now, baselines, services, buckets);
     engine.resume_minutes(store.open_minutes(now)?);
     engine.resume_proxies(store.load_proxies()?);
+    let (incidents, queues, silences, last_silence) = store.load_desk()?;
+    let desk = crate::decide::desk::Desk::restore(incidents, queues, silences, last_silence);
     let reader = Mutex::new(Store::open_read_only(&cfg.state_dir)?);
     let http = reqwest::Client::builder()
         .user_agent(concat!("faultline-collector/", env!("CARGO_PKG_VERSION")))
@@ -103,7 +106,7 @@ pub fn open(cfg: Config) -> Result<Arc<Shared>, Error> {
     let wakers = cfg.webhooks.keys().map(|k| (k.clone(), Arc::new(Notify::new()))).collect();
     let probes = cfg.services.iter().map(|s| (s.name.clone(), Arc::new(Notify::new()))).collect();
     Ok(Arc::new(Shared {
-        core: Arc::new(Mutex::new(Core::new(engine, store))),
+        core: Arc::new(Mutex::new(Core::new(engine, store, desk))),
         webhooks: Mutex::new(BTreeMap::new()),
         wakers,
         probes,

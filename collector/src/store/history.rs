@@ -188,7 +188,8 @@ impl History<'_> {
                WHERE owner = 'service' AND created_ms >= ?1
              UNION ALL
              SELECT id, webhook, notice, created_ms, outcome, sent_ms, attempts, message_id FROM sent
-               WHERE created_ms >= ?1 AND (?2 IS NULL OR service = ?2)
+               WHERE created_ms >= ?1 AND (?2 IS NULL OR service = ?2 \
+                 OR (json_valid(notice) AND json_extract(notice, '$.event.type') = 'post'))
              ORDER BY id DESC",
         )?;
         let rows = st.query_map(params![i(since_ms), service], |r| {
@@ -207,7 +208,21 @@ impl History<'_> {
         for row in rows {
             let (id, webhook, notice, created_ms, outcome, sent_ms, attempts, message_id) = row?;
             let (svc, title) = match serde_json::from_str::<Notice>(&notice) {
-                Ok(Notice { event: crate::decide::notice::Event::Test, .. }) => continue,
+                // Tests and edits of living messages are not alerts.
+                Ok(Notice {
+                    event: crate::decide::notice::Event::Test | crate::decide::notice::Event::Living(_),
+                    ..
+                }) => {
+                    continue;
+                }
+                // A grouped post is each of its services' alert: listed under the one asked for, with its line.
+                Ok(Notice { event: crate::decide::notice::Event::Post(p), .. })
+                    if service.is_some_and(|s| p.items.iter().any(|i| i.notice.service == s)) =>
+                {
+                    let s = service.unwrap_or_default();
+                    let item = p.items.iter().find(|i| i.notice.service == s);
+                    (s.to_string(), item.map(|i| message::title(&i.notice)).unwrap_or_default())
+                }
                 Ok(n) => (n.service.clone(), message::title(&n)),
                 Err(_) => ("?".to_string(), "(undecodable alert)".to_string()),
             };

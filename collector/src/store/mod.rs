@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS sent (id INTEGER PRIMARY KEY, webhook TEXT NOT NULL, 
   sent_ms INTEGER NOT NULL, message_id TEXT, outcome TEXT NOT NULL, notice TEXT NOT NULL);
 ";
 
+pub mod act;
 pub mod history;
 
 /// Delivered or abandoned alerts kept for history (issue 6); older ones are pruned.
@@ -87,6 +88,7 @@ impl Store {
             conn.execute_batch("ALTER TABLE sent ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")?;
         }
         conn.execute_batch(history::SCHEMA)?;
+        conn.execute_batch(act::SCHEMA)?;
         Ok(Store { conn, full_sync: true })
     }
 
@@ -163,7 +165,7 @@ impl Store {
 
     /// Deletes history older than `before_ms` and beyond `max_rows` rows per table.
     pub fn prune_history(&mut self, before_ms: u64, max_rows: u64) -> Result<usize, StoreError> {
-        history::prune(&self.conn, before_ms, max_rows)
+        Ok(history::prune(&self.conn, before_ms, max_rows)? + act::prune(&self.conn, before_ms)?)
     }
 
     /// Alerts and delivery records are synced to disk at commit (FULL). A snapshot without alerts
@@ -231,8 +233,24 @@ impl Store {
         owner: &str,
         now_ms: u64,
     ) -> Result<Vec<i64>, StoreError> {
+        self.commit_with(snap, None, notices, owner, now_ms)
+    }
+
+    /// [`Store::commit`] with the desk's changes in the same transaction. A new edit of an incident's living
+    /// message replaces the ones still waiting (only the latest state is worth sending).
+    pub fn commit_with(
+        &mut self,
+        snap: &Snapshot,
+        desk: Option<&crate::decide::desk::DeskChanges>,
+        notices: &[(String, Notice)],
+        owner: &str,
+        now_ms: u64,
+    ) -> Result<Vec<i64>, StoreError> {
         self.sync(!notices.is_empty())?;
         let tx = self.conn.transaction()?;
+        if let Some(d) = desk {
+            act::write_desk(&tx, d)?;
+        }
         {
             let mut up = tx.prepare_cached(
                 "INSERT INTO baseline (proxy_id, boot_id, data) VALUES (?1, ?2, ?3) \
@@ -277,6 +295,10 @@ impl Store {
             let mut ins =
                 tx.prepare_cached("INSERT INTO outbox (webhook, owner, created_ms, notice) VALUES (?1, ?2, ?3, ?4)")?;
             for (hook, n) in notices {
+                if let crate::decide::notice::Event::Living(l) = &n.event {
+                    ids.push(act::queue_edit(&tx, hook, owner, n, l.opened_ms, now_ms)?);
+                    continue;
+                }
                 ins.execute(params![hook, owner, now_ms as i64, serde_json::to_string(n)?])?;
                 ids.push(tx.last_insert_rowid());
             }
@@ -318,13 +340,19 @@ impl Store {
 
     /// Webhook names that have rows of `owner` waiting.
     pub fn pending_webhooks(&self, owner: &str) -> Result<Vec<String>, StoreError> {
-        let mut st = self.conn.prepare("SELECT DISTINCT webhook FROM outbox WHERE owner = ?1")?;
+        let mut st = self.conn.prepare(
+            "SELECT webhook FROM outbox WHERE owner = ?1 UNION SELECT webhook FROM living_outbox WHERE owner = ?1",
+        )?;
         let rows = st.query_map(params![owner], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Moves a row from the outbox to the `sent` history with its outcome ("delivered", ...).
+    /// An edit (negative id) leaves no record: it is removed.
     pub fn finish(&mut self, id: i64, now_ms: u64, message_id: Option<&str>, outcome: &str) -> Result<(), StoreError> {
+        if id < 0 {
+            return self.discard(id);
+        }
         self.sync(true)?;
         let tx = self.conn.transaction()?;
         tx.execute(
@@ -340,7 +368,7 @@ impl Store {
         Ok(())
     }
 
-    /// Records that the full message was refused and the fallback is due.
+    /// Records that the full message was refused and the fallback is due (edits have none).
     pub fn mark_fallback(&mut self, id: i64) -> Result<(), StoreError> {
         self.conn.execute("UPDATE outbox SET fallback = 1 WHERE id = ?1", params![id])?;
         Ok(())
@@ -348,17 +376,23 @@ impl Store {
 
     /// Counts a failed attempt.
     pub fn bump_attempts(&mut self, id: i64) -> Result<(), StoreError> {
-        self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1", params![id])?;
+        let sql = if id < 0 {
+            "UPDATE living_outbox SET attempts = attempts + 1 WHERE id = -?1"
+        } else {
+            "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1"
+        };
+        self.conn.execute(sql, params![id])?;
         Ok(())
     }
 
     /// Removes a row without sending it (a `test-alert` that gave up).
     pub fn discard(&mut self, id: i64) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
+        let sql = if id < 0 { "DELETE FROM living_outbox WHERE id = -?1" } else { "DELETE FROM outbox WHERE id = ?1" };
+        self.conn.execute(sql, params![id])?;
         Ok(())
     }
 
-    /// Undelivered service alerts per webhook.
+    /// Undelivered service alerts and edits per webhook.
     pub fn depth(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let mut st = self.conn.prepare("SELECT webhook, COUNT(*) FROM outbox WHERE owner = ?1 GROUP BY webhook")?;
         let rows = st.query_map(params![SERVICE_OWNER], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
@@ -366,6 +400,9 @@ impl Store {
         for row in rows {
             let (w, n) = row?;
             out.insert(w, u64::try_from(n).unwrap_or(0));
+        }
+        for (w, n) in self.edit_depth(SERVICE_OWNER)? {
+            *out.entry(w).or_insert(0) += n;
         }
         Ok(out)
     }

@@ -2,7 +2,8 @@
 //! be, ai), the collector, the real Envoy with the Faultline filter, and a local Discord-compatible server that
 //! prints each alert (or sends them to a real channel when `DISCORD_WEBHOOK_URL` is set), drives traffic through
 //! Envoy and walks through: normal -> be at 7% 5xx (WARNING) -> 15% (CRITICAL, failing routes named) -> recovery
-//! (RESOLVED) -> ai stopped (DOWN, its rate CRITICAL under it) -> ai back (UP, still CRITICAL) -> RESOLVED. Everything it starts is stopped at the end, also on Ctrl-C.
+//! (RESOLVED) -> ai stopped (DOWN, its rate CRITICAL under it) -> ai back (its living message: still CRITICAL)
+//! -> RESOLVED. Everything it starts is stopped at the end, also on Ctrl-C.
 //! Run it through `scripts/demo.sh`, which builds what it needs first.
 
 use std::io::{IsTerminal, Write};
@@ -190,6 +191,8 @@ fn run(p: &Pace, stop: &AtomicBool, started: Instant) -> Result<(), String> {
     say(started, "3/6 it gets worse: 15% of be's requests fail.");
     set_be(&stack, 150)?;
     wait_state(&stack, "be", |s| text(s, "/level") == "critical", "CRITICAL", p, stop, started)?;
+    say(started, "    The CRITICAL message is short and links to be's living message, edited in place:");
+    show_living(&stack, "be", started);
 
     say(started, "4/6 be is fixed: 0% errors. The rate drains out of the window (via WARNING, with hysteresis).");
     set_be(&stack, 0)?;
@@ -207,13 +210,12 @@ fn run(p: &Pace, stop: &AtomicBool, started: Instant) -> Result<(), String> {
     say(started, "6/6 ai is restarted.");
     stack.service_mut("ai")?.start()?;
     wait_state(&stack, "ai", |s| text(s, "/state") != "down", "UP", p, stop, started)?;
-    say(started, "    ai is UP, but the 503s its clients got are still in the window: \"UP, still CRITICAL\", red,");
-    say(started, "    with its owners mentioned — never a green UP while the incident is open.");
-    say(
-        started,
-        "    As they drain out, each message is a change from what the channel was told (CRITICAL -> WARNING),",
-    );
-    say(started, "    never a level it did not see; RESOLVED ends the whole incident, timed from its first message.");
+    say(started, "    ai is UP, but the 503s its clients got are still in the window: its living message now reads");
+    say(started, "    CRITICAL, red — never a green UP while the incident is open. UP is no worse than DOWN: an edit,");
+    say(started, "    no new message, nobody paged. ai's living message:");
+    show_living(&stack, "ai", started);
+    say(started, "    As they drain out, the living message follows (CRITICAL -> WARNING); RESOLVED ends the whole");
+    say(started, "    incident, told once, timed from its first message.");
     wait_state(&stack, "ai", |s| text(s, "/level") == "ok", "RESOLVED", p, stop, started)?;
     let report = load.stop()?;
     stack.collector.wait_for_outbox_empty(p.step_timeout).map_err(|e| format!("delivering the last alerts: {e}"))?;
@@ -284,6 +286,15 @@ fn wait_state(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Prints `service`'s living message as it reads now (edits are not new messages: the live printer does not
+/// see them).
+fn show_living(stack: &Stack, service: &str, started: Instant) {
+    let Some(m) = stack.living(service) else { return };
+    let received = format!("{} s into the demo, edited in place", started.elapsed().as_secs());
+    let colour = std::io::stdout().is_terminal();
+    println!("\n{}\n", render::render(m.webhook_id, m.current(), &received, colour));
 }
 
 /// One line per service from the collector's status: state, window rate and volume.

@@ -25,7 +25,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn invalid_json() -> Rejection {
+    pub(super) fn invalid_json() -> Rejection {
         Rejection { code: 50109, body: json!({"message": "The request body contains invalid JSON.", "code": 50109}) }
     }
 
@@ -53,6 +53,7 @@ pub fn validate(raw: &[u8]) -> Result<Value, Rejection> {
     check_string(obj, "avatar_url", usize::MAX, &[], &mut v);
     let embed_count = check_embeds(obj, &mut v);
     check_allowed_mentions(obj, &mut v);
+    check_flags(obj, &mut v);
     if !v.is_empty() {
         return Err(form_error(v));
     }
@@ -298,6 +299,19 @@ fn check_allowed_mentions(obj: &Map<String, Value>, v: &mut Vec<Violation>) {
                 message: format!("parse:[\"{list}\"] and {list}: [ids...] are mutually exclusive."),
             });
         }
+    }
+}
+
+/// `flags`: a webhook message may set only SUPPRESS_EMBEDS (1 << 2) and SUPPRESS_NOTIFICATIONS (1 << 12).
+fn check_flags(obj: &Map<String, Value>, v: &mut Vec<Violation>) {
+    match obj.get("flags") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|f| f & !((1 << 2) | (1 << 12)) == 0) => {}
+        Some(_) => v.push(Violation {
+            path: vec!["flags".into()],
+            code: "MESSAGE_FLAGS_INVALID",
+            message: "Invalid flags: a webhook may set only SUPPRESS_EMBEDS and SUPPRESS_NOTIFICATIONS".into(),
+        }),
     }
 }
 

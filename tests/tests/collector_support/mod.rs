@@ -32,12 +32,15 @@ pub fn bin() -> PathBuf {
 /// Unless `extra` sets `stale_after`, the watchdog waits 10 min (these tests flush by hand, now and then).
 pub fn config_head(port: u16, state: &std::path::Path, default_hook: &str, extra: &str) -> String {
     let stale = if extra.contains("stale_after") { "" } else { "stale_after = \"10m\"\n" };
+    // These tests are about delivery, each change on its own: no grouping.
+    let group_wait = "0s";
     format!(
         "listen = \"127.0.0.1:{port}\"\nstate_dir = \"{}\"\nwindow = \"10s\"\nbucket = \"1s\"\nmin_requests = 10\n\
          reminder = \"0s\"\n{stale}{extra}\n\n\
          [[tokens]]\ntoken = \"{TOKEN}\"\n\n\
          [[tokens]]\ntoken = \"bound-token-1\"\nproxies = [\"edge-1\"]\n\n\
          [delivery]\ntimeout = \"2s\"\nmax_backoff = \"2s\"\nbroken_retry = \"10m\"\n\n\
+         [notify.default]\ngroup_wait = \"{group_wait}\"\n\n\
          [webhooks]\ndefault = \"{default_hook}\"\n",
         state.display()
     )

@@ -108,6 +108,7 @@ pub fn live(name: &str, extra_top: &str) -> Live {
          min_requests = 10\nreminder = \"0s\"\n{stale}{extra_top}\n\n\
          [[tokens]]\ntoken = \"{TOKEN}\"\n\n\
          [delivery]\ntimeout = \"2s\"\nmax_backoff = \"2s\"\nbroken_retry = \"10m\"\n\n\
+         [notify.default]\ngroup_wait = \"0s\"\n\n[notify.ops]\ngroup_wait = \"0s\"\n\n\
          [webhooks]\ndefault = \"{d}\"\nops = \"{o}\"\n\n\
          [[services]]\nname = \"be\"\nhealth_url = \"http://127.0.0.1:{port}/healthz\"\n\
          interval = \"1s\"\ntimeout = \"500ms\"\n\n\

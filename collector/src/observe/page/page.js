@@ -124,7 +124,28 @@
     if (i.worst !== i.state) s += ` <span class="muted">(worst: ${esc(String(i.worst).toUpperCase())})</span>`;
     if (i.down && i.level !== "ok") s += ` · 5xx rate ${esc(String(i.level).toUpperCase())} too`;
     if (svc.health && svc.health.down_since_ms) s += `<br><span class="badge down">DOWN</span> for <b>${span(now - svc.health.down_since_ms)}</b>`;
+    const a = i.acknowledged;
+    if (a) s += `<br><span class="ack" data-ack="${esc(a.by)}">acknowledged by <b>${esc(a.by)}</b> at ${clock(a.at_ms)}</span>`;
     return s;
+  }
+
+  // A silence or maintenance window over the service: its changes notify nobody.
+  function muted(svc) {
+    const m = svc.muted;
+    if (!m) return "";
+    const what = m.kind === "silence" ? `silenced (#${m.id}${m.reason ? ": " + esc(m.reason) : ""})` : `maintenance "${esc(m.name)}"`;
+    return `<span class="badge muted-badge" data-muted="${esc(m.kind)}">MUTED</span> <span class="muted">${what} until ${clock(m.until_ms)}</span>`;
+  }
+
+  function silences(list, windows, now) {
+    const body = $("silences").tBodies[0];
+    const rows = (list || []).filter((s) => s.active).map((s) => `<tr class="silence" data-silence="${s.id}"><td>#${s.id}</td>
+      <td>${esc(s.service || "every service")}${s.route ? " · routes " + esc(s.route) : ""}</td><td>${clock(s.until_ms)} <span class="muted">(in ${span(s.until_ms - now)})</span></td>
+      <td>${esc(s.reason || "")}${s.by ? ' <span class="muted">by ' + esc(s.by) + "</span>" : ""}</td></tr>`);
+    for (const m of windows || [])
+      rows.push(`<tr class="maintenance" data-active="${m.active}"><td>maintenance</td><td>${esc((m.services || []).join(", ") || "every service")} · ${esc(m.name)}</td>
+        <td>${m.active ? clock(m.until_ms) + ' <span class="muted">(open now)</span>' : m.next_ms ? '<span class="muted">next ' + clock(m.next_ms) + "</span>" : ""}</td><td></td></tr>`);
+    body.innerHTML = rows.join("") || `<tr><td colspan="4" class="muted">no silences, no maintenance windows</td></tr>`;
   }
 
   // A state held for want of reports: say since when the window is covered, or since when nothing came.
@@ -155,7 +176,7 @@
     const w = svc.window || {};
     return `<section class="svc" data-service="${esc(svc.name)}" data-state="${esc(svc.state)}">
       <div class="top"><h2>${esc(svc.name)}</h2><span class="badge state ${esc(svc.state)}">${STATES[svc.state] || esc(svc.state)}</span>
-        <span class="muted">since ${clock(svc.since_ms)}${svc.configured ? "" : " · not configured (seen in flushes)"}</span> ${stale(svc, now)}</div>
+        <span class="muted">since ${clock(svc.since_ms)}${svc.configured ? "" : " · not configured (seen in flushes)"}</span> ${stale(svc, now)} ${muted(svc)}</div>
       <div class="figures"><span>5xx rate <b class="rate">${pct(svc.rate)}</b></span>
         <span><b class="errors">${w.errors || 0}</b> 5xx of <b class="requests">${w.requests || 0}</b> in ${span(w.window_ms || 300000)}</span>
         <span class="muted">total ${svc.totals ? svc.totals.requests : 0} requests, ${svc.totals ? svc.totals.errors : 0} 5xx</span></div>
@@ -189,6 +210,7 @@
       $("summary").innerHTML = Object.keys(STATES).filter((k) => counts[k]).map((k) => `<span><span class="badge ${k}">${STATES[k]}</span> ${counts[k]}</span>`).join("");
       alerts(history.alerts || [], now);
       proxies(status.proxies || [], now);
+      silences(status.silences, status.maintenance, now);
       $("updated").textContent = "updated " + clock(now) + " · collector " + status.version;
       $("error").hidden = true;
       document.body.dataset.loaded = "yes";
