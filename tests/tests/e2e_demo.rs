@@ -32,6 +32,7 @@ fn the_quick_demo_tells_the_whole_story_and_cleans_up() {
         "POST /server/cart",
         "be — RESOLVED",
         "ai — DOWN: connection refused",
+        "ai — UP, still CRITICAL: ",
         "never a green UP",
         "ai's living message",
         "edited in place",
@@ -44,8 +45,8 @@ fn the_quick_demo_tells_the_whole_story_and_cleans_up() {
         from += at + step.len();
     }
     assert!(!out.contains("frontend —"), "the frontend never alerts: {out}");
-    // No message about a transition the channel never saw: ai's CRITICAL is in its living message.
-    let ai_up = out.find("ai's living message").unwrap_or(0);
+    // No message about a transition the channel never saw: ai's CRITICAL was told by "UP, still CRITICAL".
+    let ai_up = out.find("ai — UP, still CRITICAL").unwrap_or(0);
     assert!(!out[..ai_up].contains("ai — de-escalated"), "a de-escalation from a level never told: {out}");
     assert!(!out.contains("✅ ai — UP"), "never a green UP: {out}");
 

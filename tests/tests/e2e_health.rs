@@ -1,9 +1,9 @@
 //! End to end: the collector's health checks against a real service behind the real Envoy. The ai service's health
 //! endpoint fails (DOWN, then RESOLVED when it recovers: nothing else was wrong); then the whole service stops
 //! while clients still call it through Envoy (DOWN from the health check; its 5xx — Envoy's own 503s — reach
-//! CRITICAL under it and are not paged on top), and comes back: its living message reads CRITICAL, red (never a
-//! green UP while half its requests failed; no worse than DOWN, so an edit, no new message), then the rate
-//! drains and the incident ends.
+//! CRITICAL under it and are not paged on top), and comes back: "UP, still CRITICAL", red, with the owners
+//! mentioned — never a green UP while half its requests failed — and its living message reads CRITICAL; then
+//! the rate drains (an edit) and the incident ends.
 
 // cfg(test) on the whole file lets clippy's allow-{unwrap,panic,indexing}-in-tests cover the helpers.
 #![cfg(test)]
@@ -71,23 +71,25 @@ fn ai_health_fails_then_recovers_then_the_service_stops_and_restarts() {
     assert!(load.snapshot().server_errors() > errors_before, "Envoy answered 503 for the stopped service");
     assert_eq!(stack.alerts().len(), 3, "no rate alert while DOWN: {:?}", stack.alerts());
 
-    // Back: UP, but the incident is not over — its rate is CRITICAL. Its living message says so, red; no
-    // new message (UP is no worse than DOWN).
+    // Back: UP, but the incident is not over — its rate is CRITICAL. Red, and it pages; the living message too.
     stack.service_mut("ai").unwrap().start().unwrap();
+    assert_eq!(stack.wait_for_alerts(4, TIMEOUT).unwrap()[3], "ai UP, still CRITICAL");
+    let up = &stack.messages()[3];
+    assert!(up["embeds"][0]["title"].as_str().unwrap().starts_with("🔴 ai — UP, still CRITICAL: "), "{up}");
+    assert_eq!(up["embeds"][0]["color"], 0xE0_2B_2B, "red: {up}");
     faultline_tests::process::wait_until(TIMEOUT, || {
         stack.living_title("ai").starts_with("🔴 ai — CRITICAL: ").then_some(())
     })
     .unwrap_or_else(|| panic!("ai's living message reads CRITICAL: {:?}", stack.living_title("ai")));
     let living = stack.living("ai").unwrap();
     assert_eq!(living.current()["embeds"][0]["color"], 0xE0_2B_2B, "red: {:?}", living.current());
-    assert_eq!(stack.alerts().len(), 3, "{:?}", stack.alerts());
     // With the 503s draining out of the window (through WARNING, in the living message), to the end.
     let resolved = faultline_tests::process::wait_until(TIMEOUT, || {
         let alerts = stack.alerts();
         (alerts.last().map(String::as_str) == Some("ai RESOLVED")).then_some(alerts)
     })
     .unwrap_or_else(|| panic!("the incident resolves once the rate drains: {:?}", stack.alerts()));
-    assert_eq!(resolved[3..], ["ai RESOLVED"], "after UP only the end is told: {resolved:?}");
+    assert_eq!(resolved[4..], ["ai RESOLVED"], "after UP only the end is told: {resolved:?}");
     let end = stack.messages()[resolved.len() - 1]["embeds"][0]["title"].as_str().unwrap().to_string();
     assert!(end.starts_with("✅ ai — RESOLVED after ") && end.contains("worst DOWN"), "{end}");
     let report = load.stop().unwrap();

@@ -1,13 +1,14 @@
 //! End to end, on the real Envoy: one incident per service, every message's title, colour and mentions
 //! following the service's worst state after the change (issue "alerts that never lie"), and each incident's
-//! living message following it in place (issue "act on it"): a change that is no worse (UP while still
-//! failing, a lower level) edits the living message and notifies nobody.
+//! living message following it in place (issue "act on it"): a lower level only edits the living message; an
+//! UP while the service still fails is told, or the passing check would read as the end.
 //!
-//! - ai goes DOWN (health check), its 5xx rate reaches CRITICAL while DOWN, and its check passes again: its
-//!   living message now reads CRITICAL, red, with no new message; then the rate drains and the incident ends.
-//! - ai goes DOWN while its rate is WARNING and comes back: the living message reads WARNING, orange.
-//! - be's rate goes CRITICAL first, then its health check flaps under it: DOWN (was CRITICAL) told each time,
-//!   the UPs in its living message — one incident, never RESOLVED until both are fine, its duration from
+//! - ai goes DOWN (health check), its 5xx rate reaches CRITICAL while DOWN, and its check passes again:
+//!   "UP, still CRITICAL", red, its owners mentioned, the living message reading CRITICAL; then the rate drains
+//!   and the incident ends.
+//! - ai goes DOWN while its rate is WARNING and comes back: "UP, still WARNING", orange.
+//! - be's rate goes CRITICAL first, then its health check flaps under it: DOWN (was CRITICAL), UP still
+//!   CRITICAL, DOWN, UP still CRITICAL — one incident, never RESOLVED until both are fine, its duration from
 //!   the first message.
 //! - The collector is stopped for longer than the window while be is CRITICAL and traffic goes on: at restart
 //!   nothing is resolved and nothing raised again; the incident goes on, and ends once be is fixed.
@@ -123,21 +124,24 @@ fn down_and_rate_together_are_one_incident_said_in_its_worst_state() {
     wait_state(&stack, "ai", "CRITICAL under DOWN", |s| s["level"] == "critical" && s["state"] == "down");
     assert_eq!(stack.alerts().len(), 1, "no rate page while DOWN: {:?}", stack.alerts());
     stack.service("ai").unwrap().set_health(Health::Up);
+    assert_eq!(stack.wait_for_alerts(2, TIMEOUT).unwrap()[1], "ai UP, still CRITICAL");
+    let (title, colour, pinged) = look(&stack, 1);
+    assert!(title.starts_with("🔴 ai — UP, still CRITICAL: ") && title.ends_with("% of requests fail"), "{title}");
+    assert_eq!((colour, pinged), (RED, true), "red, and its owners are told: never a green UP");
     let (title, colour) = wait_living(&stack, "ai", "🔴 ai — CRITICAL: ");
     assert!(title.ends_with("% of requests fail"), "{title}");
-    assert_eq!(colour, RED, "red: never a green UP while CRITICAL");
-    assert_eq!(stack.alerts().len(), 1, "UP while CRITICAL is no worse: an edit, no message: {:?}", stack.alerts());
+    assert_eq!(colour, RED, "the living message reads CRITICAL too");
     assert!(living_field(&stack, "ai", "Timeline").contains("better: CRITICAL"));
-    // Fixed: the window drains (through a WARNING in the living message) to the end of the incident.
+    // Fixed: the window drains (a lower level is an edit of the living message) to the end of the incident.
     stack.service("ai").unwrap().fail(0, 503, &[]).unwrap();
-    let rest = drain(&stack, "ai", 1);
+    let rest = drain(&stack, "ai", 2);
     assert_eq!(rest, ["ai RESOLVED"], "{rest:?}");
     let n = stack.alerts().len();
     let (end, colour, pinged) = look(&stack, n - 1);
     assert!(end.starts_with("✅ ai — RESOLVED after ") && end.contains("worst DOWN"), "{end}");
     assert_eq!((colour, pinged), (GREEN, false), "the end is green and pages nobody");
 
-    // 2. ai DOWN while WARNING, then back: its living message reads WARNING, orange; nobody is paged for it.
+    // 2. ai DOWN while WARNING, then back: "UP, still WARNING", orange, owners told; the living message too.
     stack.service("ai").unwrap().fail(70, 503, &[]).unwrap();
     let base = stack.alerts().len();
     assert_eq!(stack.wait_for_alerts(base + 1, TIMEOUT).unwrap()[base], "ai WARNING");
@@ -145,11 +149,14 @@ fn down_and_rate_together_are_one_incident_said_in_its_worst_state() {
     assert_eq!(stack.wait_for_alerts(base + 2, TIMEOUT).unwrap()[base + 1], "ai DOWN");
     assert!(look(&stack, base + 1).0.ends_with("(was WARNING)"), "{:?}", look(&stack, base + 1));
     stack.service("ai").unwrap().set_health(Health::Up);
+    assert_eq!(stack.wait_for_alerts(base + 3, TIMEOUT).unwrap()[base + 2], "ai UP, still WARNING");
+    let (title, colour, pinged) = look(&stack, base + 2);
+    assert!(title.starts_with("🟠 ai — UP, still WARNING: "), "{title}");
+    assert_eq!((colour, pinged), (ORANGE, true));
     let (_, colour) = wait_living(&stack, "ai", "🟠 ai — WARNING: ");
     assert_eq!(colour, ORANGE);
-    assert_eq!(stack.alerts().len(), base + 2, "{:?}", stack.alerts());
     stack.service("ai").unwrap().fail(0, 503, &[]).unwrap();
-    drain(&stack, "ai", base + 2);
+    drain(&stack, "ai", base + 3);
 
     // 3. be: the rate first, then its health check flaps under the steady CRITICAL.
     stack.service("be").unwrap().fail(400, 503, &[]).unwrap();
@@ -167,15 +174,16 @@ fn down_and_rate_together_are_one_incident_said_in_its_worst_state() {
         .as_u64()
         .unwrap();
     for round in 0..2 {
-        let at = base + 1 + round;
+        let at = base + 1 + round * 2;
         stack.service("be").unwrap().set_health(Health::Failing(503));
         assert_eq!(stack.wait_for_alerts(at + 1, TIMEOUT).unwrap()[at], "be DOWN");
         assert!(look(&stack, at).0.ends_with("(was CRITICAL)"), "{:?}", look(&stack, at));
         assert!(look(&stack, at).2, "a DOWN pings the owners");
         wait_living(&stack, "be", "🔴 be — DOWN: ");
         stack.service("be").unwrap().set_health(Health::Up);
+        assert_eq!(stack.wait_for_alerts(at + 2, TIMEOUT).unwrap()[at + 1], "be UP, still CRITICAL");
+        assert_eq!((look(&stack, at + 1).1, look(&stack, at + 1).2), (RED, true));
         assert_eq!(wait_living(&stack, "be", "🔴 be — CRITICAL: ").1, RED);
-        assert_eq!(stack.alerts().len(), at + 1, "the UP is an edit: {:?}", stack.alerts());
     }
     let s = stack::service_status(&stack.collector.status().unwrap(), "be").unwrap();
     assert_eq!(s["incident"]["opened_ms"].as_u64(), Some(opened), "one incident all along: {s}");

@@ -10,6 +10,9 @@ use toml::Spanned;
 
 /// The group wait of a webhook that sets none.
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(10);
+/// How long a group holding a change to CRITICAL or DOWN waits at most: long enough for services failing
+/// together (a flush apart) to page once, short enough that a total outage is on Discord within 10 s.
+pub const DEFAULT_URGENT_WAIT: Duration = Duration::from_secs(3);
 
 /// A time of day on a local clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,12 +47,14 @@ pub struct QuietHours {
 pub struct NotifyConfig {
     /// Changes within this time of a group's first go out as one message; zero sends each at once.
     pub group_wait: Duration,
+    /// The group wait of a group holding a change to CRITICAL or DOWN (never above `group_wait`).
+    pub urgent_wait: Duration,
     pub quiet_hours: Option<QuietHours>,
 }
 
 impl Default for NotifyConfig {
     fn default() -> Self {
-        NotifyConfig { group_wait: DEFAULT_GROUP_WAIT, quiet_hours: None }
+        NotifyConfig { group_wait: DEFAULT_GROUP_WAIT, urgent_wait: DEFAULT_URGENT_WAIT, quiet_hours: None }
     }
 }
 
@@ -191,7 +196,18 @@ impl Ctx<'_> {
             };
             let quiet_hours =
                 n.quiet_hours.as_ref().map(|q| self.quiet(q, &format!("{at}.quiet_hours"))).transpose()?;
-            out.insert(name.clone(), NotifyConfig { group_wait, quiet_hours });
+            let urgent_wait = match &n.urgent_wait {
+                None => DEFAULT_URGENT_WAIT,
+                Some(u) => humantime::parse_duration(u.get_ref().trim()).map_err(|e| {
+                    self.err(
+                        u,
+                        &format!("{at}.urgent_wait"),
+                        format!("{:?} is not a duration like \"3s\": {e}", u.get_ref()),
+                    )
+                })?,
+            };
+            let urgent_wait = urgent_wait.min(group_wait);
+            out.insert(name.clone(), NotifyConfig { group_wait, urgent_wait, quiet_hours });
         }
         Ok(out)
     }

@@ -116,6 +116,7 @@ fn act(c: &Config, o: &mut String) {
     for name in c.webhooks.keys() {
         let n = c.notify_for(name);
         let _ = writeln!(o, "\n[notify.{}]\ngroup_wait = {}", q(name), q(&fmt_d(n.group_wait)));
+        let _ = writeln!(o, "urgent_wait = {}", q(&fmt_d(n.urgent_wait)));
         if let Some(h) = &n.quiet_hours {
             let _ = writeln!(
                 o,

@@ -52,6 +52,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawNotify {
     pub group_wait: Option<Spanned<String>>,
+    pub urgent_wait: Option<Spanned<String>>,
     pub quiet_hours: Option<RawQuiet>,
 }
 

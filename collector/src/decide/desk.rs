@@ -97,6 +97,13 @@ pub struct Desk {
     last_silence_dirty: bool,
 }
 
+/// `hook`'s group wait and its cap for CRITICAL/DOWN, in ms.
+fn waits(cfg: &Config, hook: &str) -> (u64, u64) {
+    let n = cfg.notify_for(hook);
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    (ms(n.group_wait), ms(n.urgent_wait))
+}
+
 fn kind(c: &IncidentChange) -> &'static str {
     match c {
         IncidentChange::Opened { .. } => "opened",
@@ -376,9 +383,9 @@ impl Desk {
 
     /// Adds an item to `hook`'s group (sending a due group first); sends it at once without a group wait.
     fn enqueue(&mut self, cfg: &Config, engine: &Engine, hook: &str, item: Item, now_ms: u64) -> Rows {
-        let wait = u64::try_from(cfg.notify_for(hook).group_wait.as_millis()).unwrap_or(u64::MAX);
+        let (wait, urgent) = waits(cfg, hook);
         let mut rows = Rows::new();
-        let due = self.queues.get(hook).and_then(|q| q.group.as_ref()).is_some_and(|g| g.due(now_ms, wait));
+        let due = self.queues.get(hook).and_then(|q| q.group.as_ref()).is_some_and(|g| g.due(now_ms, wait, urgent));
         if due {
             rows.extend(self.flush(cfg, engine, hook, now_ms));
         }
@@ -454,8 +461,8 @@ impl Desk {
         let mut rows = Rows::new();
         let hooks: Vec<String> = self.queues.keys().cloned().collect();
         for hook in &hooks {
-            let wait = u64::try_from(cfg.notify_for(hook).group_wait.as_millis()).unwrap_or(u64::MAX);
-            if self.queues.get(hook).and_then(|q| q.group.as_ref()).is_some_and(|g| g.due(now_ms, wait)) {
+            let (wait, urgent) = waits(cfg, hook);
+            if self.queues.get(hook).and_then(|q| q.group.as_ref()).is_some_and(|g| g.due(now_ms, wait, urgent)) {
                 rows.extend(self.flush(cfg, engine, hook, now_ms));
             }
             if !Desk::quiet(cfg, hook, now_ms) {

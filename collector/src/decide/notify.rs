@@ -1,7 +1,8 @@
 //! Who hears an incident's change, and when: the pure policy under the desk (`decide/desk.rs`).
 //!
-//! - Only *opened*, *worse* (escalated to CRITICAL, DOWN), *resolved* and reminders notify; every other change
-//!   (UP while still failing, a lower level) only edits the incident's living message.
+//! - Only *opened*, *worse* (escalated to CRITICAL, DOWN), *UP while still failing* (the team must not read the
+//!   passing health check as the end: "UP, still CRITICAL"), *resolved* and reminders notify; every other
+//!   change (a lower level) only edits the incident's living message.
 //! - A mute (a silence or a maintenance window) withholds every notification; the change that was withheld
 //!   first is announced once when the mute ends, if the incident is still open.
 //! - An acknowledgement stops reminders while the incident is no worse than when it was acknowledged.
@@ -57,7 +58,7 @@ pub fn notifies(c: &IncidentChange) -> bool {
             | IncidentChange::Worse { .. }
             | IncidentChange::Resolved { .. }
             | IncidentChange::Reminder { .. }
-    )
+    ) || matches!(c, IncidentChange::Better { from, to } if from.down && to.severity() != Severity::Ok)
 }
 
 /// Whether a change never goes beyond WARNING (before, after, and for an ending, the incident's worst).
@@ -139,9 +140,12 @@ pub struct Group {
 }
 
 impl Group {
-    /// Whether it is due at `now_ms` with a group wait of `wait_ms`.
-    pub fn due(&self, now_ms: u64, wait_ms: u64) -> bool {
-        now_ms >= self.first_ms.saturating_add(wait_ms)
+    /// Whether it is due at `now_ms` with a group wait of `wait_ms`, or of `urgent_ms` once it holds a change
+    /// to CRITICAL or DOWN (a page that must not wait the whole group wait).
+    pub fn due(&self, now_ms: u64, wait_ms: u64, urgent_ms: u64) -> bool {
+        let urgent = self.items.iter().any(|i| i.latest.after().severity() >= Severity::Critical);
+        let wait = if urgent { wait_ms.min(urgent_ms) } else { wait_ms };
+        now_ms >= self.first_ms.saturating_add(wait)
     }
 
     /// Adds a change of an incident: into that incident's item if it has one.
@@ -180,7 +184,9 @@ mod tests {
         let opened_w = IncidentChange::Opened { to: WARN };
         let better = IncidentChange::Better { from: DOWN_CRIT, to: CRIT };
         let reminder = IncidentChange::Reminder { from: CRIT, now: CRIT, open_ms: 1 };
-        assert_eq!(act(&better, false, false, false), Action::EditOnly);
+        assert_eq!(act(&better, false, false, false), Action::Notify, "UP while still failing is no end");
+        let lower = IncidentChange::Better { from: CRIT, to: WARN };
+        assert_eq!(act(&lower, false, false, false), Action::EditOnly);
         assert_eq!(act(&opened_w, false, false, false), Action::Notify);
         assert_eq!(act(&opened_w, false, true, false), Action::Withhold);
         assert_eq!(act(&opened_w, false, false, true), Action::Hold);
@@ -220,6 +226,6 @@ mod tests {
         g.add(item("be", IncidentChange::Worse { from: WARN, to: CRIT }));
         assert_eq!(g.items.len(), 2);
         assert_eq!(fold(&g.items[0].first, &g.items[0].latest), Some(IncidentChange::Opened { to: CRIT }));
-        assert!(!g.due(10_999, 10_000) && g.due(11_000, 10_000) && g.due(1_000, 0));
+        assert!(!g.due(10_999, 10_000, 10_000) && g.due(11_000, 10_000, 10_000) && g.due(1_000, 0, 0));
     }
 }

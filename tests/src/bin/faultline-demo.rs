@@ -2,8 +2,8 @@
 //! be, ai), the collector, the real Envoy with the Faultline filter, and a local Discord-compatible server that
 //! prints each alert (or sends them to a real channel when `DISCORD_WEBHOOK_URL` is set), drives traffic through
 //! Envoy and walks through: normal -> be at 7% 5xx (WARNING) -> 15% (CRITICAL, failing routes named) -> recovery
-//! (RESOLVED) -> ai stopped (DOWN, its rate CRITICAL under it) -> ai back (its living message: still CRITICAL)
-//! -> RESOLVED. Everything it starts is stopped at the end, also on Ctrl-C.
+//! (RESOLVED) -> ai stopped (DOWN, its rate CRITICAL under it) -> ai back ("UP, still CRITICAL", its living
+//! message too) -> RESOLVED. Everything it starts is stopped at the end, also on Ctrl-C.
 //! Run it through `scripts/demo.sh`, which builds what it needs first.
 
 use std::io::{IsTerminal, Write};
@@ -210,9 +210,8 @@ fn run(p: &Pace, stop: &AtomicBool, started: Instant) -> Result<(), String> {
     say(started, "6/6 ai is restarted.");
     stack.service_mut("ai")?.start()?;
     wait_state(&stack, "ai", |s| text(s, "/state") != "down", "UP", p, stop, started)?;
-    say(started, "    ai is UP, but the 503s its clients got are still in the window: its living message now reads");
-    say(started, "    CRITICAL, red — never a green UP while the incident is open. UP is no worse than DOWN: an edit,");
-    say(started, "    no new message, nobody paged. ai's living message:");
+    say(started, "    ai is UP, but the 503s its clients got are still in the window: \"UP, still CRITICAL\", red,");
+    say(started, "    with its owners mentioned — never a green UP while the incident is open. ai's living message:");
     show_living(&stack, "ai", started);
     say(started, "    As they drain out, the living message follows (CRITICAL -> WARNING); RESOLVED ends the whole");
     say(started, "    incident, told once, timed from its first message.");

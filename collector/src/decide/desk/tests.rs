@@ -209,16 +209,16 @@ const OK: [(&str, u64, u64); 2] = [("be", 100, 0), ("ai", 100, 0)];
 fn two_services_failing_within_the_group_wait_page_once_and_the_first_waits_at_most_the_wait() {
     let mut s = Sim::new("");
     s.run(5, &OK);
-    let mut rows = s.run(2, &[("be", 100, 100), ("ai", 100, 0)]);
+    let mut rows = s.run(1, &[("be", 100, 100), ("ai", 100, 0)]);
     let opened_at = s.e.services()["be"].incident.as_ref().unwrap().opened_ms;
-    rows.extend(s.run(3, &[("be", 100, 100), ("ai", 100, 100)]));
+    rows.extend(s.run(1, &[("be", 100, 100), ("ai", 100, 100)]));
     assert!(posts(&rows).is_empty() && edits(&rows, "be").is_empty(), "held for the group wait: {rows:?}");
-    // Due exactly one group wait after be's change.
-    while s.t < opened_at + 9_000 {
+    // A group holding a CRITICAL is due at most the urgent wait (3 s) after its first change.
+    while s.t < opened_at + 2_000 {
         assert!(posts(&s.run(1, &[("be", 100, 100), ("ai", 100, 100)])).is_empty(), "at {}", s.t - opened_at);
     }
     let rows = s.run(1, &[("be", 100, 100), ("ai", 100, 100)]);
-    assert_eq!(s.t - opened_at, 10_000);
+    assert_eq!(s.t - opened_at, 3_000);
     assert_eq!(said(&rows), [["be opened CRITICAL", "ai opened CRITICAL"]]);
     assert_eq!(rows.len(), 1, "one message, no edit: it is both incidents' living message");
     // Later changes edit the living messages at once; a new notifying change starts a new group.
@@ -236,9 +236,9 @@ fn without_a_group_wait_each_change_goes_out_at_once_and_a_change_undone_within_
     let mut s = Sim::new("");
     s.run(15, &[("be", 100, 100)]);
     assert_eq!(said(&s.rows), [["be opened CRITICAL"]]);
-    // DOWN and UP again within the group wait: the living message shows it, nobody is paged.
+    // DOWN and UP again within the (urgent) group wait: the living message shows it, nobody is paged.
     s.probe(false);
-    s.run(3, &[("be", 100, 100)]);
+    s.run(1, &[("be", 100, 100)]);
     s.probe(true);
     let rows = s.run(12, &[("be", 100, 100)]);
     let all = s.rows.clone();
@@ -383,4 +383,15 @@ fn maintenance_mutes_like_a_silence() {
     assert!(matches!(edits(&rows, "be").last().unwrap().mute, Some(Mute::Maintenance { .. })));
     let rows = s.run(55, &[("be", 100, 100), ("ai", 100, 100)]);
     assert_eq!(said(&rows), [["be opened CRITICAL"]]);
+}
+
+#[test]
+fn a_group_of_warnings_waits_the_whole_group_wait() {
+    let mut s = Sim::new("");
+    let mut rows = s.run(1, &[("be", 100, 7), ("ai", 100, 0)]);
+    let opened_at = s.e.services()["be"].incident.as_ref().unwrap().opened_ms;
+    rows.extend(s.run(9, &[("be", 100, 7), ("ai", 100, 0)]));
+    assert!(posts(&rows).is_empty(), "a WARNING waits the group wait: {rows:?}");
+    let rows = s.run(1, &[("be", 100, 7), ("ai", 100, 0)]);
+    assert_eq!((s.t - opened_at, said(&rows)), (10_000, vec![vec!["be opened WARNING".to_string()]]));
 }
