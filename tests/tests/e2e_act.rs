@@ -1,6 +1,6 @@
 //! End to end, on the real Envoy: acting on incidents (issue "act on it").
 //!
-//! - be and ai start failing within 2 s of each other: one notifying message with two embeds, which is the
+//! - be and ai start failing within 1 s of each other: one notifying message with two embeds, which is the
 //!   living message of both incidents (a shared dependency pages once); their ends are told together too.
 //! - A silence added from the CLI while the collector runs: be fails again, its living message is posted
 //!   without notifying anyone and says it is silenced, no notifying message; `silence list` shows it; bad input
@@ -64,9 +64,9 @@ fn a_flood_pages_once_a_silence_from_the_cli_holds_the_page_and_its_end_announce
     std::thread::sleep(stack.options.window + Duration::from_secs(3));
     assert!(stack.alerts().is_empty(), "{:?}", stack.alerts());
 
-    // 1. Both fail within 2 s: one message, two embeds, the owners mentioned once.
+    // 1. Both fail within 1 s: one message, two embeds, the owners mentioned once.
     stack.service("be").unwrap().fail(500, 503, &[]).unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(1000));
     stack.service("ai").unwrap().fail(500, 503, &[]).unwrap();
     let first = stack.discord.as_ref().unwrap().wait_for_messages(stack::WEBHOOK_ID, 1, TIMEOUT).unwrap();
     std::thread::sleep(Duration::from_secs(12));

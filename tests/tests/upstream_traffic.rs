@@ -118,10 +118,11 @@ fn stopped_upstream_refuses_connections_and_restarts_on_the_same_port() {
 
     assert_eq!(report.sent, report.answered() + report.failed());
     assert!(report.failures.get("connect").copied().unwrap_or(0) >= 5, "{:?}", report.failures);
-    // A request in flight at the stop may be counted by the server without its answer arriving.
+    // A request in flight at the stop (or one whose answer came after the client's timeout, on a loaded
+    // machine) may be counted by the server without its answer arriving.
     let served = be.served().total();
-    let io = report.failures.get("io").copied().unwrap_or(0);
-    assert!(served >= report.answered() && served <= report.answered() + io, "served {served}, {report:?}");
+    let lost: u64 = ["io", "timeout"].iter().map(|k| report.failures.get(*k).copied().unwrap_or(0)).sum();
+    assert!(served >= report.answered() && served <= report.answered() + lost, "served {served}, {report:?}");
 }
 
 #[test]

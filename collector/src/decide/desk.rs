@@ -390,7 +390,7 @@ impl Desk {
             rows.extend(self.flush(cfg, engine, hook, now_ms));
         }
         let q = self.queues.entry(hook.to_string()).or_default();
-        q.group.get_or_insert_with(|| Group { first_ms: now_ms, items: Vec::new() }).add(item);
+        q.group.get_or_insert_with(|| Group { first_ms: now_ms, items: Vec::new(), urgent_ms: None }).add(item);
         self.touch_queue(hook);
         if wait == 0 {
             rows.extend(self.flush(cfg, engine, hook, now_ms));

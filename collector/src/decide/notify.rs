@@ -132,11 +132,16 @@ impl Item {
     }
 }
 
-/// Changes waiting to go out together: due once the group wait has passed since the first.
+/// Changes waiting to go out together: due once the group wait has passed since the first, or the urgent wait
+/// since the first change to CRITICAL or DOWN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     pub first_ms: u64,
     pub items: Vec<Item>,
+    /// When the first change to CRITICAL or DOWN joined (a WARNING that opened the group earlier does not
+    /// shorten the wait of services that break with it a few seconds later).
+    #[serde(default)]
+    pub urgent_ms: Option<u64>,
 }
 
 impl Group {
@@ -144,12 +149,16 @@ impl Group {
     /// to CRITICAL or DOWN (a page that must not wait the whole group wait).
     pub fn due(&self, now_ms: u64, wait_ms: u64, urgent_ms: u64) -> bool {
         let urgent = self.items.iter().any(|i| i.latest.after().severity() >= Severity::Critical);
-        let wait = if urgent { wait_ms.min(urgent_ms) } else { wait_ms };
-        now_ms >= self.first_ms.saturating_add(wait)
+        let since = self.urgent_ms.filter(|_| urgent).unwrap_or(self.first_ms);
+        let by_urgent = urgent && now_ms >= since.saturating_add(urgent_ms.min(wait_ms));
+        by_urgent || now_ms >= self.first_ms.saturating_add(wait_ms)
     }
 
     /// Adds a change of an incident: into that incident's item if it has one.
     pub fn add(&mut self, item: Item) {
+        if self.urgent_ms.is_none() && item.latest.after().severity() >= Severity::Critical {
+            self.urgent_ms = Some(item.at_ms);
+        }
         match self.items.iter_mut().find(|i| i.service == item.service && i.opened_ms == item.opened_ms) {
             Some(i) => i.update(item.latest, item.health),
             None => self.items.push(item),
@@ -211,7 +220,7 @@ mod tests {
         let down = IncidentChange::Worse { from: CRIT, to: DOWN_CRIT };
         assert_eq!(fold(&down, &IncidentChange::Better { from: DOWN_CRIT, to: CRIT }), None, "DOWN undone");
         assert_eq!(fold(&down, &down), Some(down.clone()));
-        let mut g = Group { first_ms: 1_000, items: vec![] };
+        let mut g = Group { first_ms: 1_000, items: vec![], urgent_ms: None };
         let item = |svc: &str, c: IncidentChange| Item {
             service: svc.into(),
             opened_ms: 1,
@@ -227,5 +236,30 @@ mod tests {
         assert_eq!(g.items.len(), 2);
         assert_eq!(fold(&g.items[0].first, &g.items[0].latest), Some(IncidentChange::Opened { to: CRIT }));
         assert!(!g.due(10_999, 10_000, 10_000) && g.due(11_000, 10_000, 10_000) && g.due(1_000, 0, 0));
+    }
+
+    #[test]
+    fn the_urgent_wait_counts_from_the_first_critical_change_not_from_an_earlier_warning() {
+        let item = |svc: &str, c: IncidentChange, at_ms: u64| Item {
+            service: svc.into(),
+            opened_ms: 1,
+            first: c.clone(),
+            latest: c,
+            health: None,
+            unmuted: None,
+            at_ms,
+        };
+        let mut g = Group { first_ms: 1_000, items: vec![], urgent_ms: None };
+        g.add(item("be", IncidentChange::Opened { to: WARN }, 1_000));
+        assert!(!g.due(4_000, 10_000, 3_000), "a WARNING waits the whole group wait");
+        g.add(item("be", IncidentChange::Worse { from: WARN, to: CRIT }, 5_000));
+        assert!(!g.due(7_999, 10_000, 3_000), "3 s from the CRITICAL, not from the WARNING");
+        g.add(item("ai", IncidentChange::Opened { to: CRIT }, 7_000));
+        assert_eq!(g.urgent_ms, Some(5_000));
+        assert!(g.due(8_000, 10_000, 3_000));
+        let mut late = Group { first_ms: 1_000, items: vec![], urgent_ms: None };
+        late.add(item("be", IncidentChange::Opened { to: WARN }, 1_000));
+        late.add(item("be", IncidentChange::Worse { from: WARN, to: CRIT }, 10_500));
+        assert!(late.due(11_000, 10_000, 3_000), "never later than the group wait");
     }
 }
