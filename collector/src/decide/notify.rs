@@ -100,6 +100,8 @@ pub fn fold(first: &IncidentChange, latest: &IncidentChange) -> Option<IncidentC
             (IncidentChange::Reminder { open_ms, .. }, _) | (_, IncidentChange::Reminder { open_ms, .. }) => {
                 Some(IncidentChange::Reminder { from, now: to, open_ms: *open_ms })
             }
+            // UP while still failing: the channel knew it DOWN and must not read the silence as the end.
+            _ if from.down && !to.down && to.severity() != Severity::Ok => Some(IncidentChange::Better { from, to }),
             _ => None,
         },
     }
@@ -219,6 +221,14 @@ mod tests {
         assert_eq!(fold(&opened, &resolved(CRIT, Severity::Critical)), Some(resolved(CRIT, Severity::Critical)));
         let down = IncidentChange::Worse { from: CRIT, to: DOWN_CRIT };
         assert_eq!(fold(&down, &IncidentChange::Better { from: DOWN_CRIT, to: CRIT }), None, "DOWN undone");
+        let up = IncidentChange::Better { from: DOWN_CRIT, to: CRIT };
+        assert_eq!(fold(&up, &up), Some(up.clone()), "UP, still CRITICAL is told");
+        assert_eq!(
+            fold(&up, &IncidentChange::Better { from: CRIT, to: WARN }),
+            Some(IncidentChange::Better { from: DOWN_CRIT, to: WARN }),
+            "UP, still WARNING by the time the group goes"
+        );
+        assert_eq!(fold(&up, &IncidentChange::Worse { from: CRIT, to: DOWN_CRIT }), None, "DOWN again: as known");
         assert_eq!(fold(&down, &down), Some(down.clone()));
         let mut g = Group { first_ms: 1_000, items: vec![], urgent_ms: None };
         let item = |svc: &str, c: IncidentChange| Item {
