@@ -55,6 +55,8 @@ pub struct StackOptions {
     pub mention_roles: Vec<String>,
     /// The default webhook's group wait; `None`: the collector's default (10 s).
     pub group_wait: Option<Duration>,
+    /// The default webhook's urgent wait (CRITICAL/DOWN); `None`: the collector's default (1 s).
+    pub urgent_wait: Option<Duration>,
 }
 
 impl Default for StackOptions {
@@ -72,6 +74,7 @@ impl Default for StackOptions {
             webhook_url: None,
             mention_roles: Vec::new(),
             group_wait: None,
+            urgent_wait: None,
         }
     }
 }
@@ -97,8 +100,14 @@ pub fn collector_toml(
     t.push_str("reminder = \"0s\"\n");
     t.push_str(&format!("operator_token = \"{OPERATOR_TOKEN}\"\n\n"));
     t.push_str(&format!("[[tokens]]\ntoken = \"{TOKEN}\"\n\n"));
-    if let Some(g) = opts.group_wait {
-        t.push_str(&format!("[notify.default]\ngroup_wait = \"{}ms\"\n\n", g.as_millis()));
+    if opts.group_wait.is_some() || opts.urgent_wait.is_some() {
+        t.push_str("[notify.default]\n");
+        for (key, d) in [("group_wait", opts.group_wait), ("urgent_wait", opts.urgent_wait)] {
+            if let Some(d) = d {
+                t.push_str(&format!("{key} = \"{}ms\"\n", d.as_millis()));
+            }
+        }
+        t.push('\n');
     }
     t.push_str(&format!("[webhooks]\ndefault = \"{webhook}\"\n\n"));
     t.push_str("[delivery]\ntimeout = \"5s\"\nmax_backoff = \"2s\"\n\n");

@@ -207,7 +207,18 @@ fn down_and_rate_together_are_one_incident_said_in_its_worst_state() {
     let end = stack.messages()[n - 1]["embeds"][0]["description"].as_str().unwrap().to_string();
     assert!(end.contains(&format!("from <t:{}:f>", opened / 1000)), "timed from its first message: {end}");
     let audit = faultline_tests::faults::audit_channel(stack.discord.as_ref().unwrap(), stack::WEBHOOK_ID);
-    assert!(audit.inconsistent.is_empty(), "{:?}", audit.inconsistent);
+    let seen: Vec<(String, Vec<String>)> = stack
+        .discord
+        .as_ref()
+        .unwrap()
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" || r.method == "PATCH")
+        .map(|r| {
+            (format!("{} {} flags={}", r.method, r.status, r.body["flags"]), faultline_tests::faults::kinds(&r.body))
+        })
+        .collect();
+    assert!(audit.inconsistent.is_empty(), "{:?}\n{audit:?}\nrequests: {seen:#?}", audit.inconsistent);
     let report = load.stop().unwrap();
     assert_eq!(report.failed(), 0, "{report:?}");
 }
