@@ -405,3 +405,21 @@ fn by_default_a_critical_goes_out_a_second_after_it_is_decided() {
     let rows = s.run(1, &[("be", 100, 100), ("ai", 100, 100)]);
     assert_eq!(said(&rows), [["be opened CRITICAL", "ai opened CRITICAL"]], "the same flush: one page");
 }
+
+#[test]
+fn an_incident_that_opens_and_ends_within_its_group_wait_is_not_told() {
+    // A health check that times out once on a loaded machine: DOWN, UP a few hundred ms later.
+    let mut s = Sim::new("[notify.default]\nurgent_wait = \"3s\"\n");
+    s.run(5, &OK);
+    s.probe(true);
+    s.probe(false);
+    s.run(1, &OK);
+    s.probe(true);
+    s.run(15, &OK);
+    assert!(posts(&s.rows).is_empty(), "no RESOLVED of a DOWN the channel never heard of: {:?}", said(&s.rows));
+    assert!(s.d.incident("be").is_none(), "forgotten");
+    // The next incident is told as usual.
+    s.probe(false);
+    s.run(5, &OK);
+    assert_eq!(said(&s.rows), [["be opened DOWN"]]);
+}
