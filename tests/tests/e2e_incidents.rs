@@ -13,7 +13,7 @@
 //! - The collector is stopped for longer than the window while be is CRITICAL and traffic goes on: at restart
 //!   nothing is resolved and nothing raised again; the incident goes on, and ends once be is fixed.
 //!
-//! Window 20 s (1 s buckets), flushes every second, health checks every second.
+//! Window 20 s (1 s buckets), flushes every second, health checks every 2 s (timeout 1.5 s).
 
 // cfg(test) on the whole file lets clippy's allow-{unwrap,panic,indexing}-in-tests cover the helpers.
 #![cfg(test)]
@@ -37,7 +37,8 @@ fn options() -> StackOptions {
         health_checked: vec!["ai".into(), "be".into()],
         mention_roles: vec![OWNERS.into()],
         // Its failures are answers (503, 500); a loaded machine (the restart in 4.) must not time a check out.
-        health_timeout: Duration::from_secs(2),
+        health_interval: Duration::from_secs(2),
+        health_timeout: Duration::from_millis(1500),
         ..StackOptions::default()
     }
 }
