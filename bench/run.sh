@@ -3,7 +3,8 @@
 #
 #   bench/run.sh            full run, about 35 minutes with the build; writes bench/results/<stamp>/ and updates BENCHMARKS.md
 #   bench/run.sh --quick    about 8 minutes, rough figures; writes bench/results/<stamp>/ only
-#   bench/run.sh --only overhead|alert|collector [--quick]   one part (BENCHMARKS.md is not touched)
+#   bench/run.sh --only overhead|alert|collector|fast|count [--quick]   one part (BENCHMARKS.md is not touched)
+#   bench/run.sh --only soak [--minutes 30]                  the soak alone (not in the full run: 30 min)
 #   bench/run.sh --no-update                                  full run without touching BENCHMARKS.md
 #   bench/run.sh --wait-quiet MIN   first wait up to MIN minutes for a quiet machine (CPUs ≥ 90% idle over
 #                                   10 s and no other cargo/rustc/envoy/collector process), then run anyway
@@ -22,13 +23,15 @@ quick=""
 only=""
 update=1
 wait_quiet=0
+minutes=30
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick="--quick"; update=0 ;;
     --only) only="$2"; update=0; shift ;;
     --no-update) update=0 ;;
     --wait-quiet) wait_quiet="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --minutes) minutes="$2"; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -114,15 +117,18 @@ started=$SECONDS
 case "$only" in
   ""|overhead) run_part overhead --envoy-cpus "$measured_cpu" --with-reads ;;&
   ""|collector) run_part collector --collector-cpus "$measured_cpu" ;;&
-  ""|alert) run_part alert ;;
-  overhead|collector) ;;
-  *) echo "bench: --only takes overhead, alert or collector" >&2; exit 2 ;;
+  ""|count) run_part count ;;&
+  ""|alert) run_part alert ;;&
+  ""|fast) run_part fast ;;
+  soak) run_part soak --minutes "$minutes" ;;
+  overhead|collector|count|alert) ;;
+  *) echo "bench: --only takes overhead, collector, count, alert, fast or soak" >&2; exit 2 ;;
 esac
 total=$(( SECONDS - started ))
 after_others=$(others); echo "- Load after the run: $(cut -d' ' -f1-3 /proc/loadavg); other build/proxy processes: ${after_others:-none}" >> "$out/machine.md"
 
 # --- the report ------------------------------------------------------------------------------------------------
-cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"
+cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"; [ "$only" = soak ] && cmd="$cmd --minutes $minutes"
 {
   echo "<!-- bench:begin (written by bench/run.sh: edit the text around it, not inside) -->"
   echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC'), \`$cmd\`, $(( total / 60 )) min $(( total % 60 )) s in all; every figure as JSON in \`bench/results/$stamp${quick:+-quick}/\` on the machine that ran it (not committed)."
@@ -131,12 +137,15 @@ cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"
   echo
   cat "$out/machine.md"
   cat "$out/durations.md"
-  for part in overhead alert collector; do
+  for part in overhead count alert fast soak collector; do
     [ -f "$out/$part.md" ] || continue
     case "$part" in
       overhead) echo; echo "### Filter overhead" ;;
       alert) echo; echo "### Alert delay" ;;
       collector) echo; echo "### Collector cost" ;;
+      count) echo; echo "### Wasm instructions per response" ;;
+      fast) echo; echo "### Time to page on the product defaults" ;;
+      soak) echo; echo "### Soak: nothing may page" ;;
     esac
     echo
     sed 's/^### /#### /' "$out/$part.md"

@@ -5,6 +5,8 @@
 //! simulated flushes, markdown) are unit-tested; the orchestration drives real processes on loopback.
 pub mod alert;
 pub mod collector;
+pub mod count;
+pub mod fast;
 pub mod flushgen;
 pub mod flushload;
 pub mod overhead;

@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use faultline_bench::variants::Variant;
-use faultline_bench::{alert, flushload, overhead, report};
+use faultline_bench::{alert, count, fast, flushload, overhead, report};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,6 +48,35 @@ enum Part {
         #[arg(long)]
         out: PathBuf,
         /// Shorter warm-up (60 s instead of the 5-minute window) and fewer health trials.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Time to page on the product defaults: (i) 100% 503, (ii) upstream stopped, (iii) 20% gradual.
+    Fast {
+        #[arg(long)]
+        out: PathBuf,
+        /// A 60 s warm-up instead of the 5-minute window, fewer rounds.
+        #[arg(long)]
+        quick: bool,
+        /// Rounds of (i) and of (ii) each (default 5; 2 with --quick).
+        #[arg(long)]
+        rounds: Option<usize>,
+    },
+    /// Soak: 3% 5xx with 50% bursts and an upstream restart, on the product defaults; nothing may be sent.
+    Soak {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 30)]
+        minutes: u64,
+        /// Accepted for bench/run.sh; the duration is --minutes.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Wasm instructions per response and callback (wasmtime fuel) for (b), (e) and (c).
+    Count {
+        #[arg(long)]
+        out: PathBuf,
+        /// Accepted for bench/run.sh; the count takes seconds either way.
         #[arg(long)]
         quick: bool,
     },
@@ -137,6 +166,22 @@ fn run(cli: Cli) -> Result<(), String> {
             let r = alert::run(&alert::AlertPlan::new(quick), &workdir(&out)?)?;
             write(&out, "alert", &r, &alert::markdown(&r))
         }
+        Part::Fast { out, quick, rounds } => {
+            let mut plan = fast::FastPlan::new(quick);
+            if let Some(r) = rounds {
+                plan.rounds = r.max(1);
+            }
+            let r = fast::run(&plan, &workdir(&out)?)?;
+            write(&out, "fast", &r, &fast::markdown(&r))
+        }
+        Part::Soak { out, minutes, quick: _ } => {
+            let r = fast::soak(&fast::SoakPlan::new(minutes), &workdir(&out)?)?;
+            write(&out, "soak", &r, &fast::soak_markdown(&r))
+        }
+        Part::Count { out, quick: _ } => {
+            let (json, md) = count::run()?;
+            write(&out, "count", &json, &md)
+        }
         Part::Collector { out, quick, collector_cpus } => {
             let r = flushload::run(&flushload::LoadPlan::new(quick, collector_cpus), &workdir(&out)?)?;
             write(&out, "collector", &r, &flushload::markdown(&r))
@@ -145,16 +190,7 @@ fn run(cli: Cli) -> Result<(), String> {
 }
 
 fn noop_wasm() -> Result<PathBuf, String> {
-    let p = faultline_tests::paths::target_dir().join("wasm32-wasip1/wasm/faultline_noop_filter.wasm");
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(format!(
-            "{} not found: build it with cargo build -p faultline-noop-filter --target wasm32-wasip1 --profile wasm \
-             (bench/run.sh does)",
-            p.display()
-        ))
-    }
+    faultline_tests::host::cost::noop_wasm()
 }
 
 fn workdir(out: &Path) -> Result<PathBuf, String> {

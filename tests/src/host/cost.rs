@@ -94,3 +94,55 @@ pub fn noop_wasm() -> Result<PathBuf, String> {
 fn err(e: HostError) -> String {
     e.to_string()
 }
+
+/// The stream Faultline's filter sees on Envoy in the benchmarks: `be`'s cluster, a route with an id, an
+/// answer from the upstream itself.
+pub fn bench_request() -> Request {
+    Request::get("/server/users/42/orders").cluster("be").property("response.code_details", "via_upstream")
+}
+
+/// The six columns of the table: the no-op filter (b), its `reads` switch (e) and Faultline (c, on Envoy,
+/// the service from the cluster name), each for a 200 and a 503, on one worker after three warm-up streams.
+pub fn columns() -> Result<Vec<(String, StreamCost)>, String> {
+    use super::proxy::ProxyConfig;
+    let faultline = ProxyConfig::envoy(&super::kit::config(true, serde_json::json!({})));
+    let noop = ProxyConfig::envoy("").wasm(noop_wasm()?);
+    let reads = ProxyConfig::envoy("reads").wasm(noop_wasm()?);
+    let mut out = Vec::new();
+    for (name, pc) in [("(b) no-op", noop), ("(e) 2 reads", reads), ("(c) Faultline", faultline)] {
+        for status in [200u16, 503] {
+            let proxy = Proxy::start(pc.clone().workers(1)).map_err(err)?;
+            if !proxy.started().iter().all(|s| s.vm_start && s.configure) {
+                return Err(format!("{name} refused its configuration: {:?}", proxy.started()));
+            }
+            let cost = per_stream(&proxy, &bench_request(), &Ending::status(status), 3, 20)?;
+            if !proxy.traps().is_empty() {
+                return Err(format!("{name} trapped: {:?}", proxy.traps()));
+            }
+            out.push((format!("{name} {status}"), cost));
+        }
+    }
+    Ok(out)
+}
+
+/// A markdown table: one row per callback, the total, and the allocations inside; one column per filter.
+pub fn table(columns: &[(String, StreamCost)]) -> String {
+    let mut t = String::from("| callback |");
+    for (name, _) in columns {
+        t.push_str(&format!(" {name} |"));
+    }
+    t.push_str("\n|---|");
+    t.push_str(&"---:|".repeat(columns.len()));
+    for cb in STREAM_CALLBACKS.iter().copied().chain(["**total**", ALLOCATIONS]) {
+        t.push_str(&format!("\n| {cb} |"));
+        for (_, c) in columns {
+            let n = match cb {
+                "**total**" => format!("**{}**", c.total()),
+                _ => c.of(cb).to_string(),
+            };
+            t.push_str(&format!(" {n} |"));
+        }
+    }
+    t.push('\n');
+    t
+}

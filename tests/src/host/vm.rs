@@ -157,6 +157,12 @@ impl Vm {
         std::mem::take(&mut self.fuel)
     }
 
+    /// Leaves the VM `fuel` to burn: the instruction after that traps, with the wasm backtrace of where it
+    /// was (a profiler by fuel: `filter_cost`'s breakdown). The VM is dead after that trap.
+    pub fn limit_fuel(&mut self, fuel: u64) {
+        let _ = self.store.set_fuel(fuel);
+    }
+
     /// The first trap of this VM, if it died.
     pub fn trap(&self) -> Option<&str> {
         self.dead.as_deref()
