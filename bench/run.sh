@@ -117,7 +117,11 @@ started=$SECONDS
 case "$only" in
   ""|overhead) run_part overhead --envoy-cpus "$measured_cpu" --with-reads ;;&
   ""|collector) run_part collector --collector-cpus "$measured_cpu" ;;&
-  ""|count) run_part count ;;&
+  ""|count)
+    # A second build of the filter that keeps its name section, for the per-function profile by fuel.
+    CARGO_TARGET_DIR="$target/wasm-names" cargo build --quiet -p faultline-filter --target wasm32-wasip1 --profile wasm \
+      --config profile.wasm.strip=false
+    run_part count --profile-wasm "$target/wasm-names/wasm32-wasip1/wasm/faultline_filter.wasm" ;;&
   ""|alert) run_part alert ;;&
   ""|fast) run_part fast ;;
   soak) run_part soak --minutes "$minutes" ;;

@@ -22,3 +22,30 @@ pub fn run() -> Result<(Counts, String), String> {
         .collect();
     Ok((json, md))
 }
+
+/// The per-function breakdown of Faultline's filter for a 200 and a 503 ([`cost::profile`]), as markdown:
+/// `wasm` is a build of the filter that keeps its name section.
+pub fn profile(wasm: &std::path::Path, step: u64) -> Result<String, String> {
+    use faultline_tests::host::{Ending, Proxy, ProxyConfig};
+    let cfg = faultline_tests::host::kit::config(true, serde_json::json!({}));
+    let start = || Proxy::start(ProxyConfig::envoy(&cfg).workers(1).wasm(wasm)).map_err(|e| e.to_string());
+    let mut md = format!(
+        "Where Faultline's instructions go (`{}`, one sample every {step} instructions; self = the function \
+         itself, inclusive = with what it calls; the 25 largest inclusive):\n",
+        wasm.display()
+    );
+    for status in [200u16, 503] {
+        let rows = cost::profile(&start, &cost::bench_request(), &Ending::status(status), step)?;
+        md.push_str(&format!("\n{status}:\n\n| function | self | inclusive |\n|---|---:|---:|\n"));
+        for (f, own, all) in rows.iter().take(25) {
+            let name = f.strip_prefix("faultline_filter.wasm!").unwrap_or(f);
+            // Symbol hashes (`::h0123456789abcdef`) only make the table wider.
+            let name = match name.rsplit_once("::h") {
+                Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => head,
+                _ => name,
+            };
+            md.push_str(&format!("| `{name}` | {own} | {all} |\n"));
+        }
+    }
+    Ok(md)
+}

@@ -79,6 +79,9 @@ enum Part {
         /// Accepted for bench/run.sh; the count takes seconds either way.
         #[arg(long)]
         quick: bool,
+        /// Also profile by fuel: a build of the filter with its name section (see `cost::profile`).
+        #[arg(long)]
+        profile_wasm: Option<PathBuf>,
     },
     /// Collector cost: 100 proxies x 50 services x 20 routes flushing every 5 s, then a rising flush rate.
     Collector {
@@ -181,8 +184,11 @@ fn run(cli: Cli) -> Result<(), String> {
             let r = fast::soak(&fast::SoakPlan::new(minutes), &workdir(&out)?)?;
             write(&out, "soak", &r, &fast::soak_markdown(&r))
         }
-        Part::Count { out, quick: _ } => {
-            let (json, md) = count::run()?;
+        Part::Count { out, quick: _, profile_wasm } => {
+            let (json, mut md) = count::run()?;
+            if let Some(wasm) = profile_wasm {
+                md.push_str(&count::profile(&wasm, 10)?);
+            }
             write(&out, "count", &json, &md)
         }
         Part::Collector { out, quick, collector_cpus } => {

@@ -146,3 +146,46 @@ pub fn table(columns: &[(String, StreamCost)]) -> String {
     t.push('\n');
     t
 }
+
+/// Where the instructions of one stream go, by wasm function: the stream is run again and again on a fresh
+/// VM left `n` instructions of fuel (n = 0, step, 2·step, …), and the backtrace of the out-of-fuel trap names
+/// the function running at instruction n. Returns `(function, self, inclusive)` instruction estimates, most
+/// inclusive first. Names need a `.wasm` with its name section (the `wasm` profile strips it: build with
+/// `--config profile.wasm.strip=false` into another target directory).
+pub fn profile(
+    start: &dyn Fn() -> Result<Proxy, String>,
+    request: &Request,
+    ending: &Ending,
+    step: u64,
+) -> Result<Vec<(String, u64, u64)>, String> {
+    use std::collections::{BTreeSet, HashMap};
+    let step = step.max(1);
+    let mut own: HashMap<String, u64> = HashMap::new();
+    let mut inclusive: HashMap<String, u64> = HashMap::new();
+    for k in 0..1_000_000u64 {
+        let proxy = start()?;
+        for _ in 0..3 {
+            proxy.exchange(0, request, ending).map_err(err)?;
+        }
+        proxy.with_vm(0, |vm| vm.limit_fuel(k * step)).map_err(err)?;
+        let detail = match proxy.exchange(0, request, ending) {
+            Ok(_) => break,
+            Err(HostError::Trap { detail, .. }) => detail,
+            Err(e) => return Err(e.to_string()),
+        };
+        let frames: Vec<String> =
+            detail.lines().filter_map(|l| l.split_once(" - ").map(|(_, f)| f.trim().to_string())).collect();
+        let top = frames.first().cloned().unwrap_or_else(|| "(host)".into());
+        *own.entry(top).or_default() += step;
+        for f in frames.into_iter().collect::<BTreeSet<_>>() {
+            *inclusive.entry(f).or_default() += step;
+        }
+    }
+    let mut rows: Vec<(String, u64, u64)> = inclusive
+        .into_iter()
+        .map(|(f, n)| (own.get(&f).copied().unwrap_or(0), f, n))
+        .map(|(o, f, n)| (f, o, n))
+        .collect();
+    rows.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)));
+    Ok(rows)
+}
