@@ -444,13 +444,13 @@ pub fn markdown(r: &FastResult) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct SoakPlan {
     pub duration: Duration,
-    /// Requests per second to `be` (the failing one) and to `ai` (clean).
+    /// Requests per second to `payments` (the failing one; a quarter of it to `search`, clean).
     pub rate: f64,
     pub base_per_mille: u32,
     pub burst_per_mille: u32,
     pub burst: Duration,
     pub burst_every: Duration,
-    /// How long the upstream of `be` is stopped, once, half way through.
+    /// How long the upstream of `payments` is stopped, once, half way through.
     pub restart: Duration,
     pub fast: FastPlan,
 }
@@ -484,10 +484,11 @@ pub struct SoakResult {
     pub true_rate: f64,
 }
 
-/// Runs the soak: `be` at 3% 5xx, bursts of 50% for 2 s every 3 minutes, one 2 s restart of its upstream
-/// half way; `ai` clean. Nothing may page.
+/// Runs the soak: `payments` at 3% 5xx, bursts of 50% for 2 s every 3 minutes, one 2 s restart of its
+/// upstream half way; `search` clean. Nothing may page. (New names: the shipped `be` and `ai` keep their
+/// routes, which would not reach these upstreams.)
 pub fn soak(plan: &SoakPlan, workdir: &Path) -> Result<SoakResult, String> {
-    let names = vec!["be".to_string(), "ai".to_string()];
+    let names = vec!["payments".to_string(), "search".to_string()];
     let mut bench = Bench::start(&names, &plan.fast, &[plan.rate, plan.rate / 4.0], workdir)?;
     let begin = bench.begin;
     let be = bench.upstreams.first_mut().ok_or("no upstream")?;
@@ -519,7 +520,11 @@ pub fn soak(plan: &SoakPlan, workdir: &Path) -> Result<SoakResult, String> {
             std::thread::sleep(plan.restart);
             be.start()?;
             restarted = Some(now.duration_since(begin).as_secs_f64());
-            eprintln!("[soak] {:>5.0} s: be's upstream restarted ({:?} down)", restarted.unwrap_or(0.0), plan.restart);
+            eprintln!(
+                "[soak] {:>5.0} s: payments' upstream restarted ({:?} down)",
+                restarted.unwrap_or(0.0),
+                plan.restart
+            );
         }
         if now.duration_since(last_log) >= Duration::from_secs(60) {
             last_log = now;
@@ -558,9 +563,9 @@ pub fn soak_markdown(r: &SoakResult) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{} min on the product defaults (as above): `be` at {:.0} req/s with {}‰ 5xx (500), bursts of {}‰ for {} s \
-         every {} s ({} bursts), its upstream stopped for {} s once (at {}); `ai` clean at {:.0} req/s. \
-         {} answers ({:.2}% of be's 5xx), {} without an answer.\n",
+        "{} min on the product defaults (as above): `payments` at {:.0} req/s with {}‰ 5xx (500), bursts of {}‰ for {} s \
+         every {} s ({} bursts), its upstream stopped for {} s once (at {}); `search` clean at {:.0} req/s. \
+         {} answers ({:.2}% of payments' answers 5xx), {} without an answer.\n",
         p.duration.as_secs() / 60,
         p.rate,
         p.base_per_mille,
