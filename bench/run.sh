@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Faultline's benchmarks (issue 5), in one script anyone can run; loopback only, bounded in time.
 #
-#   bench/run.sh            full run, about 35 minutes with the build; writes bench/results/<stamp>/ and updates BENCHMARKS.md
+#   bench/run.sh            full run, about 65 minutes with the build; writes bench/results/<stamp>/ and updates BENCHMARKS.md
 #   bench/run.sh --quick    about 8 minutes, rough figures; writes bench/results/<stamp>/ only
-#   bench/run.sh --only overhead|alert|collector|fast|count [--quick]   one part (BENCHMARKS.md is not touched)
+#   bench/run.sh --only overhead|alert|collector|fast|count|peer [--quick]   one part (BENCHMARKS.md untouched)
 #   bench/run.sh --only soak [--minutes 30]                  the soak alone (not in the full run: 30 min)
 #   bench/run.sh --no-update                                  full run without touching BENCHMARKS.md
 #   bench/run.sh --wait-quiet MIN   first wait up to MIN minutes for a quiet machine (CPUs ≥ 90% idle over
@@ -47,6 +47,12 @@ if ! command -v wrk >/dev/null 2>&1; then
   else sudo apt-get install -y wrk >/dev/null || { sudo apt-get update >/dev/null && sudo apt-get install -y wrk >/dev/null; }; fi
 fi
 command -v taskset >/dev/null 2>&1 || { echo "bench: taskset (util-linux) is required" >&2; exit 1; }
+# The peer pipeline (variant f) needs mtail; Prometheus and Alertmanager come with scripts/setup.sh.
+if { [ -z "$only" ] || [ "$only" = peer ]; } && ! command -v mtail >/dev/null 2>&1; then
+  echo "bench: installing mtail" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get install -y mtail >/dev/null || { apt-get update >/dev/null && apt-get install -y mtail >/dev/null; }
+  else sudo apt-get install -y mtail >/dev/null || { sudo apt-get update >/dev/null && sudo apt-get install -y mtail >/dev/null; }; fi
+fi
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh" --release
 cargo build --quiet -p faultline-noop-filter --target wasm32-wasip1 --profile wasm
@@ -123,10 +129,11 @@ case "$only" in
       --config profile.wasm.strip=false
     run_part count --profile-wasm "$target/wasm-names/wasm32-wasip1/wasm/faultline_filter.wasm" ;;&
   ""|alert) run_part alert ;;&
-  ""|fast) run_part fast ;;
+  ""|fast) run_part fast ;;&
+  ""|peer) run_part peer ;;
   soak) run_part soak --minutes "$minutes" ;;
-  overhead|collector|count|alert) ;;
-  *) echo "bench: --only takes overhead, collector, count, alert, fast or soak" >&2; exit 2 ;;
+  overhead|collector|count|alert|fast) ;;
+  *) echo "bench: --only takes overhead, collector, count, alert, fast, peer or soak" >&2; exit 2 ;;
 esac
 total=$(( SECONDS - started ))
 after_others=$(others); echo "- Load after the run: $(cut -d' ' -f1-3 /proc/loadavg); other build/proxy processes: ${after_others:-none}" >> "$out/machine.md"
@@ -141,7 +148,7 @@ cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"; [ "$only" = soak ] &
   echo
   cat "$out/machine.md"
   cat "$out/durations.md"
-  for part in overhead count alert fast soak collector; do
+  for part in overhead count alert fast soak peer collector; do
     [ -f "$out/$part.md" ] || continue
     case "$part" in
       overhead) echo; echo "### Filter overhead" ;;
@@ -150,6 +157,7 @@ cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"; [ "$only" = soak ] &
       count) echo; echo "### Wasm instructions per response" ;;
       fast) echo; echo "### Time to page on the product defaults" ;;
       soak) echo; echo "### Soak: nothing may page" ;;
+      peer) echo; echo "### Against the log pipeline (f)" ;;
     esac
     echo
     sed 's/^### /#### /' "$out/$part.md"

@@ -10,6 +10,7 @@ pub mod fast;
 pub mod flushgen;
 pub mod flushload;
 pub mod overhead;
+pub mod peer;
 pub mod procfs;
 pub mod report;
 pub mod stats;

@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use faultline_bench::variants::Variant;
-use faultline_bench::{alert, count, fast, flushload, overhead, report};
+use faultline_bench::{alert, count, fast, flushload, overhead, peer, report};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,6 +69,14 @@ enum Part {
         #[arg(long, default_value_t = 30)]
         minutes: u64,
         /// Accepted for bench/run.sh; the duration is --minutes.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Variant (f), the log pipeline (Envoy JSON log, mtail, Prometheus, Alertmanager) against (c) Faultline.
+    Peer {
+        #[arg(long)]
+        out: PathBuf,
+        /// A 60 s warm-up instead of the 5-minute window.
         #[arg(long)]
         quick: bool,
     },
@@ -183,6 +191,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Part::Soak { out, minutes, quick: _ } => {
             let r = fast::soak(&fast::SoakPlan::new(minutes), &workdir(&out)?)?;
             write(&out, "soak", &r, &fast::soak_markdown(&r))
+        }
+        Part::Peer { out, quick } => {
+            let r = peer::run(&peer::PeerPlan::new(quick), &workdir(&out)?)?;
+            write(&out, "peer", &r, &peer::markdown(&r))
         }
         Part::Count { out, quick: _, profile_wasm } => {
             let (json, mut md) = count::run()?;
