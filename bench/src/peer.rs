@@ -150,6 +150,8 @@ fn titles(discord: &FakeDiscord, hook: u64) -> Vec<(Instant, String)> {
 pub fn run(plan: &PeerPlan, workdir: &Path) -> Result<PeerResult, String> {
     let dir = workdir.join(format!("peer-{}", free_port()?));
     std::fs::create_dir_all(dir.join("progs")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Absolute: Prometheus resolves `rule_files` against its configuration's directory.
+    let dir = std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let upstream = Upstream::launch(UpstreamOptions::new("be", "/server/actuator/health"))?;
     let discord = FakeDiscord::start()?;
     let spec = CollectorSpec {
