@@ -383,8 +383,18 @@ pub fn markdown(r: &PeerResult) -> String {
     let _ = writeln!(t, "|---|---|---|---|");
     let _ = writeln!(t, "| (c) Faultline | {} | {} | **{}** |", s(r.faultline.0), s(r.faultline.1), s(d(r.faultline)));
     let _ = writeln!(t, "| (f) pipeline | {} | {} | **{}** |", s(r.pipeline.0), s(r.pipeline.1), s(d(r.pipeline)));
-    if let (Some(a), Some(b)) = (d(r.faultline), d(r.pipeline)) {
-        let _ = writeln!(t, "\n- The pipeline paged {:.1}x later after the true crossing.", b / a.max(0.1));
+    match (d(r.faultline), d(r.pipeline)) {
+        // Faultline counts at the proxy, a little before the client has its answer: a ratio to ~0 says nothing.
+        (Some(a), Some(b)) if a < 0.5 => {
+            let _ = writeln!(
+                t,
+                "\n- Faultline paged within 0.5 s of the true crossing ({a:.1} s), the pipeline {b:.1} s after it."
+            );
+        }
+        (Some(a), Some(b)) => {
+            let _ = writeln!(t, "\n- The pipeline paged {:.1}x later after the true crossing.", b / a);
+        }
+        _ => {}
     }
     if let Some(x) = &r.pipeline_title {
         let _ = writeln!(t, "- Alertmanager's message: \"{x}\".");
