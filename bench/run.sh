@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Faultline's benchmarks (issue 5), in one script anyone can run; loopback only, bounded in time.
 #
-#   bench/run.sh            full run, about 65 minutes with the build; writes bench/results/<stamp>/ and updates BENCHMARKS.md
+#   bench/run.sh            full run, about 65 minutes with the build; writes bench/results/<stamp>/ and
+#                           updates BENCHMARKS.md
 #   bench/run.sh --quick    about 8 minutes, rough figures; writes bench/results/<stamp>/ only
 #   bench/run.sh --only overhead|alert|collector|fast|count|peer [--quick]   one part (BENCHMARKS.md untouched)
 #   bench/run.sh --only soak [--minutes 30]                  the soak alone (not in the full run: 30 min)
@@ -31,28 +32,33 @@ while [ $# -gt 0 ]; do
     --no-update) update=0 ;;
     --wait-quiet) wait_quiet="$2"; shift ;;
     --minutes) minutes="$2"; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+case "$only" in
+  ""|overhead|collector|count|alert|fast|peer|soak) ;;
+  *) echo "bench: --only takes overhead, collector, count, alert, fast, peer or soak" >&2; exit 2 ;;
+esac
+
 target=${CARGO_TARGET_DIR:-$root/target}
 case "$target" in /*) ;; *) target=$root/$target ;; esac
 
 # --- what the benchmarks need -------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "bench: installing wrk" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-  else sudo apt-get install -y wrk >/dev/null || { sudo apt-get update >/dev/null && sudo apt-get install -y wrk >/dev/null; }; fi
-fi
+apt_install() {
+  # Installs a Debian package (as root, or with sudo), updating the package lists once if needed.
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "bench: installing $1" >&2
+  $sudo apt-get install -y "$1" >/dev/null \
+    || { $sudo apt-get update >/dev/null && $sudo apt-get install -y "$1" >/dev/null; }
+}
+command -v wrk >/dev/null 2>&1 || apt_install wrk
 command -v taskset >/dev/null 2>&1 || { echo "bench: taskset (util-linux) is required" >&2; exit 1; }
 # The peer pipeline (variant f) needs mtail; Prometheus and Alertmanager come with scripts/setup.sh.
-if { [ -z "$only" ] || [ "$only" = peer ]; } && ! command -v mtail >/dev/null 2>&1; then
-  echo "bench: installing mtail" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y mtail >/dev/null || { apt-get update >/dev/null && apt-get install -y mtail >/dev/null; }
-  else sudo apt-get install -y mtail >/dev/null || { sudo apt-get update >/dev/null && sudo apt-get install -y mtail >/dev/null; }; fi
-fi
+if [ -z "$only" ] || [ "$only" = peer ]; then command -v mtail >/dev/null 2>&1 || apt_install mtail; fi
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh" --release
 cargo build --quiet -p faultline-noop-filter --target wasm32-wasip1 --profile wasm
@@ -125,8 +131,8 @@ case "$only" in
   ""|collector) run_part collector --collector-cpus "$measured_cpu" ;;&
   ""|count)
     # A second build of the filter that keeps its name section, for the per-function profile by fuel.
-    CARGO_TARGET_DIR="$target/wasm-names" cargo build --quiet -p faultline-filter --target wasm32-wasip1 --profile wasm \
-      --config profile.wasm.strip=false
+    CARGO_TARGET_DIR="$target/wasm-names" cargo build --quiet -p faultline-filter --target wasm32-wasip1 \
+      --profile wasm --config profile.wasm.strip=false
     run_part count --profile-wasm "$target/wasm-names/wasm32-wasip1/wasm/faultline_filter.wasm" ;;&
   ""|alert) run_part alert ;;&
   ""|fast) run_part fast ;;&

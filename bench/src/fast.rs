@@ -563,8 +563,8 @@ pub fn soak_markdown(r: &SoakResult) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{} min on the product defaults (as above): `payments` at {:.0} req/s with {}‰ 5xx (500), bursts of {}‰ for {} s \
-         every {} s ({} bursts), its upstream stopped for {} s once (at {}); `search` clean at {:.0} req/s. \
+        "{} min on the product defaults (as above): `payments` at {:.0} req/s with {}‰ 5xx (500), bursts of {}‰ \
+         for {} s every {} s ({} bursts), its upstream stopped for {} s once (at {}); `search` clean at {:.0} req/s. \
          {} answers ({:.2}% of payments' answers 5xx), {} without an answer.\n",
         p.duration.as_secs() / 60,
         p.rate,
