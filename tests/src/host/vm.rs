@@ -158,7 +158,7 @@ impl Vm {
     }
 
     /// Leaves the VM `fuel` to burn: the instruction after that traps, with the wasm backtrace of where it
-    /// was (a profiler by fuel: `filter_cost`'s breakdown). The VM is dead after that trap.
+    /// was (a profiler by fuel: [`super::cost::profile`]). The VM is dead after that trap.
     pub fn limit_fuel(&mut self, fuel: u64) {
         let _ = self.store.set_fuel(fuel);
     }
