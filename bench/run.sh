@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Faultline's benchmarks (issue 5), in one script anyone can run; loopback only, bounded in time.
 #
-#   bench/run.sh            full run, about 35 minutes with the build; writes bench/results/<stamp>/ and updates BENCHMARKS.md
+#   bench/run.sh            full run, about 65 minutes with the build; writes bench/results/<stamp>/ and
+#                           updates BENCHMARKS.md
 #   bench/run.sh --quick    about 8 minutes, rough figures; writes bench/results/<stamp>/ only
-#   bench/run.sh --only overhead|alert|collector [--quick]   one part (BENCHMARKS.md is not touched)
+#   bench/run.sh --only overhead|alert|collector|fast|count|peer [--quick]   one part (BENCHMARKS.md untouched)
+#   bench/run.sh --only soak [--minutes 30]                  the soak alone (not in the full run: 30 min)
 #   bench/run.sh --no-update                                  full run without touching BENCHMARKS.md
 #   bench/run.sh --wait-quiet MIN   first wait up to MIN minutes for a quiet machine (CPUs ≥ 90% idle over
 #                                   10 s and no other cargo/rustc/envoy/collector process), then run anyway
@@ -22,28 +24,41 @@ quick=""
 only=""
 update=1
 wait_quiet=0
+minutes=30
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick="--quick"; update=0 ;;
     --only) only="$2"; update=0; shift ;;
     --no-update) update=0 ;;
     --wait-quiet) wait_quiet="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --minutes) minutes="$2"; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+case "$only" in
+  ""|overhead|collector|count|alert|fast|peer|soak) ;;
+  *) echo "bench: --only takes overhead, collector, count, alert, fast, peer or soak" >&2; exit 2 ;;
+esac
+
 target=${CARGO_TARGET_DIR:-$root/target}
 case "$target" in /*) ;; *) target=$root/$target ;; esac
 
 # --- what the benchmarks need -------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "bench: installing wrk" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-  else sudo apt-get install -y wrk >/dev/null || { sudo apt-get update >/dev/null && sudo apt-get install -y wrk >/dev/null; }; fi
-fi
+apt_install() {
+  # Installs a Debian package (as root, or with sudo), updating the package lists once if needed.
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "bench: installing $1" >&2
+  $sudo apt-get install -y "$1" >/dev/null \
+    || { $sudo apt-get update >/dev/null && $sudo apt-get install -y "$1" >/dev/null; }
+}
+command -v wrk >/dev/null 2>&1 || apt_install wrk
 command -v taskset >/dev/null 2>&1 || { echo "bench: taskset (util-linux) is required" >&2; exit 1; }
+# The peer pipeline (variant f) needs mtail; Prometheus and Alertmanager come with scripts/setup.sh.
+if [ -z "$only" ] || [ "$only" = peer ]; then command -v mtail >/dev/null 2>&1 || apt_install mtail; fi
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh" --release
 cargo build --quiet -p faultline-noop-filter --target wasm32-wasip1 --profile wasm
@@ -114,15 +129,23 @@ started=$SECONDS
 case "$only" in
   ""|overhead) run_part overhead --envoy-cpus "$measured_cpu" --with-reads ;;&
   ""|collector) run_part collector --collector-cpus "$measured_cpu" ;;&
-  ""|alert) run_part alert ;;
-  overhead|collector) ;;
-  *) echo "bench: --only takes overhead, alert or collector" >&2; exit 2 ;;
+  ""|count)
+    # A second build of the filter that keeps its name section, for the per-function profile by fuel.
+    CARGO_TARGET_DIR="$target/wasm-names" cargo build --quiet -p faultline-filter --target wasm32-wasip1 \
+      --profile wasm --config profile.wasm.strip=false
+    run_part count --profile-wasm "$target/wasm-names/wasm32-wasip1/wasm/faultline_filter.wasm" ;;&
+  ""|alert) run_part alert ;;&
+  ""|fast) run_part fast ;;&
+  ""|peer) run_part peer ;;
+  soak) run_part soak --minutes "$minutes" ;;
+  overhead|collector|count|alert|fast) ;;
+  *) echo "bench: --only takes overhead, collector, count, alert, fast, peer or soak" >&2; exit 2 ;;
 esac
 total=$(( SECONDS - started ))
 after_others=$(others); echo "- Load after the run: $(cut -d' ' -f1-3 /proc/loadavg); other build/proxy processes: ${after_others:-none}" >> "$out/machine.md"
 
 # --- the report ------------------------------------------------------------------------------------------------
-cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"
+cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"; [ "$only" = soak ] && cmd="$cmd --minutes $minutes"
 {
   echo "<!-- bench:begin (written by bench/run.sh: edit the text around it, not inside) -->"
   echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC'), \`$cmd\`, $(( total / 60 )) min $(( total % 60 )) s in all; every figure as JSON in \`bench/results/$stamp${quick:+-quick}/\` on the machine that ran it (not committed)."
@@ -131,12 +154,16 @@ cmd="bench/run.sh${quick:+ --quick}${only:+ --only $only}"
   echo
   cat "$out/machine.md"
   cat "$out/durations.md"
-  for part in overhead alert collector; do
+  for part in overhead count alert fast soak peer collector; do
     [ -f "$out/$part.md" ] || continue
     case "$part" in
       overhead) echo; echo "### Filter overhead" ;;
       alert) echo; echo "### Alert delay" ;;
       collector) echo; echo "### Collector cost" ;;
+      count) echo; echo "### Wasm instructions per response" ;;
+      fast) echo; echo "### Time to page on the product defaults" ;;
+      soak) echo; echo "### Soak: nothing may page" ;;
+      peer) echo; echo "### Against the log pipeline (f)" ;;
     esac
     echo
     sed 's/^### /#### /' "$out/$part.md"

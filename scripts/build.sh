@@ -4,5 +4,5 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cargo build --quiet -p faultline-filter --target wasm32-wasip1 --profile wasm
+cargo build --quiet -p faultline-filter -p faultline-noop-filter --target wasm32-wasip1 --profile wasm
 cargo build --quiet --workspace --bins "$@"

@@ -5,9 +5,12 @@
 //! simulated flushes, markdown) are unit-tested; the orchestration drives real processes on loopback.
 pub mod alert;
 pub mod collector;
+pub mod count;
+pub mod fast;
 pub mod flushgen;
 pub mod flushload;
 pub mod overhead;
+pub mod peer;
 pub mod procfs;
 pub mod report;
 pub mod stats;

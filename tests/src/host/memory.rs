@@ -63,7 +63,10 @@ pub fn give(caller: &mut Caller<'_, HostState>, bytes: &[u8], ret_ptr: i32, ret_
     if size > 0 {
         let alloc =
             caller.data().alloc.clone().ok_or_else(|| format_err!("the module exports no proxy_on_memory_allocate"))?;
+        let before = caller.get_fuel().unwrap_or(0);
         addr = alloc.call(&mut *caller, size as i32)?;
+        let burnt = before.saturating_sub(caller.get_fuel().unwrap_or(before));
+        caller.data_mut().alloc_fuel += burnt;
         if addr == 0 {
             bail!("proxy_on_memory_allocate({size}) returned NULL");
         }

@@ -7,11 +7,13 @@
 //! - [`shared`]: shared data with Envoy's and nginx's CAS rules.
 //! - [`calls`]: dispatched HTTP calls and how each proxy delivers their answers.
 //! - [`stream`]: scripted requests and responses.
+//! - [`cost`]: wasm instructions (fuel) per stream and callback.
 //! - [`vm`]: one instance of the filter; [`proxy`]: several over one store.
 //! - `imports`, `maps`, `dispatch`, `wasi`, `memory`, `state`: the host functions.
 
 pub mod abi;
 pub mod calls;
+pub mod cost;
 mod dispatch;
 mod imports;
 pub mod kit;

@@ -2,7 +2,7 @@
 //! store and one controlled clock. Time moves only when the test advances it; ticks and call
 //! timeouts then fire in time order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
@@ -290,6 +290,11 @@ impl Proxy {
         lock(&self.shared.logs).clone()
     }
 
+    /// Takes the fuel (wasm instructions) VM `i` burnt per callback since the last call.
+    pub fn take_fuel(&self, i: usize) -> Result<BTreeMap<&'static str, u64>, HostError> {
+        self.with_vm(i, Vm::take_fuel)
+    }
+
     /// Takes the reads made from stream contexts so far: `(phase, header or property)`.
     pub fn take_stream_reads(&self) -> Vec<(Phase, String)> {
         std::mem::take(&mut *lock(&self.shared.stream_reads))
@@ -344,6 +349,8 @@ fn compiled(path: &Path) -> Result<(Engine, Module), HostError> {
         |e: wasmtime::Error| HostError::Compile { path: path.display().to_string(), detail: format!("{e:?}") };
     let mut config = Config::new();
     config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64));
+    // Fuel counts the guest's instructions per callback (`Vm::take_fuel`): a cost no timing noise hides.
+    config.consume_fuel(true);
     let engine = Engine::new(&config).map_err(compile_err)?;
     let bytes = std::fs::read(path).map_err(|e| HostError::Artifact(format!("{}: {e}", path.display())))?;
     let module = Module::new(&engine, &bytes).map_err(compile_err)?;

@@ -239,6 +239,8 @@ pub struct HostState {
     pub next_token: u32,
     pub memory: Option<Memory>,
     pub alloc: Option<TypedFunc<i32, i32>>,
+    /// Fuel burnt in `proxy_on_memory_allocate` for host calls during the current callback.
+    pub alloc_fuel: u64,
     pub rng: u64,
     /// Proxy-level properties (readable from root contexts too).
     pub properties: HashMap<String, Vec<u8>>,
@@ -265,6 +267,7 @@ impl HostState {
             next_token: 1,
             memory: None,
             alloc: None,
+            alloc_fuel: 0,
             rng: seed,
             properties: HashMap::new(),
         }

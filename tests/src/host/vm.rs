@@ -2,6 +2,8 @@
 //! Envoy's main thread) runs it. Drives the proxy-wasm callbacks and turns any trap into an
 //! error that carries the wasm backtrace; after a trap the VM is dead, as on a real proxy.
 
+use std::collections::BTreeMap;
+
 use wasmtime::{Engine, Instance, Linker, Module, Store, TypedFunc, WasmParams, WasmResults};
 
 use super::HostError;
@@ -43,7 +45,16 @@ pub struct Vm {
     exports: Exports,
     init: Option<TypedFunc<(), ()>>,
     dead: Option<String>,
+    /// Fuel (about one unit per wasm instruction) burnt per callback since the last [`Vm::take_fuel`].
+    fuel: BTreeMap<&'static str, u64>,
 }
+
+/// The key of [`Vm::take_fuel`] for the fuel the callbacks' host calls burnt in `proxy_on_memory_allocate`
+/// (already counted in each callback's own figure).
+pub const ALLOCATIONS: &str = "(of which proxy_on_memory_allocate)";
+
+/// Fuel a VM starts with: far more than any test burns, so that running out never traps.
+const FUEL: u64 = 1 << 62;
 
 impl Vm {
     /// Instantiates the module (nothing of the filter runs yet: see [`Vm::start`]).
@@ -57,6 +68,7 @@ impl Vm {
         let index = state.vm;
         let inst_err = |e: wasmtime::Error| HostError::Instantiate { vm: index, detail: format!("{e:?}") };
         let mut store = Store::new(engine, state);
+        store.set_fuel(FUEL).map_err(inst_err)?;
         let instance = linker.instantiate(&mut store, module).map_err(inst_err)?;
         if instance.get_func(&mut store, "proxy_abi_version_0_2_1").is_none() {
             return Err(HostError::Abi("the module does not export proxy_abi_version_0_2_1".into()));
@@ -84,7 +96,7 @@ impl Vm {
             on_delete: typed(&instance, &mut store, "proxy_on_delete")?,
             on_http_call_response: typed(&instance, &mut store, "proxy_on_http_call_response")?,
         };
-        Ok(Vm { index, main_thread, store, exports, init, dead: None })
+        Ok(Vm { index, main_thread, store, exports, init, dead: None, fuel: BTreeMap::new() })
     }
 
     /// Runs the module's initializer, creates the root context, then `proxy_on_vm_start` and
@@ -136,6 +148,19 @@ impl Vm {
     /// Bytes of linear memory the guest has grown to.
     pub fn memory_bytes(&self) -> usize {
         self.store.data().memory.map(|m| m.data_size(&self.store)).unwrap_or(0)
+    }
+
+    /// Takes the fuel burnt per callback (`proxy_on_log`, ...) since the last call: wasm instructions the
+    /// guest ran, including its allocations for host calls made inside the callback (also under
+    /// [`ALLOCATIONS`]).
+    pub fn take_fuel(&mut self) -> BTreeMap<&'static str, u64> {
+        std::mem::take(&mut self.fuel)
+    }
+
+    /// Leaves the VM `fuel` to burn: the instruction after that traps, with the wasm backtrace of where it
+    /// was (a profiler by fuel: [`super::cost::profile`]). The VM is dead after that trap.
+    pub fn limit_fuel(&mut self, fuel: u64) {
+        let _ = self.store.set_fuel(fuel);
     }
 
     /// The first trap of this VM, if it died.
@@ -297,8 +322,15 @@ impl Vm {
             s.effective = effective;
             saved
         };
+        let before = self.store.get_fuel().unwrap_or(0);
         let result = func.call(&mut self.store, params);
+        let burnt = before.saturating_sub(self.store.get_fuel().unwrap_or(before));
+        *self.fuel.entry(name).or_default() += burnt;
         let s = self.store.data_mut();
+        let alloc = std::mem::take(&mut s.alloc_fuel);
+        if alloc > 0 {
+            *self.fuel.entry(ALLOCATIONS).or_default() += alloc;
+        }
         (s.phase, s.effective) = saved;
         match result {
             Ok(r) => Ok(Some(r)),
