@@ -339,7 +339,15 @@ pub fn run(plan: &FastPlan, workdir: &Path) -> Result<FastResult, String> {
                     truth::crossing(p, plan.window.as_secs_f64(), 0.10, bench.secs(at), 100.0)
                 })
                 .flatten()
-                .map(|t| t - bench.secs(at));
+                .map(|t| t - bench.secs(at))
+                // Paged before the traffic record reached the crossing (the collector's window of 5 s buckets
+                // spans 295-300 s, so it may cross up to 2.5 s early): the step's exact crossing, after clean
+                // traffic at a steady rate, is window × 10% / the step's share.
+                .or_else(|| {
+                    (*onset == Onset::Gradual && paged.is_some()).then(|| {
+                        plan.window.as_secs_f64() * 100.0 / f64::from(plan.gradual_per_mille.max(1))
+                    })
+                });
             let delay = match onset {
                 Onset::Gradual => paged.zip(crossing).map(|(p, c)| p - c),
                 _ => paged,
