@@ -57,6 +57,7 @@ pub fn flush_of(proxy: &str, boot: &str, seq: u64, services: &[Counts<'_>]) -> F
                 status_5xx: *e5,
                 no_response: 0,
                 unreachable: 0,
+                exemplars: vec![],
                 routes: routes
                     .iter()
                     .map(|(r, c)| RouteCounters {

@@ -32,6 +32,7 @@ fn flush(seq: u64, services: Vec<Svc<'_>>) -> Flush {
                 status_5xx: e5,
                 no_response: 0,
                 unreachable: 0,
+                exemplars: vec![],
                 routes: routes
                     .into_iter()
                     .map(|(r, c)| RouteCounters {
