@@ -205,6 +205,38 @@ mod tests {
     }
 
     #[test]
+    fn a_flush_carries_the_sampled_failures_once() {
+        for rules in [CasRules::Envoy, CasRules::Nginx] {
+            let s = MemoryShared::new(rules);
+            let boot = ensure_boot(&s, "z", 1, 0, 5000, &mut || "b".into()).unwrap();
+            let mut t = Tally::new(64, 32);
+            for i in 0..3u64 {
+                t.response("be", StatusClass::ServerError, Some("GET /a"), 10 + i);
+                let e = Exemplar {
+                    time_ms: 10 + i,
+                    method: "GET".into(),
+                    route: "GET /a".into(),
+                    status: 502,
+                    request_id: format!("r{i}"),
+                    duration_ms: u64::MAX,
+                    ..Exemplar::default()
+                };
+                t.exemplar("be", &e);
+            }
+            merge_tally(&s, "z", &mut t, 64);
+            let f = build_flush(&s, "z", "p", &boot, 20).unwrap();
+            let ids: Vec<_> = f.services[0].exemplars.iter().map(|e| e.request_id.clone().unwrap()).collect();
+            assert_eq!(ids, ["r0", "r1", "r2"], "{rules:?}");
+            assert_eq!(f.services[0].exemplars[0].duration_ms, None);
+            assert_eq!(Flush::parse(&flush_body(f.clone()).unwrap()), Ok(f.clone()));
+            forget_sent(&s, "z", &f).unwrap();
+            let again = build_flush(&s, "z", "p", &boot, 30).unwrap();
+            assert!(again.services[0].exemplars.is_empty(), "{rules:?}");
+            assert_eq!(again.services[0].status_5xx, 3, "the counts stay");
+        }
+    }
+
+    #[test]
     fn an_empty_store_flushes_no_services() {
         let s = MemoryShared::new(CasRules::Envoy);
         let boot = ensure_boot(&s, "z", 1, 0, 5000, &mut || "b".into()).unwrap();
