@@ -69,7 +69,7 @@ pub fn keep_failures(kept: &mut Vec<FailedRequest>, proxy: &str, sampled: &[faul
             kept.push(f);
         }
     }
-    kept.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+    kept.sort_by_key(|k| std::cmp::Reverse(k.at_ms));
     kept.truncate(FAILURES_KEPT);
 }
 
