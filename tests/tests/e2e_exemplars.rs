@@ -82,6 +82,23 @@ fn the_critical_message_lists_the_failing_requests_ids() {
     assert!(last["path"].as_str().unwrap().starts_with("/server/users/"), "{last}");
     assert!(!last["path"].as_str().unwrap().contains('?'), "no query string: {last}");
 
+    // A failing request without an id: Envoy made one (a UUID), forwarded it, and the filter read that one.
+    let raw = TcpStream::connect(envoy).and_then(|mut s| {
+        s.write_all(b"GET /server/users/7/orders HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).map(|_| out)
+    });
+    assert!(raw.unwrap().starts_with("HTTP/1.1 500"));
+    let made = wait_until(TIMEOUT, || {
+        let be = stack::service_status(&stack.collector.status().ok()?, "be")?;
+        let id = be["last_failures"][0]["request_id"].as_str()?.to_string();
+        (!id.starts_with("fail-")).then_some(id)
+    })
+    .unwrap_or_else(|| panic!("the id-less failure never reached the collector"));
+    eprintln!("Envoy's own request id: {made}");
+    let uuid = made.split('-').map(str::len).collect::<Vec<_>>() == [8, 4, 4, 4, 12];
+    assert!(uuid && made.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()), "{made}");
+
     // ai: Envoy could not connect; its ids, and the proxy's reason, reach the collector too.
     let refused = wait_until(TIMEOUT, || {
         let ai = stack::service_status(&stack.collector.status().ok()?, "ai")?;
