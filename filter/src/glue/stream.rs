@@ -24,6 +24,8 @@ pub(super) struct State {
     route_buf: RefCell<String>,
     /// Reused buffer for the failing request being sampled.
     exemplar_buf: RefCell<Exemplar>,
+    /// nginx's variable for the request-id header (`http_x_request_id`), made once per header name.
+    id_variable: RefCell<(String, String)>,
     /// Which proxy this is, learnt from the first `response.code` seen.
     host: Cell<HostKind>,
     odd_statuses: Cell<u64>,
@@ -131,7 +133,14 @@ impl Stream {
                     set_clean(&mut e.path, raw.unwrap_or_default(), limits::MAX_EXEMPLAR_TEXT);
                     let details = if kind == HostKind::Envoy { said.as_deref() } else { None };
                     set_clean(&mut e.details, details.unwrap_or_default(), limits::MAX_EXEMPLAR_TEXT);
-                    let facts = request_facts(kind, &config.request_id_header);
+                    let facts = {
+                        let mut v = self.state.id_variable.borrow_mut();
+                        if v.0 != config.request_id_header {
+                            v.1 = exemplars::nginx_header_variable(&config.request_id_header);
+                            v.0.clone_from(&config.request_id_header);
+                        }
+                        request_facts(kind, &config.request_id_header, &v.1)
+                    };
                     set_clean(
                         &mut e.request_id,
                         facts.request_id.as_deref().unwrap_or_default(),
@@ -170,7 +179,7 @@ struct Facts {
 /// `request.id` (or `request.headers.<header>`), `upstream.address`, `request.duration`; nginx:
 /// `ngx.http_<header>` else `ngx.request_id`, `ngx.upstream_addr`, `ngx.request_time`. Nothing is
 /// asked of a host not known yet (nginx logs an error for every Envoy-only property).
-fn request_facts(kind: HostKind, header: &str) -> Facts {
+fn request_facts(kind: HostKind, header: &str, nginx_variable: &str) -> Facts {
     let some = |v: Option<Vec<u8>>| v.filter(|b| !b.is_empty());
     match kind {
         HostKind::Envoy => {
@@ -186,8 +195,8 @@ fn request_facts(kind: HostKind, header: &str) -> Facts {
             }
         }
         HostKind::Nginx => {
-            let variable = exemplars::nginx_header_variable(header);
-            let request_id = some(property(&["ngx", &variable])).or_else(|| some(property(&["ngx", "request_id"])));
+            let request_id =
+                some(property(&["ngx", nginx_variable])).or_else(|| some(property(&["ngx", "request_id"])));
             Facts {
                 request_id,
                 upstream: some(property(&["ngx", "upstream_addr"])).filter(|b| b != b"-"),
