@@ -20,9 +20,14 @@ const ROUTE: &str = "GET /server/users/:id/orders";
 
 /// One request through Envoy with this `x-request-id`; the status Envoy answered.
 fn send(envoy: SocketAddr, method: &str, path: &str, id: &str) -> u16 {
+    send_with(envoy, method, path, &format!("x-request-id: {id}\r\n"))
+}
+
+/// One request through Envoy with these header lines; the status Envoy answered.
+fn send_with(envoy: SocketAddr, method: &str, path: &str, headers: &str) -> u16 {
     let mut s = TcpStream::connect(envoy).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: app\r\nx-request-id: {id}\r\nConnection: close\r\n\r\n");
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: app\r\n{headers}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).unwrap();
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
@@ -113,4 +118,30 @@ fn the_critical_message_lists_the_failing_requests_ids() {
         assert_eq!((f["route"].as_str(), f["status"].as_u64()), (Some("POST /ai/chat"), Some(503)), "{f}");
         assert!(f["details"].as_str().unwrap().starts_with("upstream_reset_before_response_started"), "{f}");
     }
+}
+
+/// With `request_id_header` set, Envoy's `request.headers.<name>` is read (checked here on Envoy 1.40).
+#[test]
+fn a_configured_request_id_header_is_read_from_envoy() {
+    let options = StackOptions {
+        plugin_extra: serde_json::json!({"request_id_header": "x-correlation-id"}),
+        ..StackOptions::default()
+    };
+    let stack = Stack::start(options).unwrap();
+    let envoy = stack.envoy.listen_addr();
+    stack.service("be").unwrap().fail(1000, 502, &[ROUTE]).unwrap();
+    for i in 0..5 {
+        let headers = format!("x-correlation-id: corr-{i}\r\nx-request-id: other-{i}\r\n");
+        assert_eq!(send_with(envoy, "GET", &format!("/server/users/{i}/orders"), &headers), 502);
+    }
+    let ids = wait_until(TIMEOUT, || {
+        let be = stack::service_status(&stack.collector.status().ok()?, "be")?;
+        // Per route the first and the last 3 of a flush interval: 4 or 5 of the 5.
+        let list = be["last_failures"].as_array().filter(|l| l.len() >= 4)?.clone();
+        Some(list.iter().map(|f| f["request_id"].as_str().unwrap_or("").to_string()).collect::<BTreeSet<_>>())
+    })
+    .unwrap_or_else(|| panic!("be's failures never reached the collector"));
+    eprintln!("request ids from x-correlation-id: {ids:?}");
+    let expected: BTreeSet<String> = (0..5).map(|i| format!("corr-{i}")).collect();
+    assert!(ids.is_subset(&expected), "{ids:?}");
 }
