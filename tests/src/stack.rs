@@ -57,6 +57,8 @@ pub struct StackOptions {
     pub group_wait: Option<Duration>,
     /// More filter configuration keys (`{"request_id_header": "x-correlation-id"}`); `null` for none.
     pub plugin_extra: serde_json::Value,
+    /// The default webhook's urgent wait (CRITICAL/DOWN); `None`: the collector's default (1 s).
+    pub urgent_wait: Option<Duration>,
 }
 
 impl Default for StackOptions {
@@ -75,6 +77,7 @@ impl Default for StackOptions {
             mention_roles: Vec::new(),
             group_wait: None,
             plugin_extra: serde_json::Value::Null,
+            urgent_wait: None,
         }
     }
 }
@@ -100,8 +103,14 @@ pub fn collector_toml(
     t.push_str("reminder = \"0s\"\n");
     t.push_str(&format!("operator_token = \"{OPERATOR_TOKEN}\"\n\n"));
     t.push_str(&format!("[[tokens]]\ntoken = \"{TOKEN}\"\n\n"));
-    if let Some(g) = opts.group_wait {
-        t.push_str(&format!("[notify.default]\ngroup_wait = \"{}ms\"\n\n", g.as_millis()));
+    if opts.group_wait.is_some() || opts.urgent_wait.is_some() {
+        t.push_str("[notify.default]\n");
+        for (key, d) in [("group_wait", opts.group_wait), ("urgent_wait", opts.urgent_wait)] {
+            if let Some(d) = d {
+                t.push_str(&format!("{key} = \"{}ms\"\n", d.as_millis()));
+            }
+        }
+        t.push('\n');
     }
     t.push_str(&format!("[webhooks]\ndefault = \"{webhook}\"\n\n"));
     t.push_str("[delivery]\ntimeout = \"5s\"\nmax_backoff = \"2s\"\n\n");

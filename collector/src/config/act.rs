@@ -10,9 +10,10 @@ use toml::Spanned;
 
 /// The group wait of a webhook that sets none.
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(10);
-/// How long a group holding a change to CRITICAL or DOWN waits at most: long enough for services failing
-/// together (a flush apart) to page once, short enough that a total outage is on Discord within 10 s.
-pub const DEFAULT_URGENT_WAIT: Duration = Duration::from_secs(3);
+/// How long a group holding a change to CRITICAL or DOWN waits at most after that change: services that a
+/// shared dependency breaks reach the collector in the same flush (and go out together); a total outage is on
+/// Discord within 10 s on the defaults (with 3 s it took up to 10.7 s: BENCHMARKS.md, time to page).
+pub const DEFAULT_URGENT_WAIT: Duration = Duration::from_secs(1);
 
 /// A time of day on a local clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -210,7 +210,10 @@ impl Engine {
             return None;
         }
         let span_ms = ms(p.span);
-        let r = self.services.get(name)?.window.counts_recent(now_ms, span_ms);
+        let s = self.services.get(name)?;
+        // Only what the proxies saw after the last passing check: a check that saw the service answer again
+        // makes the refusals before it old news (else they would declare it DOWN again until they age out).
+        let r = s.window.counts_recent_after(now_ms, span_ms, s.health.last_pass_ms);
         let dominant = r.unreachable >= p.min
             && u128::from(r.unreachable) * 10_000 >= u128::from(p.share_bp) * u128::from(r.requests);
         dominant.then_some(crate::decide::health::Failure::Unreachable {

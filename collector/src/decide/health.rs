@@ -92,6 +92,10 @@ pub struct HealthState {
     /// Set while DOWN was declared from the proxy's own view, no health check having said so yet.
     #[serde(default)]
     pub passive: bool,
+    /// The last passing check: the proxy's view counts only what it saw after it (its unreachable responses
+    /// from before a restart that the check has seen end are no evidence of a new outage).
+    #[serde(default)]
+    pub last_pass_ms: Option<u64>,
 }
 
 impl Default for HealthState {
@@ -104,6 +108,7 @@ impl Default for HealthState {
             down_since_ms: None,
             last: None,
             passive: false,
+            last_pass_ms: None,
         }
     }
 }
@@ -136,8 +141,9 @@ impl HealthState {
         Some(HealthChange::Up { downtime_ms: now_ms.saturating_sub(since) })
     }
 
-    /// Records a probe: DOWN after `down_after` failures in a row, UP after `up_after` successes —
-    /// but not while `unreachable` (the proxy still cannot reach it: its view outweighs one check).
+    /// Records a probe: DOWN after `down_after` failures in a row, UP after `up_after` successes — but not
+    /// a DOWN declared from the proxy's view while `unreachable` (since the last passing check the proxy still
+    /// cannot reach it: its fresh view outweighs one check). A DOWN a check confirmed ends with the checks.
     pub fn record(
         &mut self,
         p: ProbeResult,
@@ -166,8 +172,9 @@ impl HealthState {
                 self.failures = 0;
                 self.failing_since_ms = None;
                 self.successes = self.successes.saturating_add(1);
+                self.last_pass_ms = Some(now);
                 match self.health {
-                    Health::Down if unreachable => None,
+                    Health::Down if unreachable && self.passive => None,
                     Health::Down if self.successes >= up_after.max(1) => {
                         let since = self.down_since_ms.take().unwrap_or(now);
                         self.health = Health::Up;
@@ -235,8 +242,16 @@ mod tests {
         );
         assert_eq!(h.passive_down(6_000, seen), None, "once");
         assert_eq!(h.record(ok(7_000), 1, 1, true), None, "the check passes, but the proxy still cannot reach it");
+        assert_eq!(h.last_pass_ms, Some(7_000), "the proxy's view counts from here");
         assert_eq!(h.record(ok(8_000), 1, 1, false), Some(HealthChange::Up { downtime_ms: 3_000 }));
         assert!(!h.passive);
+        // A DOWN a failing check confirmed ends with the first passing check, whatever the proxy saw before it
+        // (its refusals from before the restart are still in the span).
+        let mut r = HealthState::default();
+        r.passive_down(0, Failure::Refused);
+        r.record(bad(1_000, Failure::Refused), 1, 1, true);
+        assert!(!r.passive, "confirmed by the check");
+        assert_eq!(r.record(ok(9_000), 1, 1, true), Some(HealthChange::Up { downtime_ms: 9_000 }));
         // Without a check: UP once the proxy reaches it again.
         let mut g = HealthState::default();
         g.passive_down(0, Failure::Refused);

@@ -87,10 +87,11 @@ pub fn act(c: &IncidentChange, acked: bool, muted: bool, quiet: bool) -> Action 
 
 /// The one change the channel must hear for a service's changes from `first` (the first not yet notified) to
 /// `latest`: the net change from what it knew before `first`. An incident that opened within them is told as
-/// opened in its current state (or resolved, if it ended); a change undone within them is not told.
+/// opened in its current state; one that opened and ended within them is not told at all (the channel would read
+/// the end of something it never heard of); a change undone within them is not told.
 pub fn fold(first: &IncidentChange, latest: &IncidentChange) -> Option<IncidentChange> {
     if let IncidentChange::Resolved { .. } = latest {
-        return Some(latest.clone());
+        return first.before().is_some().then(|| latest.clone());
     }
     let to = latest.after();
     match first.before() {
@@ -100,6 +101,8 @@ pub fn fold(first: &IncidentChange, latest: &IncidentChange) -> Option<IncidentC
             (IncidentChange::Reminder { open_ms, .. }, _) | (_, IncidentChange::Reminder { open_ms, .. }) => {
                 Some(IncidentChange::Reminder { from, now: to, open_ms: *open_ms })
             }
+            // UP while still failing: the channel knew it DOWN and must not read the silence as the end.
+            _ if from.down && !to.down && to.severity() != Severity::Ok => Some(IncidentChange::Better { from, to }),
             _ => None,
         },
     }
@@ -216,9 +219,19 @@ mod tests {
             fold(&opened, &IncidentChange::Worse { from: WARN, to: CRIT }),
             Some(IncidentChange::Opened { to: CRIT })
         );
-        assert_eq!(fold(&opened, &resolved(CRIT, Severity::Critical)), Some(resolved(CRIT, Severity::Critical)));
+        assert_eq!(fold(&opened, &resolved(CRIT, Severity::Critical)), None, "opened and ended unseen: not told");
+        let worse = IncidentChange::Worse { from: WARN, to: CRIT };
+        assert_eq!(fold(&worse, &resolved(CRIT, Severity::Critical)), Some(resolved(CRIT, Severity::Critical)));
         let down = IncidentChange::Worse { from: CRIT, to: DOWN_CRIT };
         assert_eq!(fold(&down, &IncidentChange::Better { from: DOWN_CRIT, to: CRIT }), None, "DOWN undone");
+        let up = IncidentChange::Better { from: DOWN_CRIT, to: CRIT };
+        assert_eq!(fold(&up, &up), Some(up.clone()), "UP, still CRITICAL is told");
+        assert_eq!(
+            fold(&up, &IncidentChange::Better { from: CRIT, to: WARN }),
+            Some(IncidentChange::Better { from: DOWN_CRIT, to: WARN }),
+            "UP, still WARNING by the time the group goes"
+        );
+        assert_eq!(fold(&up, &IncidentChange::Worse { from: CRIT, to: DOWN_CRIT }), None, "DOWN again: as known");
         assert_eq!(fold(&down, &down), Some(down.clone()));
         let mut g = Group { first_ms: 1_000, items: vec![], urgent_ms: None };
         let item = |svc: &str, c: IncidentChange| Item {

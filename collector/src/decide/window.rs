@@ -169,7 +169,14 @@ impl ErrorWindow {
     /// Counts in the last `span_ms` at `now_ms` (whole buckets: the current one and those before it
     /// that fit), for the fast burn and the passive DOWN.
     pub fn counts_recent(&self, now_ms: u64, span_ms: u64) -> Recent {
+        self.counts_recent_after(now_ms, span_ms, None)
+    }
+
+    /// [`ErrorWindow::counts_recent`] without the buckets that began at or before `after_ms` (what arrived
+    /// before an instant, or with it).
+    pub fn counts_recent_after(&self, now_ms: u64, span_ms: u64, after_ms: Option<u64>) -> Recent {
         let from = (self.bucket_start(now_ms) + self.bucket_ms).saturating_sub(span_ms);
+        let from = after_ms.map_or(from, |a| from.max(self.bucket_start(a).saturating_add(self.bucket_ms)));
         let recent = self.buckets.iter().rev().skip_while(|b| b.start_ms > now_ms).take_while(|b| b.start_ms >= from);
         recent.fold(Recent::default(), |t, b| Recent {
             requests: t.requests.saturating_add(b.requests),

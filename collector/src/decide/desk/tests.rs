@@ -208,13 +208,13 @@ const OK: [(&str, u64, u64); 2] = [("be", 100, 0), ("ai", 100, 0)];
 
 #[test]
 fn two_services_failing_within_the_group_wait_page_once_and_the_first_waits_at_most_the_wait() {
-    let mut s = Sim::new("");
+    let mut s = Sim::new("[notify.default]\nurgent_wait = \"3s\"\n");
     s.run(5, &OK);
     let mut rows = s.run(1, &[("be", 100, 100), ("ai", 100, 0)]);
     let opened_at = s.e.services()["be"].incident.as_ref().unwrap().opened_ms;
     rows.extend(s.run(1, &[("be", 100, 100), ("ai", 100, 100)]));
     assert!(posts(&rows).is_empty() && edits(&rows, "be").is_empty(), "held for the group wait: {rows:?}");
-    // A group holding a CRITICAL is due at most the urgent wait (3 s) after its first change.
+    // A group holding a CRITICAL is due at most the urgent wait (3 s here) after its first change.
     while s.t < opened_at + 2_000 {
         assert!(posts(&s.run(1, &[("be", 100, 100), ("ai", 100, 100)])).is_empty(), "at {}", s.t - opened_at);
     }
@@ -234,7 +234,7 @@ fn without_a_group_wait_each_change_goes_out_at_once_and_a_change_undone_within_
     s.run(5, &OK);
     let rows = s.run(2, &[("be", 100, 100)]);
     assert_eq!(said(&rows), [["be opened CRITICAL"]]);
-    let mut s = Sim::new("");
+    let mut s = Sim::new("[notify.default]\nurgent_wait = \"3s\"\n");
     s.run(15, &[("be", 100, 100)]);
     assert_eq!(said(&s.rows), [["be opened CRITICAL"]]);
     // DOWN and UP again within the (urgent) group wait: the living message shows it, nobody is paged.
@@ -348,7 +348,7 @@ fn quiet_hours_hold_warnings_for_one_digest_and_let_critical_through_even_across
 
 #[test]
 fn a_group_pending_at_a_restart_goes_out_after_it() {
-    let mut s = Sim::new("");
+    let mut s = Sim::new("[notify.default]\nurgent_wait = \"5s\"\n");
     s.run(5, &OK);
     s.run(3, &[("be", 100, 100), ("ai", 100, 100)]);
     assert!(posts(&s.rows).is_empty());
@@ -395,4 +395,32 @@ fn a_group_of_warnings_waits_the_whole_group_wait() {
     assert!(posts(&rows).is_empty(), "a WARNING waits the group wait: {rows:?}");
     let rows = s.run(1, &[("be", 100, 7), ("ai", 100, 0)]);
     assert_eq!((s.t - opened_at, said(&rows)), (10_000, vec![vec!["be opened WARNING".to_string()]]));
+}
+
+#[test]
+fn by_default_a_critical_goes_out_a_second_after_it_is_decided() {
+    let mut s = Sim::new("");
+    s.run(5, &OK);
+    let rows = s.run(1, &[("be", 100, 100), ("ai", 100, 100)]);
+    assert!(posts(&rows).is_empty(), "held for the urgent wait");
+    let rows = s.run(1, &[("be", 100, 100), ("ai", 100, 100)]);
+    assert_eq!(said(&rows), [["be opened CRITICAL", "ai opened CRITICAL"]], "the same flush: one page");
+}
+
+#[test]
+fn an_incident_that_opens_and_ends_within_its_group_wait_is_not_told() {
+    // A health check that times out once on a loaded machine: DOWN, UP a few hundred ms later.
+    let mut s = Sim::new("[notify.default]\nurgent_wait = \"3s\"\n");
+    s.run(5, &OK);
+    s.probe(true);
+    s.probe(false);
+    s.run(1, &OK);
+    s.probe(true);
+    s.run(15, &OK);
+    assert!(posts(&s.rows).is_empty(), "no RESOLVED of a DOWN the channel never heard of: {:?}", said(&s.rows));
+    assert!(s.d.incident("be").is_none(), "forgotten");
+    // The next incident is told as usual.
+    s.probe(false);
+    s.run(5, &OK);
+    assert_eq!(said(&s.rows), [["be opened DOWN"]]);
 }

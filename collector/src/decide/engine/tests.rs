@@ -621,3 +621,29 @@ fn the_alert_carries_the_last_failing_requests_newest_first_without_repeats() {
     let row = snap.services.iter().find(|(n, _)| n == "be").unwrap();
     assert_eq!(row.1.last_failures.len(), FAILURES_KEPT);
 }
+
+#[test]
+fn a_restart_seen_by_the_check_is_up_at_once_and_the_refusals_before_it_do_not_make_it_down_again() {
+    let mut e = Engine::restore(product_with_be(true), 0, vec![], vec![], BTreeMap::new());
+    let (mut t, mut seq, mut tot) = (0, 0, (0, 0, 0));
+    let ok = |at| ProbeResult { at_ms: at, latency_ms: 1, failure: None, status: Some(200) };
+    let refused_check = |at| ProbeResult { at_ms: at, latency_ms: 1, failure: Some(Failure::Refused), status: None };
+    for _ in 0..60 {
+        refused(&mut e, &mut t, &mut seq, &mut tot, 100, 0);
+    }
+    assert_eq!(e.probe("be", ok(t)), None);
+    refused(&mut e, &mut t, &mut seq, &mut tot, 0, 100);
+    refused(&mut e, &mut t, &mut seq, &mut tot, 0, 100);
+    assert!(e.probe("be", refused_check(t)).is_none(), "already DOWN from the proxy's view; the check confirms it");
+    // Restarted: the check sees it answer while the refusals of the last 10 s still dominate the span.
+    t += 1_000;
+    let up = e.probe("be", ok(t)).unwrap();
+    assert_eq!(change(&up), IncidentChange::Better { from: DOWN_CRIT, to: CRIT }, "UP, still CRITICAL");
+    // The next flushes (the first still carrying refusals from before the check) do not declare it DOWN again.
+    let mut later = refused(&mut e, &mut t, &mut seq, &mut tot, 50, 10);
+    for _ in 0..4 {
+        later.extend(refused(&mut e, &mut t, &mut seq, &mut tot, 100, 0));
+    }
+    assert!(later.iter().all(|n| !matches!(change(n), IncidentChange::Worse { .. })), "{later:?}");
+    assert!(!e.services()["be"].health.is_down());
+}
