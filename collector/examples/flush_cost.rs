@@ -27,6 +27,7 @@ fn flush(seq: u64) -> Vec<u8> {
             status_5xx: seq * 40,
             no_response: seq,
             unreachable: 0,
+            exemplars: vec![],
             routes: (0..20)
                 .map(|r| RouteCounters {
                     route: format!("GET /api/v1/resource-{r}/:id/items"),

@@ -39,7 +39,16 @@ pub struct Config {
     pub max_services: usize,
     /// Shared-data zone: every key is `<shm_zone>/<key>`.
     pub shm_zone: String,
+    /// Whether 5xx responses are sampled as exemplars (request id, upstream, duration...).
+    pub exemplars: bool,
+    /// Whether exemplars carry the raw path (never its query string); off: the route only.
+    pub raw_path: bool,
+    /// The request header whose value is an exemplar's request id (lowercase).
+    pub request_id_header: String,
 }
+
+/// The request-id header when `request_id_header` is not given (Envoy's own).
+pub const DEFAULT_REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Where and how flushes are sent.
 #[derive(Clone, PartialEq, Eq)]
@@ -126,6 +135,9 @@ const TOP_KEYS: &[&str] = &[
     "max_routes",
     "max_services",
     "shm_zone",
+    "exemplars",
+    "raw_path",
+    "request_id_header",
 ];
 const COLLECTOR_KEYS: &[&str] = &["upstream", "authority", "path", "token", "timeout_ms"];
 
@@ -156,6 +168,13 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
     let max_services = int(&map, "max_services", 64, 1, MAX_SERVICES_LIMIT)?;
     let shm_zone = opt_string(&map, "shm_zone")?.unwrap_or_else(|| DEFAULT_ZONE.into());
     check_zone(&shm_zone)?;
+    let exemplars = opt_bool(&map, "exemplars")?.unwrap_or(true);
+    let raw_path = opt_bool(&map, "raw_path")?.unwrap_or(true);
+    let request_id_header = opt_string(&map, "request_id_header")?.unwrap_or_else(|| DEFAULT_REQUEST_ID_HEADER.into());
+    let token = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_';
+    if request_id_header.is_empty() || request_id_header.len() > 64 || !request_id_header.bytes().all(token) {
+        return Err(bad("request_id_header", "must be 1 to 64 bytes of lowercase letters, digits, '-' or '_'"));
+    }
 
     let collector = match get(&map, "collector") {
         None => None,
@@ -178,6 +197,9 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
         max_routes: usize::try_from(max_routes).unwrap_or(1),
         max_services: usize::try_from(max_services).unwrap_or(1),
         shm_zone,
+        exemplars,
+        raw_path,
+        request_id_header,
     })
 }
 
@@ -220,6 +242,14 @@ fn opt_string(map: &Map, key: &str) -> Result<Option<String>, ConfigError> {
         None => Ok(None),
         Some(Json::Str(s)) => Ok(Some(s.clone())),
         Some(_) => Err(ConfigError::WrongType { key: key.into(), expected: "a string" }),
+    }
+}
+
+fn opt_bool(map: &Map, key: &str) -> Result<Option<bool>, ConfigError> {
+    match get(map, key) {
+        None => Ok(None),
+        Some(Json::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ConfigError::WrongType { key: key.into(), expected: "true or false" }),
     }
 }
 

@@ -110,3 +110,16 @@ fn the_token_is_never_echoed() {
     let ok = parse(FULL.as_bytes()).unwrap();
     assert!(!format!("{ok:?}").contains("s3cret"));
 }
+
+#[test]
+fn exemplar_keys_have_defaults_and_are_checked() {
+    let c = parse(b"{}").unwrap();
+    assert!(c.exemplars && c.raw_path);
+    assert_eq!(c.request_id_header, "x-request-id");
+    let c = parse(br#"{"exemplars":false,"raw_path":false,"request_id_header":"x-correlation-id"}"#).unwrap();
+    assert!(!c.exemplars && !c.raw_path);
+    assert_eq!(c.request_id_header, "x-correlation-id");
+    assert_eq!(err(r#"{"raw_path":"no"}"#).key(), Some("raw_path"));
+    assert_eq!(err(r#"{"request_id_header":"X-Request-ID"}"#).key(), Some("request_id_header"));
+    assert_eq!(err(r#"{"request_id_header":""}"#).key(), Some("request_id_header"));
+}

@@ -3,6 +3,7 @@
 //! The same [`ServiceCounts`] is used for a worker's short-lived tally and for the
 //! cumulative record in shared data; merging one into the other is [`ServiceCounts::absorb`].
 
+use crate::exemplars::{Exemplar, Exemplars};
 use crate::routes::RouteTable;
 
 /// What a response's `:status` says about it.
@@ -68,6 +69,8 @@ pub struct ServiceCounts {
     pub unreachable: u64,
     /// 5xx responses by route, bounded.
     pub routes: RouteTable,
+    /// A sample of the 5xx since the last flush (not cumulative: the flusher takes them).
+    pub exemplars: Exemplars,
 }
 
 impl ServiceCounts {
@@ -103,6 +106,12 @@ impl ServiceCounts {
         self.no_response = self.no_response.saturating_add(other.no_response);
         self.unreachable = self.unreachable.saturating_add(other.unreachable);
         self.routes.absorb(&other.routes, max_routes);
+        self.exemplars.absorb(&other.exemplars);
+    }
+
+    /// Offers one failing request (already counted) to the sample.
+    pub fn exemplar(&mut self, e: &Exemplar) {
+        self.exemplars.offer(e);
     }
 
     /// Whether nothing was counted.
@@ -115,6 +124,7 @@ impl ServiceCounts {
         self.status_4xx.checked_add(self.status_5xx).is_some_and(|c| c <= self.responses)
             && self.routes.total() <= self.status_5xx
             && self.unreachable <= self.status_5xx
+            && self.exemplars.len() as u64 <= self.status_5xx
     }
 }
 

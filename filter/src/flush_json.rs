@@ -30,6 +30,33 @@ fn field(out: &mut String, name: &str, n: u64) {
     let _ = write!(out, "\"{name}\":{n}");
 }
 
+fn write_exemplar(out: &mut String, e: &faultline_flush::Exemplar) {
+    let _ = write!(out, "{{\"time_ms\":{},\"method\":", e.time_ms);
+    write_str(out, &e.method);
+    out.push_str(",\"route\":");
+    write_str(out, &e.route);
+    if let Some(p) = &e.path {
+        out.push_str(",\"path\":");
+        write_str(out, p);
+    }
+    let _ = write!(out, ",\"status\":{}", e.status);
+    for (name, v) in [("request_id", &e.request_id), ("upstream", &e.upstream)] {
+        if let Some(v) = v {
+            let _ = write!(out, ",\"{name}\":");
+            write_str(out, v);
+        }
+    }
+    if let Some(d) = e.duration_ms {
+        out.push(',');
+        field(out, "duration_ms", d);
+    }
+    if let Some(v) = &e.details {
+        out.push_str(",\"details\":");
+        write_str(out, v);
+    }
+    out.push('}');
+}
+
 /// The flush as its JSON body (identical to `Flush::to_json`).
 pub fn write_flush(f: &Flush) -> Vec<u8> {
     let mut out = String::with_capacity(256 + f.services.len() * 512);
@@ -78,7 +105,19 @@ pub fn write_flush(f: &Flush) -> Vec<u8> {
             }
             out.push('}');
         }
-        out.push_str("]}");
+        out.push(']');
+        // Absent when empty, as serde skips it.
+        if !s.exemplars.is_empty() {
+            out.push_str(",\"exemplars\":[");
+            for (j, e) in s.exemplars.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                write_exemplar(&mut out, e);
+            }
+            out.push(']');
+        }
+        out.push('}');
     }
     out.push(']');
     // Absent when empty, as serde skips it.
@@ -107,7 +146,7 @@ pub fn write_flush(f: &Flush) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_flush::{Refusal, RouteCounters, ServiceCounters, VERSION};
+    use faultline_flush::{Exemplar, Refusal, RouteCounters, ServiceCounters, VERSION};
 
     #[test]
     fn writes_flushes_exactly_as_serde_does() {
@@ -129,6 +168,26 @@ mod tests {
                     routes: vec![
                         RouteCounters { route: "GET /a/:id".into(), count: 1, first_seen_ms: 1, last_seen_ms: 2 },
                         RouteCounters { route: "other".into(), count: 1, first_seen_ms: 3, last_seen_ms: 3 },
+                    ],
+                    exemplars: vec![
+                        Exemplar {
+                            time_ms: 9,
+                            method: "GET".into(),
+                            route: "GET /a/:id".into(),
+                            path: Some("/a/\"7\"".into()),
+                            status: 503,
+                            request_id: Some("r-1".into()),
+                            upstream: Some("127.0.0.1:80".into()),
+                            duration_ms: Some(0),
+                            details: Some("via_upstream".into()),
+                        },
+                        Exemplar {
+                            time_ms: 1,
+                            method: "-".into(),
+                            route: "other".into(),
+                            status: 500,
+                            ..Default::default()
+                        },
                     ],
                 },
                 ServiceCounters { name: "x\u{1}\u{1f}\u{8}\u{c}\r".into(), ..ServiceCounters::default() },

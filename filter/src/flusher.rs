@@ -4,9 +4,12 @@
 //! accepts.
 
 use crate::config::Collector;
+use crate::exemplars::Exemplar;
+use crate::merge::MAX_ATTEMPTS;
 use crate::merge::{find_record, find_registry};
 use crate::record::BootLease;
 use crate::refusals;
+use crate::shared::SetError;
 use crate::shared::{HostError, SharedData, Slot};
 use faultline_flush::{Flush, Invalid, RouteCounters, ServiceCounters, VERSION, limits};
 
@@ -24,10 +27,14 @@ pub fn build_flush<S: SharedData + ?Sized>(
         Slot::Free { .. } | Slot::Taken => Vec::new(),
     };
     let mut services = Vec::with_capacity(names.len());
+    let mut room = limits::MAX_EXEMPLARS;
     for name in names.iter().take(limits::MAX_SERVICES) {
         // A registered service whose record is not written yet (or was evicted) is skipped.
         if let Slot::Found { value, .. } = find_record(store, zone, name)? {
             let c = value.counts;
+            let exemplars: Vec<faultline_flush::Exemplar> =
+                c.exemplars.sorted().into_iter().rev().take(room).rev().map(flush_exemplar).collect();
+            room = room.saturating_sub(exemplars.len());
             services.push(ServiceCounters {
                 name: value.name,
                 responses: c.responses,
@@ -45,6 +52,7 @@ pub fn build_flush<S: SharedData + ?Sized>(
                         last_seen_ms: s.last_ms,
                     })
                     .collect(),
+                exemplars,
             });
         }
     }
@@ -58,6 +66,48 @@ pub fn build_flush<S: SharedData + ?Sized>(
         services,
         refusals: refusals::read(store, zone)?,
     })
+}
+
+/// A sampled failing request as the flush carries it (empty texts left out).
+fn flush_exemplar(e: &Exemplar) -> faultline_flush::Exemplar {
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    faultline_flush::Exemplar {
+        time_ms: e.time_ms,
+        method: if e.method.is_empty() { "-".to_owned() } else { e.method.clone() },
+        route: e.route.clone(),
+        path: text(&e.path),
+        status: e.status,
+        request_id: text(&e.request_id),
+        upstream: text(&e.upstream),
+        duration_ms: (e.duration_ms != u64::MAX).then_some(e.duration_ms),
+        details: text(&e.details),
+    }
+}
+
+/// Removes the exemplars `flush` carries from the zone's records (the next flush carries only newer
+/// ones). A record that keeps changing under it keeps them: the collector drops repeated exemplars.
+pub fn forget_sent<S: SharedData + ?Sized>(store: &S, zone: &str, flush: &Flush) -> Result<(), HostError> {
+    for s in flush.services.iter().filter(|s| !s.exemplars.is_empty()) {
+        for _ in 0..MAX_ATTEMPTS {
+            let Slot::Found { key, mut value, cas } = find_record(store, zone, &s.name)? else { break };
+            let before = value.counts.exemplars.len();
+            value.counts.exemplars.remove(|e| {
+                s.exemplars.iter().any(|x| {
+                    x.time_ms == e.time_ms
+                        && x.route == e.route
+                        && x.request_id.as_deref().unwrap_or("") == e.request_id
+                })
+            });
+            if value.counts.exemplars.len() == before {
+                break;
+            }
+            match store.set(&key, &value.encode(), cas) {
+                Ok(()) | Err(SetError::Host(_)) => break,
+                Err(SetError::CasMismatch) => continue,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The JSON body of `flush`. If it is larger than the collector accepts, each service
@@ -79,6 +129,7 @@ pub fn flush_body(mut flush: Flush) -> Result<Vec<u8>, Invalid> {
         }
         keep /= 2;
         for s in &mut flush.services {
+            s.exemplars.clear(); // Samples go before any route does.
             // Drop the least frequent routes (no sort: keeps the .wasm small).
             while s.routes.len() > keep {
                 let least = s.routes.iter().enumerate().min_by_key(|(_, r)| r.count).map(|(i, _)| i);
@@ -150,6 +201,38 @@ mod tests {
             let f = build_flush(&s, "z", "p", &boot, 1).unwrap();
             assert_eq!(f.refusals, vec![refused.refusal], "{rules:?}");
             assert_eq!(Flush::parse(&flush_body(f.clone()).unwrap()), Ok(f));
+        }
+    }
+
+    #[test]
+    fn a_flush_carries_the_sampled_failures_once() {
+        for rules in [CasRules::Envoy, CasRules::Nginx] {
+            let s = MemoryShared::new(rules);
+            let boot = ensure_boot(&s, "z", 1, 0, 5000, &mut || "b".into()).unwrap();
+            let mut t = Tally::new(64, 32);
+            for i in 0..3u64 {
+                t.response("be", StatusClass::ServerError, Some("GET /a"), 10 + i);
+                let e = Exemplar {
+                    time_ms: 10 + i,
+                    method: "GET".into(),
+                    route: "GET /a".into(),
+                    status: 502,
+                    request_id: format!("r{i}"),
+                    duration_ms: u64::MAX,
+                    ..Exemplar::default()
+                };
+                t.exemplar("be", &e);
+            }
+            merge_tally(&s, "z", &mut t, 64);
+            let f = build_flush(&s, "z", "p", &boot, 20).unwrap();
+            let ids: Vec<_> = f.services[0].exemplars.iter().map(|e| e.request_id.clone().unwrap()).collect();
+            assert_eq!(ids, ["r0", "r1", "r2"], "{rules:?}");
+            assert_eq!(f.services[0].exemplars[0].duration_ms, None);
+            assert_eq!(Flush::parse(&flush_body(f.clone()).unwrap()), Ok(f.clone()));
+            forget_sent(&s, "z", &f).unwrap();
+            let again = build_flush(&s, "z", "p", &boot, 30).unwrap();
+            assert!(again.services[0].exemplars.is_empty(), "{rules:?}");
+            assert_eq!(again.services[0].status_5xx, 3, "the counts stay");
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod config;
 pub mod counts;
+pub mod exemplars;
 pub mod flush_json;
 pub mod flusher;
 pub mod ids;

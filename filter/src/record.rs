@@ -113,9 +113,13 @@ impl ServiceRecord {
             w.u64(s.last_ms);
         }
         // Written after the routes, and only when not zero: a record of a filter before it reads the same,
-        // and it reads records written before it (nothing after the routes: zero).
-        if c.unreachable > 0 {
+        // and it reads records written before it (nothing after the routes: zero). The exemplars follow,
+        // only when there are some (after the unreachable count, then always written).
+        if c.unreachable > 0 || !c.exemplars.is_empty() {
             w.u64(c.unreachable);
+        }
+        if !c.exemplars.is_empty() {
+            c.exemplars.encode(&mut w);
         }
         w.finish()
     }
@@ -151,6 +155,9 @@ impl ServiceRecord {
         }
         if !r.is_empty() {
             counts.unreachable = r.u64()?;
+        }
+        if !r.is_empty() {
+            counts.exemplars = crate::exemplars::Exemplars::decode(&mut r)?;
         }
         r.end()?;
         if !counts.is_consistent() {
@@ -306,7 +313,7 @@ mod tests {
         extra.push(0);
         assert_eq!(ServiceRecord::decode(&extra), Err(DecodeError::Truncated), "a cut-off unreachable count");
         extra.extend([0u8; 8]);
-        assert_eq!(ServiceRecord::decode(&extra), Err(DecodeError::Trailing(1)));
+        assert_eq!(ServiceRecord::decode(&extra), Err(DecodeError::Invalid("exemplar count")), "never written empty");
     }
 
     #[test]
@@ -318,6 +325,24 @@ mod tests {
         assert_eq!(ServiceRecord::decode(&r.encode()), Ok(r.clone()));
         r.counts.unreachable = r.counts.status_5xx + 1;
         assert_eq!(ServiceRecord::decode(&r.encode()), Err(DecodeError::Invalid("inconsistent counters")));
+    }
+
+    #[test]
+    fn exemplars_round_trip_after_the_unreachable_count() {
+        let mut r = record();
+        let e = crate::exemplars::Exemplar {
+            time_ms: 12,
+            method: "GET".into(),
+            route: "GET /a".into(),
+            status: 503,
+            request_id: "r-1".into(),
+            duration_ms: u64::MAX,
+            ..Default::default()
+        };
+        r.counts.exemplar(&e);
+        assert_eq!(ServiceRecord::decode(&r.encode()), Ok(r.clone()));
+        r.counts.unreachable = 1;
+        assert_eq!(ServiceRecord::decode(&r.encode()), Ok(r));
     }
 
     #[test]

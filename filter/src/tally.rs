@@ -5,6 +5,7 @@
 //! fold into [`OVERFLOW_SERVICE`]) and `max_routes` routes each.
 
 use crate::counts::{ServiceCounts, StatusClass};
+use crate::exemplars::Exemplar;
 
 /// The service that collects counts of services beyond the bound.
 pub const OVERFLOW_SERVICE: &str = "(other)";
@@ -41,6 +42,13 @@ impl Tally {
     pub fn unreachable(&mut self, service: &str) {
         if let Some(c) = self.entry(service) {
             c.unreachable();
+        }
+    }
+
+    /// Offers one failing request of `service` (counted just before) to its sample.
+    pub fn exemplar(&mut self, service: &str, e: &Exemplar) {
+        if let Some(c) = self.entry(service) {
+            c.exemplar(e);
         }
     }
 

@@ -11,8 +11,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the flush format this crate reads and writes.
-pub const VERSION: u32 = 1;
+/// Version of the flush format this crate writes: 2 adds `services[].exemplars`.
+pub const VERSION: u32 = 2;
+
+/// The oldest version the collector still accepts (a version 1 flush carries no exemplars).
+pub const OLDEST_VERSION: u32 = 1;
 
 /// HTTP path the collector accepts flushes on (versioned with the format).
 pub const INGEST_PATH: &str = "/v1/flush";
@@ -36,6 +39,14 @@ pub mod limits {
     pub const MAX_REFUSALS: usize = 16;
     /// Longest reason of a refusal, in bytes.
     pub const MAX_REASON_LEN: usize = 300;
+    /// Most exemplars (failing requests) per service in one flush.
+    pub const MAX_EXEMPLARS_PER_SERVICE: usize = 8;
+    /// Most exemplars in one flush, all services together.
+    pub const MAX_EXEMPLARS: usize = 128;
+    /// Longest method of an exemplar, in bytes.
+    pub const MAX_METHOD_LEN: usize = 16;
+    /// Longest raw path (no query string), request id, upstream address or code details, in bytes.
+    pub const MAX_EXEMPLAR_TEXT: usize = 256;
 }
 
 /// One flush from one proxy.
@@ -96,6 +107,38 @@ pub struct ServiceCounters {
     /// 5xx responses by normalized route, bounded; overflow folded into [`OTHER_ROUTE`].
     #[serde(default)]
     pub routes: Vec<RouteCounters>,
+    /// A sample of the 5xx responses since the previous flush (version 2); absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// One failing request, as the proxy saw it: what a developer searches the backend's logs with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exemplar {
+    /// When the response was counted, unix milliseconds (proxy clock).
+    pub time_ms: u64,
+    /// The request method (`GET`).
+    pub method: String,
+    /// The normalized route key, as in `routes[]` (`GET /users/:id`), or [`OTHER_ROUTE`].
+    pub route: String,
+    /// The raw path without its query string; absent when the filter's `raw_path` is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The response status, 500..=599.
+    pub status: u16,
+    /// The request id the backend saw (Envoy `x-request-id`, nginx `$request_id` or the configured header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The upstream host the proxy sent the request to (`10.0.0.7:8080`), when it got that far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// How long the request took in the proxy, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// What the proxy itself saw (Envoy's `response.code_details`: `via_upstream`, `upstream_reset_...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
 }
 
 /// Cumulative 5xx count of one normalized route (`"GET /server/users/:id/orders"`).
@@ -149,8 +192,11 @@ impl Flush {
     /// Checks the invariants serde cannot: version, bounds, non-empty and unique names,
     /// and counters that are consistent with each other.
     pub fn validate(&self) -> Result<(), Invalid> {
-        if self.version != VERSION {
-            return Err(Invalid(format!("version {} is not supported (expected {VERSION})", self.version)));
+        if !(OLDEST_VERSION..=VERSION).contains(&self.version) {
+            return Err(Invalid(format!(
+                "version {} is not supported (expected {OLDEST_VERSION} to {VERSION})",
+                self.version
+            )));
         }
         check_name(&self.proxy_id, limits::MAX_NAME_LEN).map_err(|e| e.at("proxy_id"))?;
         check_name(&self.boot_id, limits::MAX_NAME_LEN).map_err(|e| e.at("boot_id"))?;
@@ -170,7 +216,14 @@ impl Flush {
             if !names.insert(s.name.as_str()) {
                 return Err(Invalid(format!("{}.name: duplicate service {:?}", at(), s.name)));
             }
-            s.validate(at)?;
+            s.validate(&at)?;
+            if !s.exemplars.is_empty() && self.version < 2 {
+                return Err(Invalid(format!("{}.exemplars: needs version 2 (this flush is {})", at(), self.version)));
+            }
+        }
+        let exemplars: usize = self.services.iter().map(|s| s.exemplars.len()).sum();
+        if exemplars > limits::MAX_EXEMPLARS {
+            return Err(Invalid(format!("exemplars: {exemplars} in the flush, more than {}", limits::MAX_EXEMPLARS)));
         }
         if self.refusals.len() > limits::MAX_REFUSALS {
             return Err(Invalid(format!(
@@ -190,7 +243,7 @@ impl Flush {
 }
 
 impl ServiceCounters {
-    fn validate(&self, at: impl Fn() -> String) -> Result<(), Invalid> {
+    fn validate(&self, at: &impl Fn() -> String) -> Result<(), Invalid> {
         if self.unreachable > self.status_5xx {
             return Err(Invalid(format!("{}: unreachable exceeds status_5xx ({})", at(), self.status_5xx)));
         }
@@ -225,6 +278,41 @@ impl ServiceCounters {
                 at(),
                 self.status_5xx
             )));
+        }
+        if self.exemplars.len() > limits::MAX_EXEMPLARS_PER_SERVICE {
+            return Err(Invalid(format!(
+                "{}.exemplars: {} entries, more than {}",
+                at(),
+                self.exemplars.len(),
+                limits::MAX_EXEMPLARS_PER_SERVICE
+            )));
+        }
+        if self.exemplars.len() as u64 > self.status_5xx {
+            return Err(Invalid(format!("{}.exemplars: more than status_5xx ({})", at(), self.status_5xx)));
+        }
+        for (j, e) in self.exemplars.iter().enumerate() {
+            e.validate(&|| format!("{}.exemplars[{j}]", at()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Exemplar {
+    fn validate(&self, at: &impl Fn() -> String) -> Result<(), Invalid> {
+        let field = |name: &str| format!("{}.{name}", at());
+        check_name(&self.method, limits::MAX_METHOD_LEN).map_err(|e| e.at(&field("method")))?;
+        check_name(&self.route, limits::MAX_ROUTE_LEN).map_err(|e| e.at(&field("route")))?;
+        if !(500..=599).contains(&self.status) {
+            return Err(Invalid(format!("{}: is {}, must be 500 to 599", field("status"), self.status)));
+        }
+        let texts = [("path", &self.path), ("request_id", &self.request_id), ("upstream", &self.upstream)];
+        for (name, v) in texts.into_iter().chain([("details", &self.details)]) {
+            if let Some(v) = v {
+                check_name(v, limits::MAX_EXEMPLAR_TEXT).map_err(|e| e.at(&field(name)))?;
+            }
+        }
+        if self.path.as_deref().is_some_and(|p| p.contains('?')) {
+            return Err(Invalid(format!("{}: must not carry a query string", field("path"))));
         }
         Ok(())
     }
@@ -279,6 +367,7 @@ mod tests {
                 status_5xx: 62,
                 no_response: 1,
                 unreachable: 0,
+                exemplars: vec![],
                 routes: vec![RouteCounters {
                     route: "GET /server/users/:id/orders".into(),
                     count: 60,
@@ -306,8 +395,92 @@ mod tests {
             br#"{"version":1,"proxy_id":"p","boot_id":"b","boot_ms":0,"seq":0,"sent_ms":0,"services":[],"extra":1}"#;
         assert!(Flush::parse(body).unwrap_err().0.contains("extra"));
         let mut f = sample();
-        f.version = 2;
-        assert!(f.validate().unwrap_err().0.contains("version 2"));
+        f.version = 3;
+        assert_eq!(f.validate().unwrap_err().0, "version 3 is not supported (expected 1 to 2)");
+        f.version = 0;
+        assert!(f.validate().is_err());
+    }
+
+    fn exemplar(t: u64) -> Exemplar {
+        Exemplar {
+            time_ms: t,
+            method: "GET".into(),
+            route: "GET /server/users/:id/orders".into(),
+            path: Some("/server/users/42/orders".into()),
+            status: 502,
+            request_id: Some(format!("req-{t}")),
+            upstream: Some("10.0.0.7:8080".into()),
+            duration_ms: Some(12),
+            details: Some("via_upstream".into()),
+        }
+    }
+
+    #[test]
+    fn version_1_is_still_accepted_without_exemplars() {
+        let v1 = br#"{"version":1,"proxy_id":"p","boot_id":"b","boot_ms":0,"seq":0,"sent_ms":0,"services":[
+            {"name":"be","responses":3,"status_4xx":0,"status_5xx":1,"no_response":0,"routes":[]}]}"#;
+        let f = Flush::parse(v1).unwrap();
+        assert_eq!((f.version, f.services[0].exemplars.len()), (1, 0));
+        let mut f = sample();
+        f.version = 1;
+        f.services[0].exemplars = vec![exemplar(1)];
+        assert_eq!(f.validate().unwrap_err().0, "services[0].exemplars: needs version 2 (this flush is 1)");
+    }
+
+    #[test]
+    fn exemplars_round_trip_and_are_omitted_when_empty() {
+        assert!(!String::from_utf8(sample().to_json()).unwrap().contains("exemplars"));
+        let mut f = sample();
+        f.services[0].exemplars = vec![exemplar(1), Exemplar { path: None, details: None, ..exemplar(2) }];
+        assert_eq!(Flush::parse(&f.to_json()), Ok(f));
+    }
+
+    #[test]
+    fn rejects_exemplars_beyond_the_limits() {
+        let mut f = sample();
+        f.services[0].exemplars = (0..=limits::MAX_EXEMPLARS_PER_SERVICE as u64).map(exemplar).collect();
+        assert_eq!(f.validate().unwrap_err().0, "services[0].exemplars: 9 entries, more than 8");
+        let mut f = sample();
+        f.services = (0..20)
+            .map(|i| ServiceCounters {
+                name: format!("s{i}"),
+                responses: 10,
+                status_5xx: 10,
+                exemplars: (0..7).map(exemplar).collect(),
+                ..ServiceCounters::default()
+            })
+            .collect();
+        assert_eq!(f.validate().unwrap_err().0, "exemplars: 140 in the flush, more than 128");
+        let one = |e: Exemplar| {
+            let mut f = sample();
+            f.services[0].exemplars = vec![e];
+            f.validate().map_err(|e| e.0)
+        };
+        assert_eq!(one(exemplar(1)), Ok(()));
+        assert_eq!(
+            one(Exemplar { status: 404, ..exemplar(1) }),
+            Err("services[0].exemplars[0].status: is 404, must be 500 to 599".into())
+        );
+        assert_eq!(
+            one(Exemplar { path: Some("/a?q=1".into()), ..exemplar(1) }),
+            Err("services[0].exemplars[0].path: must not carry a query string".into())
+        );
+        assert_eq!(
+            one(Exemplar { request_id: Some("x".repeat(257)), ..exemplar(1) }),
+            Err("services[0].exemplars[0].request_id: longer than 256 bytes".into())
+        );
+        assert_eq!(
+            one(Exemplar { route: String::new(), ..exemplar(1) }),
+            Err("services[0].exemplars[0].route: must not be empty".into())
+        );
+        assert_eq!(
+            one(Exemplar { upstream: Some("a\nb".into()), ..exemplar(1) }),
+            Err("services[0].exemplars[0].upstream: contains control characters".into())
+        );
+        let unknown = br#"{"version":2,"proxy_id":"p","boot_id":"b","boot_ms":0,"seq":0,"sent_ms":0,"services":[
+            {"name":"be","responses":3,"status_4xx":0,"status_5xx":1,"no_response":0,"routes":[],
+             "exemplars":[{"time_ms":1,"method":"GET","route":"GET /a","status":500,"query":"q=1"}]}]}"#;
+        assert!(Flush::parse(unknown).unwrap_err().0.contains("unknown field `query`"));
     }
 
     #[test]

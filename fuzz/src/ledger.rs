@@ -266,7 +266,16 @@ fn flush(inp: &mut Input, clock: u64) -> Flush {
                 last_seen_ms: first_seen_ms + u64::from(inp.byte()) * 1000,
             });
         }
-        services.push(ServiceCounters { name, responses, status_4xx, status_5xx, no_response, unreachable: 0, routes });
+        services.push(ServiceCounters {
+            name,
+            responses,
+            status_4xx,
+            status_5xx,
+            no_response,
+            unreachable: 0,
+            routes,
+            exemplars: vec![],
+        });
     }
     Flush { version: VERSION, proxy_id, boot_id, boot_ms, seq, sent_ms, services, refusals: vec![] }
 }

@@ -17,7 +17,7 @@ use faultline_collector::decide::alert::{Level, RateChange, Thresholds};
 use faultline_collector::decide::coverage::Coverage;
 use faultline_collector::decide::health::{Failure, Health, HealthChange, ProbeResult};
 use faultline_collector::decide::incident::{Condition, IncidentChange, Severity};
-use faultline_collector::decide::notice::{Burst, Event, IncidentEvent, Notice, ProxyEvent, RouteLine};
+use faultline_collector::decide::notice::{Burst, Event, FailedRequest, IncidentEvent, Notice, ProxyEvent, RouteLine};
 use faultline_collector::decide::watchdog::{ConfigRefusal, ProxyChange};
 use faultline_collector::message::{fallback, render};
 use serde_json::Value;
@@ -162,6 +162,21 @@ fn notice(inp: &mut Input) -> Notice {
         failures: u32::from(inp.u16()),
         covers_ms: inp.bool().then(|| inp.u64()),
         burst: inp.bool().then(|| Burst { requests: inp.u64(), errors: inp.u64(), window_ms: inp.u64() }),
+        // Read last, so that the corpus made before it still means what it meant.
+        last_failures: (0..inp.byte() % 12)
+            .map(|_| FailedRequest {
+                at_ms: inp.u64(),
+                proxy: inp.string(),
+                method: inp.string(),
+                route: inp.string(),
+                path: inp.bool().then(|| inp.string()),
+                status: inp.u16(),
+                request_id: inp.bool().then(|| inp.string()),
+                upstream: inp.bool().then(|| inp.string()),
+                duration_ms: inp.bool().then(|| inp.u64()),
+                details: inp.bool().then(|| inp.string()),
+            })
+            .collect(),
     }
 }
 

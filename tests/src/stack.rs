@@ -55,6 +55,8 @@ pub struct StackOptions {
     pub mention_roles: Vec<String>,
     /// The default webhook's group wait; `None`: the collector's default (10 s).
     pub group_wait: Option<Duration>,
+    /// More filter configuration keys (`{"request_id_header": "x-correlation-id"}`); `null` for none.
+    pub plugin_extra: serde_json::Value,
     /// The default webhook's urgent wait (CRITICAL/DOWN); `None`: the collector's default (1 s).
     pub urgent_wait: Option<Duration>,
 }
@@ -74,6 +76,7 @@ impl Default for StackOptions {
             webhook_url: None,
             mention_roles: Vec::new(),
             group_wait: None,
+            plugin_extra: serde_json::Value::Null,
             urgent_wait: None,
         }
     }
@@ -281,12 +284,18 @@ impl Stack {
             services: services.iter().map(|(n, u)| (n.clone(), u.addr())).collect(),
             collector: listen,
             wasm,
-            plugin: serde_json::json!({
-                "proxy_id": "e2e-edge",
-                "collector": {"token": TOKEN},
-                "flush_interval_ms": options.flush_interval_ms,
-                "merge_interval_ms": options.merge_interval_ms,
-            }),
+            plugin: {
+                let mut plugin = serde_json::json!({
+                    "proxy_id": "e2e-edge",
+                    "collector": {"token": TOKEN},
+                    "flush_interval_ms": options.flush_interval_ms,
+                    "merge_interval_ms": options.merge_interval_ms,
+                });
+                if let (Some(p), Some(extra)) = (plugin.as_object_mut(), options.plugin_extra.as_object()) {
+                    p.extend(extra.clone());
+                }
+                plugin
+            },
         };
         let config = envoy::render(&envoy::shipped_config()?, &layout)?;
         let envoy = Envoy::start(&config, options.concurrency)?;

@@ -178,3 +178,67 @@ fn check_config_validates_masks_and_names_line_and_key() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("check-config") && help.contains("test-alert") && help.contains("run"), "{help}");
 }
+
+fn exemplar(t: u64, id: &str) -> faultline_flush::Exemplar {
+    faultline_flush::Exemplar {
+        time_ms: t,
+        method: "GET".into(),
+        route: "GET /a".into(),
+        path: Some("/a".into()),
+        status: 503,
+        request_id: Some(id.into()),
+        upstream: Some("127.0.0.1:9".into()),
+        duration_ms: Some(3),
+        details: None,
+    }
+}
+
+/// Version 1 (no exemplars) and version 2 (with them) are both accepted; the exemplars' limits per
+/// service and per flush, and a version 1 flush carrying them, are refused with 400 naming the fault.
+#[test]
+fn both_flush_versions_are_accepted_and_exemplars_beyond_the_limits_are_400() {
+    let discord = FakeDiscord::start().unwrap();
+    let dir = scratch("versions");
+    let c = Collector::start(&dir, &config_head(port(), &dir.join("state"), &discord.webhook_url(1, "tok"), ""));
+    let mut v1 = flush("b1", 1, "be", 100, 2, &[("GET /a", 2)]);
+    v1.version = 1;
+    assert_eq!(c.post_flush(&v1), (200, serde_json::json!({"result": "applied"})));
+    let mut v2 = flush("b1", 2, "be", 200, 12, &[("GET /a", 12)]);
+    assert_eq!(v2.version, 2);
+    v2.services[0].exemplars = vec![exemplar(1_000, "req-1"), exemplar(2_000, "req-2")];
+    assert_eq!(c.post_flush(&v2), (200, serde_json::json!({"result": "applied"})));
+    let s = c.service("be");
+    assert_eq!(s["totals"]["requests"], 200, "{s}");
+    let ids: Vec<&str> =
+        s["last_failures"].as_array().unwrap().iter().map(|f| f["request_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["req-2", "req-1"], "{s}");
+    assert_eq!(s["last_failures"][0]["route"], "GET /a");
+
+    let refused = |f: &faultline_flush::Flush| {
+        let (code, body) = c.post("/v1/flush", Some(TOKEN), &f.to_json());
+        assert_eq!(code, 400, "{body}");
+        body["error"].as_str().unwrap().to_string()
+    };
+    let mut too_many = flush("b1", 3, "be", 300, 30, &[("GET /a", 30)]);
+    too_many.services[0].exemplars = (0..9).map(|i| exemplar(i, "x")).collect();
+    assert_eq!(refused(&too_many), "services[0].exemplars: 9 entries, more than 8");
+    let mut flood = flush("b1", 3, "be", 300, 30, &[("GET /a", 30)]);
+    flood.services = (0..17)
+        .map(|i| faultline_flush::ServiceCounters {
+            name: format!("s{i}"),
+            responses: 10,
+            status_5xx: 10,
+            exemplars: (0..8).map(|j| exemplar(j, "y")).collect(),
+            ..Default::default()
+        })
+        .collect();
+    assert_eq!(refused(&flood), "exemplars: 136 in the flush, more than 128");
+    let mut old = flush("b1", 3, "be", 300, 30, &[("GET /a", 30)]);
+    old.version = 1;
+    old.services[0].exemplars = vec![exemplar(1, "z")];
+    assert_eq!(refused(&old), "services[0].exemplars: needs version 2 (this flush is 1)");
+    let mut future = flush("b1", 3, "be", 300, 30, &[]);
+    future.version = 3;
+    assert!(refused(&future).contains("version 3 is not supported"));
+    assert_eq!(c.service("be")["totals"]["requests"], 200, "nothing of a refused flush applied");
+}

@@ -43,6 +43,7 @@ fn flood_flush(n: u64) -> Flush {
                 status_5xx: seq * 10,
                 no_response: 0,
                 unreachable: 0,
+                exemplars: vec![],
                 routes: (0..5)
                     .map(|r| RouteCounters {
                         route: format!("GET /flood/{k}/{r}"),

@@ -200,8 +200,9 @@ fn requests_alone_make_no_shared_data_calls() {
 /// nothing in the request phase; `:status` and (without a configured service) the cluster
 /// name for any response; a 5xx adds `request.method` / `request.path`, read in `on_log`
 /// where Envoy still answers them, and whether the proxy could reach the upstream (Envoy's
-/// `response.code_details`, nginx's `ngx.upstream_header_time`). After the first stream, which
-/// also reads `response.code` to learn the host.
+/// `response.code_details`, nginx's `ngx.upstream_header_time`) and, for its exemplar, the request
+/// id, upstream address and duration. After the first stream, which also reads `response.code` to
+/// learn the host. With `exemplars` off a 5xx costs what it cost before them.
 #[test]
 fn reads_per_response_are_status_and_service_and_for_a_5xx_its_route() {
     use faultline_tests::host::Phase::{Log, ResponseHeaders};
@@ -228,11 +229,29 @@ fn reads_per_response_are_status_and_service_and_for_a_5xx_its_route() {
         failed.push(read(Log, "request.method"));
         failed.push(read(Log, "request.path"));
         failed.push(read(Log, if envoy { "response.code_details" } else { "ngx.upstream_header_time" }));
+        // The exemplar: request id, upstream, duration (nginx: the client's header first, then `$request_id`).
+        let sampled: &[&str] = if envoy {
+            &["request.id", "upstream.address", "request.duration"]
+        } else {
+            &["ngx.http_x_request_id", "ngx.request_id", "ngx.upstream_addr", "ngx.request_time"]
+        };
+        failed.extend(sampled.iter().map(|p| read(Log, p)));
         proxy.exchange(0, &request, &Ending::status(503)).unwrap();
         assert_eq!(proxy.take_stream_reads(), failed, "a 503 (envoy: {envoy})");
+        if !envoy {
+            // A client's own id is read and `$request_id` not asked for.
+            proxy.exchange(0, &request.clone().header("x-request-id", "client-1"), &Ending::status(503)).unwrap();
+            let reads = proxy.take_stream_reads();
+            assert!(!reads.contains(&read(Log, "ngx.request_id")), "{reads:?}");
+            assert_eq!(reads.len(), failed.len() - 1, "{reads:?}");
+            proxy.exchange(0, &request, &Ending::status(200)).unwrap();
+            assert_eq!(proxy.take_stream_reads(), ok, "a 200 after a 5xx");
+        }
 
         let last = settle(&proxy).unwrap();
-        assert_eq!(totals(&last, "be"), (3, 0, 1, 0), "envoy: {envoy}");
+        let fives = if envoy { 1 } else { 2 };
+        let all = if envoy { 3 } else { 5 };
+        assert_eq!(totals(&last, "be"), (all, 0, fives, 0), "envoy: {envoy}");
         let be = last.services.iter().find(|s| s.name == "be").unwrap();
         let routes: Vec<&str> = be.routes.iter().map(|r| r.route.as_str()).collect();
         assert_eq!(routes, ["GET /server/users/:id/orders"], "envoy: {envoy}");
@@ -267,5 +286,27 @@ fn a_5xx_the_proxy_made_for_want_of_the_upstream_is_counted_unreachable() {
         let last = settle(&proxy).unwrap();
         let be = last.services.iter().find(|s| s.name == "be").unwrap();
         assert_eq!((be.status_5xx, be.unreachable), (4, 3), "envoy: {envoy}");
+    }
+}
+
+/// With `exemplars` off, a 5xx reads its route and reachability only.
+#[test]
+fn with_exemplars_off_a_5xx_reads_what_it_read_before_them() {
+    use faultline_tests::host::Phase::{Log, ResponseHeaders};
+    for envoy in [true, false] {
+        let proxy = start(envoy, json!({"service": "be", "exemplars": false}), 1);
+        let request = Request::get("/server/users/42/orders");
+        proxy.exchange(0, &request, &Ending::status(200)).unwrap();
+        proxy.take_stream_reads();
+        proxy.exchange(0, &request, &Ending::status(503)).unwrap();
+        let reach = if envoy { "response.code_details" } else { "ngx.upstream_header_time" };
+        let expected: Vec<_> =
+            [(ResponseHeaders, ":status"), (Log, "request.method"), (Log, "request.path"), (Log, reach)]
+                .into_iter()
+                .map(|(p, w)| (p, w.to_string()))
+                .collect();
+        assert_eq!(proxy.take_stream_reads(), expected, "envoy: {envoy}");
+        let last = settle(&proxy).unwrap();
+        assert!(kit::service(&last, "be").unwrap().exemplars.is_empty());
     }
 }

@@ -73,7 +73,7 @@ fn flush_content_and_cadence(pc: ProxyConfig, upstream: &str) {
         assert_eq!(call.header("authorization"), Some(format!("Bearer {TOKEN}")));
         assert!(call.header("content-type").is_some_and(|c| c.starts_with("application/json")));
         assert_eq!(call.timeout_ms, 2000);
-        assert_eq!((f.version, f.proxy_id.as_str()), (1, "edge-1"));
+        assert_eq!((f.version, f.proxy_id.as_str()), (faultline_flush::VERSION, "edge-1"));
         assert!(f.boot_ms >= start_ms && f.boot_ms <= f.sent_ms, "{f:?}");
         assert_eq!(f.sent_ms, call.dispatched_ms, "sent_ms is the proxy clock when the flush was sent");
     }

@@ -169,7 +169,8 @@ fn ticks_fire_on_schedule_in_every_vm() {
 fn the_release_filter_is_small_and_fully_hosted() {
     let wasm = faultline_tests::paths::filter_wasm().unwrap();
     let size = std::fs::metadata(&wasm).unwrap().len();
-    assert!(size <= 200 * 1024, "{} is {size} bytes, over 200 KiB", wasm.display());
+    // 200 KiB until the exemplars (issue 13: sampling, storing and sending failing requests) added ~18 KB.
+    assert!(size <= 216 * 1024, "{} is {size} bytes, over 216 KiB", wasm.display());
     for pc in [ProxyConfig::envoy("{}"), ProxyConfig::nginx("{}")] {
         let proxy = Proxy::start(pc).unwrap();
         let unmodeled = |name: &String| {

@@ -40,6 +40,8 @@ fn history_prints_table_chart_routes_and_alerts_while_the_service_runs() {
     assert!(out.contains(&format!("     100  {ORDERS}")) && out.contains(&format!("      20  {CART}")), "{out}");
     assert!(out.contains("be — CRITICAL: 12% of requests fail  [delivered at "), "{out}");
     assert!(!out.contains("ai:"), "only the service asked for");
+    let failed = out.lines().skip_while(|l| *l != "last failing requests:").nth(1).unwrap_or_else(|| panic!("{out}"));
+    assert!(failed.contains(&format!("500  {ORDERS}  id {FAILED_ID}-1  10.0.0.7:8080  31 ms")), "{out}");
 
     // Every service, by --state-dir (default thresholds), with the broken webhook's alert pending.
     let state = l.dir.join("state");

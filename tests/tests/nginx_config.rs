@@ -179,7 +179,14 @@ fn the_services_get_nginx_request_id() {
     let tree = parse(&shipped()).unwrap();
     let http = block(only(&tree, "http"));
     let headers: Vec<&[String]> = children(http, "proxy_set_header").iter().map(|d| d.args.as_slice()).collect();
-    assert!(headers.contains(&&["X-Request-ID".to_string(), "$request_id".to_string()][..]), "{headers:?}");
+    assert!(headers.contains(&&["X-Request-ID".to_string(), "$edge_request_id".to_string()][..]), "{headers:?}");
+    // The client's id when it sent one, else nginx's: what the filter reads for its exemplars.
+    let map = only(http, "map");
+    assert_eq!(map.args, ["$http_x_request_id", "$edge_request_id"]);
+    let entries: Vec<(&str, &[String])> = block(map).iter().map(|d| (d.name.as_str(), d.args.as_slice())).collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0], ("default", &["$http_x_request_id".to_string()][..]));
+    assert_eq!(entries[1].1, ["$request_id"], "{entries:?}");
     // nginx inherits proxy_set_header only into blocks that set none of their own.
     for d in walk(&tree).into_iter().filter(|d| d.name == "location") {
         assert!(children(block(d), "proxy_set_header").is_empty(), "line {}: location sets its own headers", d.line);

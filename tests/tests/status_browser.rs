@@ -103,6 +103,10 @@ fn chromium_renders_states_numbers_routes_alerts_and_the_chart() {
     let cell = |route: &str| format!("data-route=\"{route}\" data-count=\"");
     assert!(be.contains(&cell(ORDERS)) && be.contains(&cell(CART)), "a row per failing route: {be}");
     assert!(be.contains("class=\"vol\" data-requests=\"1000\""), "the volume bar: {be}");
+    // The last failing requests: the id to search the backend's logs for, with route, status, upstream, duration.
+    let id = format!("{FAILED_ID}-1");
+    assert!(be.contains(&format!("data-request-id=\"{id}\"")) && be.contains(&format!("<code>{id}</code>")), "{be}");
+    assert!(be.contains("10.0.0.7:8080") && be.contains("31 ms") && be.contains(">500</td>"), "{be}");
     assert!(
         be.contains("class=\"th-warning\"")
             && be.contains("class=\"th-critical\"")

@@ -37,6 +37,10 @@ fn status_and_history_json_describe_live_data() {
         (Some(0.05), Some(0.1), Some(10))
     );
     assert_eq!(be["top_routes"][0]["route"], ORDERS);
+    let last = &be["last_failures"][0];
+    assert_eq!(last["request_id"], format!("{FAILED_ID}-1"), "{be}");
+    assert_eq!((last["route"].as_str(), last["status"].as_u64()), (Some(ORDERS), Some(500)));
+    assert_eq!((last["upstream"].as_str(), last["duration_ms"].as_u64()), (Some("10.0.0.7:8080"), Some(31)));
     assert_eq!(be["incident"]["level"], "critical");
     assert!(be["health"]["latency_ms"].is_u64() && be["health"]["ok"] == true);
     assert_eq!(c.service("db")["health"]["detail"], "connection refused");

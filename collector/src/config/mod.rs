@@ -161,7 +161,8 @@ impl std::fmt::Debug for IngestToken {
 /// The webhook name services use when they name none.
 pub const DEFAULT_WEBHOOK: &str = "default";
 /// Placeholders a `link` template may use.
-pub const LINK_PLACEHOLDERS: [&str; 5] = ["{service}", "{from_ms}", "{to_ms}", "{from_s}", "{to_s}"];
+pub const LINK_PLACEHOLDERS: [&str; 8] =
+    ["{service}", "{from_ms}", "{to_ms}", "{from_s}", "{to_s}", "{request_id}", "{route}", "{path}"];
 
 impl Config {
     /// Reads and validates the file at `path`.

@@ -112,6 +112,11 @@ fn thresholds_and_references_are_checked() {
     ))
     .unwrap_err();
     assert!(e.message.contains("{nope}"), "{e}");
+    let requests = fixed.replace(
+        "health_url = \"http://127.0.0.1:3000/\"",
+        "health_url = \"http://127.0.0.1:3000/\"\nlink = \"https://x/?q={request_id}&r={route}&p={path}\"",
+    );
+    assert!(parse(&requests).unwrap().services[0].link.as_deref().unwrap().contains("{request_id}"));
     let e = parse(&fixed.replace(
         "health_url = \"http://127.0.0.1:3000/\"",
         "health_url = \"http://127.0.0.1:3000/\"\nexpect_status = \"7xx\"",

@@ -10,7 +10,7 @@ use crate::decide::health::{HealthChange, HealthState, ProbeResult};
 use crate::decide::incident::{self, Condition, Incident};
 use crate::decide::ledger::{Baseline, Ledger, LedgerCaps, LedgerChanges, LedgerError, Outcome};
 use crate::decide::minutes::{Minute, MinuteLog};
-use crate::decide::notice::{Burst, Event, IncidentEvent, Notice, ProxyEvent, RouteLine};
+use crate::decide::notice::{Burst, Event, FailedRequest, IncidentEvent, Notice, ProxyEvent, RouteLine};
 use crate::decide::watchdog::{ConfigRefusal, ProxyState};
 use crate::decide::window::{Bucket, ErrorWindow};
 use faultline_flush::{Flush, OTHER_ROUTE};
@@ -51,6 +51,26 @@ pub struct ServiceState {
     /// The proxies that have reported this service: its window is covered when theirs is.
     #[serde(default)]
     pub proxies: BTreeSet<String>,
+    /// The last failing requests the proxies sampled, newest first, at most [`FAILURES_KEPT`].
+    #[serde(default)]
+    pub last_failures: Vec<FailedRequest>,
+}
+
+/// Failing requests kept per service (for the status page; messages show [`FAILURES_SHOWN`]).
+pub const FAILURES_KEPT: usize = 10;
+/// Failing requests a message shows.
+pub const FAILURES_SHOWN: usize = 5;
+
+/// Adds the requests a flush from `proxy` sampled to `kept` (newest first, no repeats, bounded).
+pub fn keep_failures(kept: &mut Vec<FailedRequest>, proxy: &str, sampled: &[faultline_flush::Exemplar]) {
+    for e in sampled {
+        let f = FailedRequest::from_exemplar(proxy, e);
+        if !kept.iter().any(|k| k.same(&f)) {
+            kept.push(f);
+        }
+    }
+    kept.sort_by_key(|k| std::cmp::Reverse(k.at_ms));
+    kept.truncate(FAILURES_KEPT);
 }
 
 /// A cap was hit; the edge logs it (at most once a minute per kind).
@@ -229,6 +249,7 @@ impl Engine {
             health: HealthState::default(),
             incident: None,
             proxies: BTreeSet::new(),
+            last_failures: Vec::new(),
         }
     }
 
@@ -363,6 +384,9 @@ impl Engine {
             if !s.proxies.contains(&f.proxy_id) {
                 s.proxies.insert(f.proxy_id.clone());
             }
+            if let Some(sampled) = f.services.iter().find(|x| x.name == d.name).map(|x| &x.exemplars) {
+                keep_failures(&mut s.last_failures, &f.proxy_id, sampled);
+            }
             if !self.dirty.contains(d.name) {
                 self.dirty.insert(d.name.to_string());
             }
@@ -471,6 +495,7 @@ impl Engine {
     fn proxy_notice(&self, id: &str, change: crate::decide::watchdog::ProxyChange, now_ms: u64) -> Notice {
         let mut n = self.notice(id, Event::Proxy(ProxyEvent { proxy: id.to_string(), change }), now_ms);
         n.top_routes.clear();
+        n.last_failures.clear();
         n
     }
 
@@ -496,6 +521,9 @@ impl Engine {
             coverage: Some(self.coverage(name, now_ms)),
             down_since_ms: s.and_then(|s| s.health.down_since_ms),
             failures: s.map(|s| s.health.failures).unwrap_or(0),
+            last_failures: s
+                .map(|s| s.last_failures.iter().take(FAILURES_SHOWN).cloned().collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -524,6 +552,7 @@ impl Engine {
                 health: s.health.clone(),
                 incident: s.incident.clone(),
                 proxies: s.proxies.clone(),
+                last_failures: s.last_failures.clone(),
             };
             snap.services.push((name, row));
         }

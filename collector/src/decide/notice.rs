@@ -153,6 +153,57 @@ pub struct RouteLine {
     pub last_seen_ms: u64,
 }
 
+/// One failing request a proxy sampled (a flush's exemplar): what a developer searches the backend's
+/// logs with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRequest {
+    /// When the proxy counted it (proxy clock, unix ms).
+    pub at_ms: u64,
+    pub proxy: String,
+    pub method: String,
+    /// The normalized route key (`GET /users/:id`).
+    pub route: String,
+    /// The raw path without its query string, unless the filter's `raw_path` is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// What the proxy itself saw (Envoy's response code details).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+impl FailedRequest {
+    /// The request `e` of a flush from `proxy`.
+    pub fn from_exemplar(proxy: &str, e: &faultline_flush::Exemplar) -> FailedRequest {
+        FailedRequest {
+            at_ms: e.time_ms,
+            proxy: proxy.to_string(),
+            method: e.method.clone(),
+            route: e.route.clone(),
+            path: e.path.clone(),
+            status: e.status,
+            request_id: e.request_id.clone(),
+            upstream: e.upstream.clone(),
+            duration_ms: e.duration_ms,
+            details: e.details.clone(),
+        }
+    }
+
+    /// Whether `other` is the same request (a flush repeated after a lost answer carries it again).
+    pub fn same(&self, other: &FailedRequest) -> bool {
+        self.at_ms == other.at_ms
+            && self.proxy == other.proxy
+            && self.route == other.route
+            && self.request_id == other.request_id
+    }
+}
+
 /// Everything a message about one service needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
@@ -187,6 +238,9 @@ pub struct Notice {
     /// Set when the fast burn fires: nearly everything failed in its short window.
     #[serde(default)]
     pub burst: Option<Burst>,
+    /// The service's last failing requests the proxies sampled, newest first.
+    #[serde(default)]
+    pub last_failures: Vec<FailedRequest>,
 }
 
 /// The fast burn's short window when it fires.

@@ -135,6 +135,9 @@ pub fn living_embed(n: &Notice, l: &LivingEvent, svc: Option<&ServiceConfig>, al
     if !routes.is_empty() && l.end.is_none() {
         fields.push(json!({"name": "Failing routes", "value": super::trim::join_lines(&routes, LIMITS.field_value)}));
     }
+    if let Some(f) = super::failures_field(n).filter(|_| l.end.is_none() && n.errors > 0) {
+        fields.push(f);
+    }
     if let Some(p) = &n.last_probe {
         let v = match &p.failure {
             Some(f) => format!("failed: {f} · {} ms · <t:{}:R>", p.latency_ms, p.at_ms / 1000),

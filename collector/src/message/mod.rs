@@ -81,15 +81,63 @@ fn bp(b: u64) -> String {
     percent(b, 10_000)
 }
 
-/// Fills a link template: `{service}`, `{from_ms}`, `{to_ms}`, `{from_s}`, `{to_s}` (the window).
+/// Fills a link template: `{service}`, `{from_ms}`, `{to_ms}`, `{from_s}`, `{to_s}` (the window), and from
+/// the latest failing request `{request_id}`, `{route}`, `{path}` (percent-encoded; empty when unknown).
 pub fn link(template: &str, n: &Notice) -> String {
     let from = n.at_ms.saturating_sub(n.window_ms);
+    let last = n.last_failures.first();
+    let part = |v: Option<&str>| encode_component(v.unwrap_or(""));
     template
         .replace("{service}", &n.service)
         .replace("{from_ms}", &from.to_string())
         .replace("{to_ms}", &n.at_ms.to_string())
         .replace("{from_s}", &(from / 1000).to_string())
         .replace("{to_s}", &(n.at_ms / 1000).to_string())
+        .replace("{request_id}", &part(last.and_then(|f| f.request_id.as_deref())))
+        .replace("{route}", &part(last.map(|f| f.route.as_str())))
+        .replace("{path}", &part(last.and_then(|f| f.path.as_deref())))
+}
+
+/// `s` percent-encoded for a URL query or path segment (RFC 3986 unreserved characters kept).
+fn encode_component(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// The "Last failing requests" field: when, route, status, request id (a code span, to copy), upstream,
+/// duration, and what the proxy saw when it was not the upstream's answer. `None` without any.
+fn failures_field(n: &Notice) -> Option<Value> {
+    let code = |s: &str, max: usize| format!("`{}`", cut(&s.replace('`', "'"), max));
+    let lines: Vec<String> = n
+        .last_failures
+        .iter()
+        .map(|f| {
+            let mut l = format!("<t:{}:T> {} **{}**", f.at_ms / 1000, code(&f.route, 120), f.status);
+            if let Some(id) = &f.request_id {
+                l.push_str(&format!(" · id {}", code(id, 100)));
+            }
+            if let Some(u) = &f.upstream {
+                l.push_str(&format!(" · {}", cut(u, 60)));
+            }
+            if let Some(d) = f.duration_ms {
+                l.push_str(&format!(" · {d} ms"));
+            }
+            if let Some(d) = f.details.as_deref().filter(|d| *d != "via_upstream") {
+                l.push_str(&format!(" · {}", code(d, 80)));
+            }
+            l
+        })
+        .collect();
+    (!lines.is_empty())
+        .then(|| json!({"name": "Last failing requests", "value": trim::join_lines(&lines, LIMITS.field_value)}))
 }
 
 /// The embed timestamp; `None` past year 9999, which RFC 3339 cannot write (humantime's
@@ -290,6 +338,9 @@ pub fn render(n: &Notice, svc: Option<&ServiceConfig>, id: i64) -> Value {
         .collect();
     if !routes.is_empty() {
         fields.push(json!({"name": "Top failing routes", "value": trim::join_lines(&routes, LIMITS.field_value)}));
+    }
+    if let Some(f) = failures_field(n).filter(|_| n.errors > 0) {
+        fields.push(f);
     }
     if let Some(p) = &n.last_probe {
         let v = match &p.failure {

@@ -33,6 +33,7 @@ fn notice(event: Event) -> Notice {
         failures: 0,
         covers_ms: None,
         burst: None,
+        last_failures: vec![],
     }
 }
 
@@ -355,4 +356,79 @@ fn proxy_notices_say_what_the_watchdog_saw_and_page_nobody() {
         "⚠️ edge-1 is not reporting (no flush in the 1 min since the collector started)"
     );
     check_limits(&m);
+}
+
+fn failed(at_ms: u64, id: &str) -> crate::decide::notice::FailedRequest {
+    crate::decide::notice::FailedRequest {
+        at_ms,
+        proxy: "edge-1".into(),
+        method: "GET".into(),
+        route: "GET /server/users/:id/orders".into(),
+        path: Some("/server/users/42/orders".into()),
+        status: 503,
+        request_id: Some(id.into()),
+        upstream: Some("10.0.0.7:8080".into()),
+        duration_ms: Some(12),
+        details: Some("via_upstream".into()),
+    }
+}
+
+fn field<'a>(m: &'a Value, name: &str) -> Option<&'a str> {
+    m["embeds"][0]["fields"].as_array().unwrap().iter().find(|f| f["name"] == name).and_then(|f| f["value"].as_str())
+}
+
+#[test]
+fn the_last_failing_requests_are_listed_with_copyable_ids() {
+    let mut n = notice(Event::Rate(RateChange::Raised { to: Level::Critical }));
+    n.last_failures = vec![
+        failed(1_764_540_290_500, "268fad66e4ef9e75b5d6519bb5e7a2dc"),
+        crate::decide::notice::FailedRequest {
+            request_id: Some("a`b".into()),
+            upstream: None,
+            duration_ms: None,
+            details: Some("upstream_reset_before_response_started{remote_connection_failure}".into()),
+            status: 502,
+            ..failed(1_764_540_280_000, "x")
+        },
+    ];
+    let m = render(&n, Some(&svc()), 7);
+    assert_eq!(
+        field(&m, "Last failing requests").unwrap(),
+        "<t:1764540290:T> `GET /server/users/:id/orders` **503** · id `268fad66e4ef9e75b5d6519bb5e7a2dc` · \
+         10.0.0.7:8080 · 12 ms\n\
+         <t:1764540280:T> `GET /server/users/:id/orders` **502** · id `a'b` · \
+         `upstream_reset_before_response_started{remote_connection_failure}`"
+    );
+    check_limits(&m);
+    n.last_failures.clear();
+    assert!(field(&render(&n, None, 7), "Last failing requests").is_none());
+}
+
+#[test]
+fn many_long_failing_requests_stay_within_discords_limits() {
+    let mut n = notice(Event::Rate(RateChange::Raised { to: Level::Critical }));
+    n.last_failures = (0..10)
+        .map(|i| crate::decide::notice::FailedRequest {
+            route: format!("GET /{}", "r".repeat(300)),
+            upstream: Some("u".repeat(300)),
+            ..failed(i, &"i".repeat(256))
+        })
+        .collect();
+    let m = render(&n, Some(&svc()), 7);
+    check_limits(&m);
+    let v = field(&m, "Last failing requests").unwrap();
+    assert!(v.chars().count() <= LIMITS.field_value && v.contains("more"), "{v}");
+}
+
+#[test]
+fn the_link_template_takes_the_latest_failing_request() {
+    let mut n = notice(Event::Rate(RateChange::Raised { to: Level::Critical }));
+    let t = "https://logs.example.com/search?q={request_id}&route={route}&path={path}&s={service}";
+    assert_eq!(link(t, &n), "https://logs.example.com/search?q=&route=&path=&s=be", "nothing known: empty");
+    n.last_failures = vec![failed(2, "id 1&x"), failed(1, "older")];
+    assert_eq!(
+        link(t, &n),
+        "https://logs.example.com/search?q=id%201%26x&route=GET%20%2Fserver%2Fusers%2F%3Aid%2Forders\
+         &path=%2Fserver%2Fusers%2F42%2Forders&s=be"
+    );
 }

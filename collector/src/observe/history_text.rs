@@ -47,6 +47,39 @@ fn groups(minutes: &[&MinuteRow], since_ms: u64, now_ms: u64) -> (u64, Vec<(u64,
     (step, out)
 }
 
+/// The "last failing requests" lines of a service: UTC time, route, status, request id, upstream, duration.
+pub fn failures(list: &[crate::decide::notice::FailedRequest]) -> String {
+    let mut o = String::new();
+    if list.is_empty() {
+        return o;
+    }
+    let _ = writeln!(o, "last failing requests:");
+    for f in list {
+        let _ = write!(o, "  {}  {}  {}", utc_seconds(f.at_ms), f.status, f.route);
+        if let Some(id) = &f.request_id {
+            let _ = write!(o, "  id {id}");
+        }
+        if let Some(u) = &f.upstream {
+            let _ = write!(o, "  {u}");
+        }
+        if let Some(d) = f.duration_ms {
+            let _ = write!(o, "  {d} ms");
+        }
+        o.push('\n');
+    }
+    o
+}
+
+/// UTC time of `ms` as `YYYY-MM-DD HH:MM:SS`.
+fn utc_seconds(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms));
+    let mut s = String::new();
+    if let Some(t) = t {
+        let _ = write!(s, "{}", humantime::format_rfc3339_seconds(t));
+    }
+    s.get(..19).map(|p| p.replace('T', " ")).unwrap_or(s)
+}
+
 /// The history of `service` since `since_ms` at `now_ms`.
 pub fn render(
     service: &str,
@@ -223,5 +256,28 @@ mod tests {
         assert_eq!(table.len(), 60, "{text}");
         assert!(table[0].contains("240") && table[0].contains("10.00%"), "24 minutes per row: {}", table[0]);
         assert!(render("be", T0, T0 + 60_000, &[], &[], &[], th).contains("(no data in this period)"));
+    }
+
+    #[test]
+    fn the_last_failing_requests_are_listed_with_their_ids() {
+        assert_eq!(failures(&[]), "");
+        let f = crate::decide::notice::FailedRequest {
+            at_ms: T0 + 61_500,
+            proxy: "edge-1".into(),
+            method: "GET".into(),
+            route: "GET /a/:id".into(),
+            status: 502,
+            request_id: Some("r-1".into()),
+            upstream: Some("10.0.0.7:8080".into()),
+            duration_ms: Some(31),
+            ..Default::default()
+        };
+        let g =
+            crate::decide::notice::FailedRequest { request_id: None, upstream: None, duration_ms: None, ..f.clone() };
+        assert_eq!(
+            failures(&[f, g]),
+            "last failing requests:\n  2025-11-30 22:01:01  502  GET /a/:id  id r-1  10.0.0.7:8080  31 ms\n  \
+             2025-11-30 22:01:01  502  GET /a/:id\n"
+        );
     }
 }

@@ -36,9 +36,23 @@ pub fn history(src: &Source<'_>, service: Option<&str>, since: Duration, now_ms:
         return Ok(format!("no history since {} UTC\n", crate::observe::history_text::utc(from)));
     }
     let th = |n: &str| src.config.map(|c| c.thresholds(n)).unwrap_or_else(defaults);
+    let failed = h.last_failures(service)?;
+    let failures_of = |n: &str| {
+        let list = failed.iter().find(|(name, _)| name == n).map(|(_, l)| l.as_slice()).unwrap_or_default();
+        let recent: Vec<_> = list.iter().filter(|f| f.at_ms >= from).cloned().collect();
+        crate::observe::history_text::failures(&recent)
+    };
     let parts: Vec<String> = names
         .iter()
-        .map(|n| crate::observe::history_text::render(n, from, now_ms, &minutes, &routes, &alerts, th(n)))
+        .map(|n| {
+            let mut text = crate::observe::history_text::render(n, from, now_ms, &minutes, &routes, &alerts, th(n));
+            let failures = failures_of(n);
+            if !failures.is_empty() {
+                text.push('\n');
+                text.push_str(&failures);
+            }
+            text
+        })
         .collect();
     Ok(parts.join("\n"))
 }

@@ -76,6 +76,7 @@ fn service_json(shared: &Shared, name: &str, s: &ServiceState, coverage: Coverag
         },
         "totals": s.totals,
         "top_routes": top_routes(&t.routes, &s.routes, cfg.top_routes),
+        "last_failures": s.last_failures,
         "health": health,
         "incident": incident,
         "stale": stale(coverage),

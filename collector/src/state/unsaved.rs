@@ -198,6 +198,7 @@ mod tests {
             failures: 0,
             covers_ms: None,
             burst: None,
+            last_failures: vec![],
         }
     }
 

@@ -134,6 +134,22 @@ impl History<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The last failing requests the proxies sampled, per service (of `service`, or all), newest first.
+    pub fn last_failures(
+        &self,
+        service: Option<&str>,
+    ) -> Result<Vec<(String, Vec<crate::decide::notice::FailedRequest>)>, StoreError> {
+        let mut st = self.0.prepare_cached("SELECT name, data FROM service WHERE ?1 IS NULL OR name = ?1")?;
+        let rows = st.query_map(params![service], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, data) = row?;
+            let state: crate::decide::engine::ServiceState = serde_json::from_str(&data)?;
+            out.push((name, state.last_failures));
+        }
+        Ok(out)
+    }
+
     /// Failing routes since `since_ms`, most 5xx first, at most `limit` per service.
     pub fn routes(&self, service: Option<&str>, since_ms: u64, limit: usize) -> Result<Vec<RouteTotal>, StoreError> {
         let mut st = self.0.prepare_cached(

@@ -32,6 +32,7 @@ fn notice(service: &str) -> Notice {
         failures: 0,
         covers_ms: None,
         burst: None,
+        last_failures: vec![],
     }
 }
 
@@ -55,6 +56,7 @@ fn snapshot_and_outbox_round_trip_in_order() {
             last_notice_ms: 4,
         }),
         proxies: ["edge-1".to_string()].into(),
+        last_failures: vec![],
     };
     let base = Baseline { seq: 3, boot_ms: 1, seen_ms: 2, services: Default::default() };
     let proxy = ProxyState {

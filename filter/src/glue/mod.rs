@@ -82,6 +82,10 @@ impl Root {
             }
         };
         let services = flush.services.len();
+        // The sampled requests leave shared data with this flush (a lost flush loses them, never a count).
+        if let Err(e) = flusher::forget_sent(&HostShared, zone, &flush) {
+            log(LogLevel::Warn, &format!("faultline: flush {}: exemplars kept for the next flush: {e}", lease.seq));
+        }
         let body = match flusher::flush_body(flush) {
             Ok(b) => b,
             Err(e) => {

@@ -3,8 +3,10 @@
 use super::host::{header, log, now_ms, property};
 use crate::config::Config;
 use crate::counts::{self, StatusClass};
+use crate::exemplars::{self, Exemplar, set_clean, set_text};
 use crate::service::{self, HostKind};
 use crate::{reach, route, tally::Tally};
+use faultline_flush::limits;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
@@ -20,6 +22,10 @@ pub(super) struct State {
     pub(super) tally: RefCell<Tally>,
     /// Reused buffer for route keys (no allocation per 5xx once warm).
     route_buf: RefCell<String>,
+    /// Reused buffer for the failing request being sampled.
+    exemplar_buf: RefCell<Exemplar>,
+    /// nginx's variable for the request-id header (`http_x_request_id`), made once per header name.
+    id_variable: RefCell<(String, String)>,
     /// Which proxy this is, learnt from the first `response.code` seen.
     host: Cell<HostKind>,
     odd_statuses: Cell<u64>,
@@ -88,32 +94,65 @@ impl State {
 pub(super) struct Stream {
     state: Rc<State>,
     saw_response: bool,
-    /// A 5xx seen in the response headers, counted (with its route) in `on_log`.
-    server_error: bool,
+    /// A 5xx seen in the response headers (its status), counted (with its route) in `on_log`.
+    server_error: Option<u16>,
 }
 
 impl Context for Stream {}
 
 impl Stream {
     pub(super) fn new(state: Rc<State>) -> Self {
-        Stream { state, saw_response: false, server_error: false }
+        Stream { state, saw_response: false, server_error: None }
     }
 
-    /// Counts one response of class `class` for this stream's service.
-    fn count(&self, config: &Config, class: StatusClass) {
+    /// Counts one response of class `class` (status `status`, 0 when unknown) for this stream's service.
+    fn count(&self, config: &Config, class: StatusClass, status: u16) {
         let service = self.state.service(config);
         match class {
             StatusClass::ServerError => {
                 let method = property(&["request", "method"]);
                 let path = property(&["request", "path"]);
                 let kind = self.state.host.get();
-                let cut = reach::property(kind).is_some_and(|p| reach::unreachable(kind, property(p).as_deref()));
+                let said = reach::property(kind).and_then(property);
+                let cut = reach::unreachable(kind, said.as_deref());
                 let mut buf = self.state.route_buf.borrow_mut();
                 route::write_route(&mut buf, method.as_deref(), path.as_deref());
+                let now = now_ms();
                 let mut tally = self.state.tally.borrow_mut();
-                tally.response(&service, class, Some(&buf), now_ms());
+                tally.response(&service, class, Some(&buf), now);
                 if cut {
                     tally.unreachable(&service);
+                }
+                if config.exemplars {
+                    let mut e = self.state.exemplar_buf.borrow_mut();
+                    e.time_ms = now;
+                    e.status = if (500..=599).contains(&status) { status } else { 500 };
+                    set_clean(&mut e.method, method.as_deref().unwrap_or(b"-"), limits::MAX_METHOD_LEN);
+                    set_text(&mut e.route, &buf, limits::MAX_ROUTE_LEN);
+                    let raw = path.as_deref().filter(|_| config.raw_path).map(exemplars::without_query);
+                    set_clean(&mut e.path, raw.unwrap_or_default(), limits::MAX_EXEMPLAR_TEXT);
+                    let details = if kind == HostKind::Envoy { said.as_deref() } else { None };
+                    set_clean(&mut e.details, details.unwrap_or_default(), limits::MAX_EXEMPLAR_TEXT);
+                    let facts = {
+                        let mut v = self.state.id_variable.borrow_mut();
+                        if v.0 != config.request_id_header {
+                            v.1 = exemplars::nginx_header_variable(&config.request_id_header);
+                            v.0.clone_from(&config.request_id_header);
+                        }
+                        request_facts(kind, &config.request_id_header, &v.1)
+                    };
+                    set_clean(
+                        &mut e.request_id,
+                        facts.request_id.as_deref().unwrap_or_default(),
+                        limits::MAX_EXEMPLAR_TEXT,
+                    );
+                    set_clean(
+                        &mut e.upstream,
+                        facts.upstream.as_deref().unwrap_or_default(),
+                        limits::MAX_EXEMPLAR_TEXT,
+                    );
+                    e.duration_ms = exemplars::duration_ms(facts.duration.as_deref());
+                    tally.exemplar(&service, &e);
                 }
             }
             StatusClass::Unknown => {
@@ -129,6 +168,45 @@ impl Stream {
     }
 }
 
+/// What the host says about a failing request, beyond its route and status.
+struct Facts {
+    request_id: Option<Vec<u8>>,
+    upstream: Option<Vec<u8>>,
+    duration: Option<Vec<u8>>,
+}
+
+/// Reads the request id, upstream address and duration, asked only for a 5xx in `on_log`. Envoy:
+/// `request.id` (or `request.headers.<header>`), `upstream.address`, `request.duration`; nginx:
+/// `ngx.http_<header>` else `ngx.request_id`, `ngx.upstream_addr`, `ngx.request_time`. Nothing is
+/// asked of a host not known yet (nginx logs an error for every Envoy-only property).
+fn request_facts(kind: HostKind, header: &str, nginx_variable: &str) -> Facts {
+    let some = |v: Option<Vec<u8>>| v.filter(|b| !b.is_empty());
+    match kind {
+        HostKind::Envoy => {
+            let request_id = if header == crate::config::DEFAULT_REQUEST_ID_HEADER {
+                some(property(&["request", "id"]))
+            } else {
+                some(property(&["request", "headers", header]))
+            };
+            Facts {
+                request_id,
+                upstream: some(property(&["upstream", "address"])),
+                duration: some(property(&["request", "duration"])),
+            }
+        }
+        HostKind::Nginx => {
+            let request_id =
+                some(property(&["ngx", nginx_variable])).or_else(|| some(property(&["ngx", "request_id"])));
+            Facts {
+                request_id,
+                upstream: some(property(&["ngx", "upstream_addr"])).filter(|b| b != b"-"),
+                duration: some(property(&["ngx", "request_time"])),
+            }
+        }
+        HostKind::Unknown => Facts { request_id: None, upstream: None, duration: None },
+    }
+}
+
 impl HttpContext for Stream {
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if self.saw_response {
@@ -138,8 +216,11 @@ impl HttpContext for Stream {
         if let Some(config) = self.state.config() {
             let status = header(MapType::HttpResponseHeaders, ":status");
             match counts::classify(status.as_deref()) {
-                StatusClass::ServerError => self.server_error = true,
-                class => self.count(&config, class),
+                StatusClass::ServerError => {
+                    let code = status.as_deref().and_then(counts::code_from_property).unwrap_or(500);
+                    self.server_error = Some(code);
+                }
+                class => self.count(&config, class, 0),
             }
         }
         Action::Continue
@@ -154,23 +235,25 @@ impl HttpContext for Stream {
         let Some(config) = self.state.config() else {
             return;
         };
-        if std::mem::take(&mut self.server_error) {
-            self.count(&config, StatusClass::ServerError);
-        }
         let learning = self.state.host.get() == HostKind::Unknown;
-        if self.saw_response && !learning {
-            return;
-        }
-        let raw = hostcalls::get_property(vec!["response", "code"]).ok().flatten();
+        // Learnt before a 5xx is counted, so that the first one already reads what its host answers.
+        let raw = if learning || !self.saw_response {
+            hostcalls::get_property(vec!["response", "code"]).ok().flatten()
+        } else {
+            None
+        };
         if learning {
             self.state.learn_host(&config, raw.as_deref());
+        }
+        if let Some(status) = self.server_error.take() {
+            self.count(&config, StatusClass::ServerError, status);
         }
         if self.saw_response {
             return;
         }
         let code = raw.as_deref().and_then(counts::code_from_property).filter(|c| *c != counts::CLIENT_CLOSED);
         match code {
-            Some(c) => self.count(&config, counts::class_of(c)),
+            Some(c) => self.count(&config, counts::class_of(c), c),
             None => {
                 let service = self.state.service(&config);
                 self.state.tally.borrow_mut().no_response(&service);

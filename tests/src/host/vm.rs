@@ -217,6 +217,7 @@ impl Vm {
                     stream.properties.insert(property.into(), v.clone());
                 }
             }
+            request_id_properties(&s.shared.mode, request, id, &mut stream.properties);
             stream.properties.extend(request.properties.iter().cloned());
             s.streams.insert(id, stream);
             (id, s.root_id, s.shared.mode.clone())
@@ -355,5 +356,40 @@ fn typed<P: WasmParams, R: WasmResults>(
             .typed::<P, R>(&*store)
             .map(Some)
             .map_err(|e| HostError::Abi(format!("export {name} has the wrong signature: {e}"))),
+    }
+}
+
+/// The request id and request-header properties each host answers (in every phase the host answers
+/// `request.*` in; nginx's `ngx.*` in every phase):
+/// - Envoy: `request.id` is the `x-request-id` header, which Envoy generates (a UUID) when the client sent
+///   none; `request.headers.<name>` is any request header.
+/// - nginx: `ngx.request_id` is `$request_id` (32 hex digits, new per request); `ngx.http_<name>` is
+///   `$http_<name>`, the client's header (absent when it sent none).
+fn request_id_properties(
+    mode: &Mode,
+    request: &Request,
+    id: u32,
+    props: &mut std::collections::HashMap<String, Vec<u8>>,
+) {
+    let headers = request.headers.iter().filter(|(k, _)| !k.starts_with(b":"));
+    match mode {
+        Mode::Envoy { .. } => {
+            for (k, v) in headers {
+                props.insert(format!("request.headers.{}", String::from_utf8_lossy(k).to_lowercase()), v.clone());
+            }
+            let given = props.get("request.headers.x-request-id").cloned();
+            let made = || format!("00000000-0000-4000-8000-{id:012x}").into_bytes();
+            props.insert("request.id".into(), given.unwrap_or_else(made));
+        }
+        Mode::Nginx { .. } => {
+            for (k, v) in headers {
+                let name = String::from_utf8_lossy(k).to_lowercase().replace('-', "_");
+                props.insert(format!("ngx.http_{name}"), v.clone());
+            }
+            props.insert(
+                "ngx.request_id".into(),
+                format!("{:032x}", 0x268f_ad66_u64 << 32 | u64::from(id)).into_bytes(),
+            );
+        }
     }
 }

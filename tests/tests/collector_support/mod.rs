@@ -151,6 +151,7 @@ pub fn flush(boot: &str, seq: u64, service: &str, responses: u64, e5: u64, route
             status_5xx: e5,
             no_response: 0,
             unreachable: 0,
+            exemplars: vec![],
             routes: routes
                 .iter()
                 .map(|(r, c)| RouteCounters {

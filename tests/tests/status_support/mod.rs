@@ -15,6 +15,8 @@ use std::time::Duration;
 pub const ORDERS: &str = "GET /server/users/:id/orders";
 pub const CART: &str = "POST /server/cart";
 pub const PREDICT: &str = "POST /ai/predict";
+/// The request id of be's sampled failing request (`-<seq>` appended).
+pub const FAILED_ID: &str = "268fad66e4ef9e75b5d6519bb5e7a2dc";
 
 /// A Debian tool the tests need, found on PATH (or /usr/bin); a clear failure if missing.
 pub fn tool(name: &str) -> PathBuf {
@@ -57,6 +59,7 @@ pub fn flush_of(proxy: &str, boot: &str, seq: u64, services: &[Counts<'_>]) -> F
                 status_5xx: *e5,
                 no_response: 0,
                 unreachable: 0,
+                exemplars: vec![],
                 routes: routes
                     .iter()
                     .map(|(r, c)| RouteCounters {
@@ -133,7 +136,7 @@ fn port_refused() -> u16 {
 impl Live {
     /// Posts the `n`-th cumulative flush: every flush adds 1000 requests per service.
     pub fn post(&self, seq: u64, n: u64) {
-        let f = flush_of(
+        let mut f = flush_of(
             "edge-1",
             "boot-1",
             seq,
@@ -143,6 +146,18 @@ impl Live {
                 ("fe", 1000 * n, 0, &[]),
             ],
         );
+        // be's last failing request, as the filter samples it.
+        f.services[0].exemplars = vec![faultline_flush::Exemplar {
+            time_ms: f.sent_ms - 2_000,
+            method: "GET".into(),
+            route: ORDERS.into(),
+            path: Some("/server/users/42/orders".into()),
+            status: 500,
+            request_id: Some(format!("{FAILED_ID}-{seq}")),
+            upstream: Some("10.0.0.7:8080".into()),
+            duration_ms: Some(31),
+            details: Some("via_upstream".into()),
+        }];
         let (code, body) = self.c.post_flush(&f);
         assert_eq!(code, 200, "{body}");
     }

@@ -75,6 +75,7 @@ impl Sim {
                     status_5xx: c.1,
                     no_response: 0,
                     unreachable: 0,
+                    exemplars: vec![],
                     routes: vec![],
                 });
             }

@@ -32,6 +32,7 @@ fn flush(seq: u64, services: Vec<Svc<'_>>) -> Flush {
                 status_5xx: e5,
                 no_response: 0,
                 unreachable: 0,
+                exemplars: vec![],
                 routes: routes
                     .into_iter()
                     .map(|(r, c)| RouteCounters {
@@ -574,6 +575,51 @@ fn a_two_second_restart_is_not_down() {
         assert!(refused(&mut e, &mut t, &mut seq, &mut tot, 100, 0).is_empty());
     }
     assert!(!e.services()["be"].health.is_down());
+}
+
+fn sampled(t: u64, id: &str) -> faultline_flush::Exemplar {
+    faultline_flush::Exemplar {
+        time_ms: t,
+        method: "GET".into(),
+        route: "GET /a".into(),
+        status: 503,
+        request_id: Some(id.into()),
+        ..faultline_flush::Exemplar::default()
+    }
+}
+
+#[test]
+fn the_alert_carries_the_last_failing_requests_newest_first_without_repeats() {
+    let mut e = Engine::restore(cfg(""), 0, vec![], vec![], BTreeMap::new());
+    let mut f = flush(1, vec![("be", 100, 4, vec![("GET /a", 4)])]);
+    f.services[0].exemplars = vec![sampled(5, "r5"), sampled(6, "r6")];
+    assert!(e.ingest(&f, 10_000).unwrap().notices.is_empty());
+    let mut f = flush(2, vec![("be", 200, 24, vec![("GET /a", 24)])]);
+    // A repeated exemplar (its flush's answer was lost) is kept once.
+    f.services[0].exemplars = vec![sampled(6, "r6"), sampled(9, "r9")];
+    let got = e.ingest(&f, 11_000).unwrap();
+    assert_eq!(change(&got.notices[0]), IncidentChange::Opened { to: CRIT });
+    let ids: Vec<_> = got.notices[0].last_failures.iter().map(|r| r.request_id.clone().unwrap()).collect();
+    assert_eq!(ids, ["r9", "r6", "r5"]);
+    assert_eq!(got.notices[0].last_failures[0].proxy, "edge");
+    // A stale flush adds nothing; many exemplars keep the newest FAILURES_KEPT.
+    let mut stale = flush(2, vec![("be", 200, 24, vec![("GET /a", 24)])]);
+    stale.services[0].exemplars = vec![sampled(99, "stale")];
+    e.ingest(&stale, 12_000).unwrap();
+    for seq in 3..10u64 {
+        let mut f = flush(seq, vec![("be", 200 + seq, 24 + seq, vec![("GET /a", 24 + seq)])]);
+        f.services[0].exemplars = vec![sampled(100 + seq, &format!("n{seq}")), sampled(200 + seq, &format!("m{seq}"))];
+        e.ingest(&f, 12_000 + seq).unwrap();
+    }
+    let kept = &e.services()["be"].last_failures;
+    assert_eq!(kept.len(), FAILURES_KEPT);
+    assert_eq!(kept[0].request_id.as_deref(), Some("m9"));
+    assert!(kept.iter().all(|k| k.request_id.as_deref() != Some("stale")));
+    assert_eq!(e.notice("be", Event::Test, 13_000).last_failures.len(), FAILURES_SHOWN);
+    // They survive a restart (persisted with the service's row).
+    let snap = e.take_snapshot(13_000);
+    let row = snap.services.iter().find(|(n, _)| n == "be").unwrap();
+    assert_eq!(row.1.last_failures.len(), FAILURES_KEPT);
 }
 
 #[test]

@@ -19,6 +19,7 @@ fn flush(proxy: &str, boot: &str, seq: u64, responses: u64, e5: u64, route: u64)
             status_5xx: e5,
             no_response: 0,
             unreachable: 0,
+            exemplars: vec![],
             routes: vec![RouteCounters { route: "GET /a".into(), count: route, first_seen_ms: 1, last_seen_ms: 2 }],
         }],
         refusals: vec![],

@@ -35,6 +35,7 @@ fn facts(service: &str, event: Event) -> Notice {
         failures: 0,
         covers_ms: None,
         burst: None,
+        last_failures: vec![],
     }
 }
 

@@ -116,6 +116,18 @@
     return s + `</tbody></table>`;
   }
 
+  // The last failing requests the proxies sampled: the ids to search the backend's logs for.
+  function failures(svc) {
+    const list = svc.last_failures || [];
+    if (!list.length) return `<div class="muted">no failing request sampled</div>`;
+    let s = `<table class="failures"><thead><tr><th>time</th><th>route</th><th>status</th><th>request id</th><th>upstream</th><th>duration</th></tr></thead><tbody>`;
+    for (const f of list)
+      s += `<tr class="failure" data-request-id="${esc(f.request_id || "")}"><td>${clock(f.at_ms)}</td><td class="route" title="${esc(f.path || "")}">${esc(f.route)}</td>
+        <td class="num">${f.status}</td><td><code>${esc(f.request_id || "-")}</code></td><td>${esc(f.upstream || "-")}</td>
+        <td class="num">${f.duration_ms == null ? "-" : f.duration_ms + " ms"}</td></tr>`;
+    return s + `</tbody></table>`;
+  }
+
   // One incident per service: its state as last told on Discord, how long it has been open, its worst.
   function incident(svc, now) {
     const i = svc.incident;
@@ -184,6 +196,7 @@
       <h3>Health check</h3><div class="health">${health(svc.health, now)}</div>
       <h3>Top failing routes now</h3>${routes(svc, now)}
       <h3>Failing routes, last hour (5xx per minute)</h3>${timeline(hist, now)}
+      <h3>Last failing requests</h3>${failures(svc)}
       <h3>Open incidents</h3><div class="incident">${incident(svc, now)}</div>
     </section>`;
   }

@@ -25,6 +25,7 @@ fn notice(service: &str, event: Event) -> Notice {
         failures: 0,
         covers_ms: None,
         burst: None,
+        last_failures: vec![],
     }
 }
 
