@@ -344,9 +344,8 @@ pub fn run(plan: &FastPlan, workdir: &Path) -> Result<FastResult, String> {
                 // spans 295-300 s, so it may cross up to 2.5 s early): the step's exact crossing, after clean
                 // traffic at a steady rate, is window × 10% / the step's share.
                 .or_else(|| {
-                    (*onset == Onset::Gradual && paged.is_some()).then(|| {
-                        plan.window.as_secs_f64() * 100.0 / f64::from(plan.gradual_per_mille.max(1))
-                    })
+                    (*onset == Onset::Gradual && paged.is_some())
+                        .then(|| plan.window.as_secs_f64() * 100.0 / f64::from(plan.gradual_per_mille.max(1)))
                 });
             let delay = match onset {
                 Onset::Gradual => paged.zip(crossing).map(|(p, c)| p - c),

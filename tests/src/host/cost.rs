@@ -43,7 +43,8 @@ impl StreamCost {
     }
 }
 
-/// Runs `warmup` streams on worker 0 (first-stream work: learning the host, first allocations), then
+/// Runs `warmup` streams on worker 0 (first-stream work: learning the host, first allocations, filling the
+/// exemplar sample of the route), then
 /// `n` more, and returns the fuel per stream of those `n`, per callback (rounded down). Errors if two
 /// of the `n` streams cost differently: the figure would then depend on `n`.
 pub fn per_stream(
@@ -115,7 +116,7 @@ pub fn columns() -> Result<Vec<(String, StreamCost)>, String> {
             if !proxy.started().iter().all(|s| s.vm_start && s.configure) {
                 return Err(format!("{name} refused its configuration: {:?}", proxy.started()));
             }
-            let cost = per_stream(&proxy, &bench_request(), &Ending::status(status), 3, 20)?;
+            let cost = per_stream(&proxy, &bench_request(), &Ending::status(status), 10, 20)?;
             if !proxy.traps().is_empty() {
                 return Err(format!("{name} trapped: {:?}", proxy.traps()));
             }
