@@ -23,5 +23,8 @@ fn instructions_per_response_per_callback() {
     assert!(e > b, "(e) makes two reads more than (b): {e} vs {b}");
     assert!(c2 > e, "Faultline counts on top of its two reads: {c2} vs {e}");
     assert!(c5 > c2, "a 5xx also reads and normalizes its route: {c5} vs {c2}");
+    let (bare2, bare5) = (total("(c) no exemplars 200"), total("(c) no exemplars 503"));
+    assert!(bare5 < c5, "sampling a failing request costs instructions on a 5xx: {bare5} vs {c5}");
+    assert!(bare2 <= c2 + 64 && c2 <= bare2 + 64, "exemplars cost a 2xx nothing: {bare2} vs {c2}");
     assert!(c2 <= MAX_2XX, "a 2xx costs the Faultline filter {c2} wasm instructions, over the bound of {MAX_2XX}");
 }

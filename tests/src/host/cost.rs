@@ -102,15 +102,19 @@ pub fn bench_request() -> Request {
     Request::get("/server/users/42/orders").cluster("be").property("response.code_details", "via_upstream")
 }
 
-/// The six columns of the table: the no-op filter (b), its `reads` switch (e) and Faultline (c, on Envoy,
-/// the service from the cluster name), each for a 200 and a 503, on one worker after three warm-up streams.
+/// The columns of the table: the no-op filter (b), its `reads` switch (e) and Faultline (c, on Envoy, the
+/// service from the cluster name; with and without exemplars), each for a 200 and a 503, on one worker after
+/// ten warm-up streams.
 pub fn columns() -> Result<Vec<(String, StreamCost)>, String> {
     use super::proxy::ProxyConfig;
     let faultline = ProxyConfig::envoy(&super::kit::config(true, serde_json::json!({})));
+    let bare = ProxyConfig::envoy(&super::kit::config(true, serde_json::json!({ "exemplars": false })));
     let noop = ProxyConfig::envoy("").wasm(noop_wasm()?);
     let reads = ProxyConfig::envoy("reads").wasm(noop_wasm()?);
     let mut out = Vec::new();
-    for (name, pc) in [("(b) no-op", noop), ("(e) 2 reads", reads), ("(c) Faultline", faultline)] {
+    let filters =
+        [("(b) no-op", noop), ("(e) 2 reads", reads), ("(c) Faultline", faultline), ("(c) no exemplars", bare)];
+    for (name, pc) in filters {
         for status in [200u16, 503] {
             let proxy = Proxy::start(pc.clone().workers(1)).map_err(err)?;
             if !proxy.started().iter().all(|s| s.vm_start && s.configure) {
