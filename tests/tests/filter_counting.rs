@@ -229,21 +229,15 @@ fn reads_per_response_are_status_and_service_and_for_a_5xx_its_route() {
         failed.push(read(Log, "request.method"));
         failed.push(read(Log, "request.path"));
         failed.push(read(Log, if envoy { "response.code_details" } else { "ngx.upstream_header_time" }));
-        // The exemplar: request id, upstream, duration (nginx: the client's header first, then `$request_id`).
-        let sampled: &[&str] = if envoy {
-            &["request.id", "upstream.address", "request.duration"]
-        } else {
-            &["ngx.http_x_request_id", "ngx.request_id", "ngx.upstream_addr", "ngx.request_time"]
-        };
+        // The exemplar: request id, upstream, duration. Envoy only for now (nginx samples nothing: the sample
+        // lost counts in the nginx mode's property test).
+        let sampled: &[&str] = if envoy { &["request.id", "upstream.address", "request.duration"] } else { &[] };
         failed.extend(sampled.iter().map(|p| read(Log, p)));
         proxy.exchange(0, &request, &Ending::status(503)).unwrap();
         assert_eq!(proxy.take_stream_reads(), failed, "a 503 (envoy: {envoy})");
         if !envoy {
-            // A client's own id is read and `$request_id` not asked for.
             proxy.exchange(0, &request.clone().header("x-request-id", "client-1"), &Ending::status(503)).unwrap();
-            let reads = proxy.take_stream_reads();
-            assert!(!reads.contains(&read(Log, "ngx.request_id")), "{reads:?}");
-            assert_eq!(reads.len(), failed.len() - 1, "{reads:?}");
+            assert_eq!(proxy.take_stream_reads(), failed, "nginx reads no request id");
             proxy.exchange(0, &request, &Ending::status(200)).unwrap();
             assert_eq!(proxy.take_stream_reads(), ok, "a 200 after a 5xx");
         }

@@ -123,7 +123,9 @@ impl Stream {
                 if cut {
                     tally.unreachable(&service);
                 }
-                if config.exemplars {
+                // Envoy only for now: on nginx the sample lost counts in the nginx mode's property test
+                // (two root contexts, interleaved merges), and counting exactly comes first.
+                if config.exemplars && kind == HostKind::Envoy {
                     let mut e = self.state.exemplar_buf.borrow_mut();
                     e.time_ms = now;
                     e.status = if (500..=599).contains(&status) { status } else { 500 };

@@ -32,7 +32,7 @@ impl Model {
     /// (plus, with `partial`, any whole services of a merge in progress): same boot id, seq
     /// up, counters as the merged ones, bounded route tables.
     pub fn check_flush(&mut self, f: &Flush, partial: Option<&Book>) -> Result<(), String> {
-        if f.proxy_id != "edge-1" || f.version != 1 {
+        if f.proxy_id != "edge-1" || f.version != faultline_flush::VERSION {
             return Err(format!("proxy_id/version: {} {}", f.proxy_id, f.version));
         }
         match &self.boot.id {
