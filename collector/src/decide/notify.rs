@@ -152,7 +152,7 @@ impl Group {
     /// to CRITICAL or DOWN (a page that must not wait the whole group wait).
     pub fn due(&self, now_ms: u64, wait_ms: u64, urgent_ms: u64) -> bool {
         let urgent = self.items.iter().any(|i| i.latest.after().severity() >= Severity::Critical);
-        let since = self.urgent_ms.filter(|_| urgent).unwrap_or(self.first_ms);
+        let since = self.urgent_ms.unwrap_or(self.first_ms);
         let by_urgent = urgent && now_ms >= since.saturating_add(urgent_ms.min(wait_ms));
         by_urgent || now_ms >= self.first_ms.saturating_add(wait_ms)
     }
@@ -186,6 +186,11 @@ mod tests {
     const WARN: Condition = Condition { down: false, level: Level::Warning };
     const CRIT: Condition = Condition { down: false, level: Level::Critical };
     const DOWN_CRIT: Condition = Condition { down: true, level: Level::Critical };
+
+    /// `svc`'s change `c` (of the incident opened at 1 ms), added at `at_ms`.
+    fn item(svc: &str, c: IncidentChange, at_ms: u64) -> Item {
+        Item { service: svc.into(), opened_ms: 1, first: c.clone(), latest: c, health: None, unmuted: None, at_ms }
+    }
 
     fn resolved(from: Condition, worst: Severity) -> IncidentChange {
         IncidentChange::Resolved { from, worst, lasted_ms: 5_000, no_traffic: false }
@@ -234,18 +239,9 @@ mod tests {
         assert_eq!(fold(&up, &IncidentChange::Worse { from: CRIT, to: DOWN_CRIT }), None, "DOWN again: as known");
         assert_eq!(fold(&down, &down), Some(down.clone()));
         let mut g = Group { first_ms: 1_000, items: vec![], urgent_ms: None };
-        let item = |svc: &str, c: IncidentChange| Item {
-            service: svc.into(),
-            opened_ms: 1,
-            first: c.clone(),
-            latest: c,
-            health: None,
-            unmuted: None,
-            at_ms: 1_000,
-        };
-        g.add(item("be", opened.clone()));
-        g.add(item("ai", opened.clone()));
-        g.add(item("be", IncidentChange::Worse { from: WARN, to: CRIT }));
+        g.add(item("be", opened.clone(), 1_000));
+        g.add(item("ai", opened.clone(), 1_000));
+        g.add(item("be", IncidentChange::Worse { from: WARN, to: CRIT }, 1_000));
         assert_eq!(g.items.len(), 2);
         assert_eq!(fold(&g.items[0].first, &g.items[0].latest), Some(IncidentChange::Opened { to: CRIT }));
         assert!(!g.due(10_999, 10_000, 10_000) && g.due(11_000, 10_000, 10_000) && g.due(1_000, 0, 0));
@@ -253,15 +249,6 @@ mod tests {
 
     #[test]
     fn the_urgent_wait_counts_from_the_first_critical_change_not_from_an_earlier_warning() {
-        let item = |svc: &str, c: IncidentChange, at_ms: u64| Item {
-            service: svc.into(),
-            opened_ms: 1,
-            first: c.clone(),
-            latest: c,
-            health: None,
-            unmuted: None,
-            at_ms,
-        };
         let mut g = Group { first_ms: 1_000, items: vec![], urgent_ms: None };
         g.add(item("be", IncidentChange::Opened { to: WARN }, 1_000));
         assert!(!g.due(4_000, 10_000, 3_000), "a WARNING waits the whole group wait");
